@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the test bed's Go-built components from their Go modules and caches them outside the
+# clone, keyed by component, version and a hash of the pinning go.mod/go.sum, so that a fresh
+# clone on the same machine (as CI uses) reuses them:
+#
+#   ~/.cache/wardwatch/<component>-<version>-<hash>/bin/...   the binaries
+#   ~/.cache/wardwatch/bin/                                    symlinks to the current ones
+#   ~/.cache/wardwatch/crds/prometheus-operator/*.yaml         prometheus-operator's CRDs
+#
+# WARDWATCH_CACHE overrides the cache root. Prints one line per component.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${WARDWATCH_CACHE:-$HOME/.cache/wardwatch}
+mkdir -p "$cache/bin" "$cache/crds"
+
+# The pinned versions live in the go.mod files; read them back so there is one source of truth.
+module_version() { # <component dir> <module path>
+	awk -v m="$2" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == m ? $2 : $3); exit }' "$here/go/$1/go.mod"
+}
+key_of() { # <component dir> -> short hash of go.mod + go.sum + this script's build flags
+	cat "$here/go/$1/go.mod" "$here/go/$1/go.sum" <(grep -E '^\s*build_one ' "$0") | sha256sum | cut -c1-12
+}
+
+# build_one <component dir> <version> <output name> <package> [ldflags]
+build_one() {
+	local dir=$1 version=$2 name=$3 pkg=$4 ldflags=${5:-}
+	local dest="$cache/$dir-$version-$(key_of "$dir")/bin"
+	if [[ ! -x "$dest/$name" ]]; then
+		mkdir -p "$dest"
+		local started=$SECONDS
+		(cd "$here/go/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/$name.tmp" "$pkg")
+		mv "$dest/$name.tmp" "$dest/$name"
+		echo "built  $name $version in $((SECONDS - started))s -> $dest/$name"
+	else
+		echo "cached $name $version -> $dest/$name"
+	fi
+	ln -sfn "$dest/$name" "$cache/bin/$name"
+}
+
+k8s=$(module_version kubernetes k8s.io/kubernetes)
+k8s_minor=$(echo "$k8s" | cut -d. -f2)
+k8s_flags="-X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/client-go/pkg/version.gitVersion=$k8s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
+build_one kubernetes "$k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_flags"
+build_one kubernetes "$k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_flags"
+build_one kubernetes "$k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_flags"
+
+etcd=$(module_version etcd go.etcd.io/etcd/server/v3)
+build_one etcd "$etcd" etcd go.etcd.io/etcd/server/v3
+
+po=$(module_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
+build_one prometheus-operator "$po" prometheus-operator github.com/prometheus-operator/prometheus-operator/cmd/operator \
+	"-X github.com/prometheus/common/version.Version=${po#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$po"
+
+helm=$(module_version helm helm.sh/helm/v3)
+build_one helm "$helm" helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+
+# prometheus-operator's CRDs, from the very module version the operator was built from.
+po_dir=$(cd "$here/go/prometheus-operator" && go list -m -f '{{.Dir}}' github.com/prometheus-operator/prometheus-operator)
+mkdir -p "$cache/crds/prometheus-operator"
+cp -f "$po_dir"/example/prometheus-operator-crd/*.yaml "$cache/crds/prometheus-operator/"
+chmod u+w "$cache/crds/prometheus-operator/"*.yaml
+echo "crds   prometheus-operator $po -> $cache/crds/prometheus-operator ($(ls "$cache/crds/prometheus-operator" | wc -l) files)"
