@@ -1,0 +1,309 @@
+//! HL7 v2 messages: parsing with the separators a message declares in MSH-1/MSH-2, escaping,
+//! and writing. Field numbers follow HL7 (MSH-1 is the field separator itself).
+
+use std::fmt;
+
+/// The separators of a message (MSH-1 and MSH-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Separators {
+    pub field: char,
+    pub component: char,
+    pub repetition: char,
+    pub escape: char,
+    pub subcomponent: char,
+}
+
+impl Default for Separators {
+    fn default() -> Self {
+        Self { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' }
+    }
+}
+
+impl Separators {
+    /// MSH-2 as written in a message.
+    pub fn encoding_characters(&self) -> String {
+        [self.component, self.repetition, self.escape, self.subcomponent].iter().collect()
+    }
+
+    /// Escapes the separators inside a value (HL7 `\F\ \S\ \R\ \E\ \T\`).
+    pub fn escape(&self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len());
+        for c in value.chars() {
+            let code = match c {
+                c if c == self.field => Some('F'),
+                c if c == self.component => Some('S'),
+                c if c == self.repetition => Some('R'),
+                c if c == self.escape => Some('E'),
+                c if c == self.subcomponent => Some('T'),
+                _ => None,
+            };
+            match code {
+                Some(code) => out.extend([self.escape, code, self.escape]),
+                None if c == '\r' || c == '\n' => out.push(' '),
+                None => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Undoes [`Separators::escape`]; unknown escape sequences are kept as written.
+    pub fn unescape(&self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(start) = rest.find(self.escape) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + self.escape.len_utf8()..];
+            let Some(end) = after.find(self.escape) else {
+                out.push_str(&rest[start..]);
+                return out;
+            };
+            let replacement = match &after[..end] {
+                "F" => Some(self.field),
+                "S" => Some(self.component),
+                "R" => Some(self.repetition),
+                "E" => Some(self.escape),
+                "T" => Some(self.subcomponent),
+                _ => None,
+            };
+            match replacement {
+                Some(c) => out.push(c),
+                None => out.push_str(&rest[start..start + 2 * self.escape.len_utf8() + end]),
+            }
+            rest = &after[end + self.escape.len_utf8()..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Why a message could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    NotUtf8,
+    /// The message does not start with an MSH segment.
+    NoMshSegment,
+    /// MSH-1/MSH-2 do not declare five distinct separator characters.
+    BadEncodingCharacters,
+    /// A segment name is not three upper-case letters or digits.
+    BadSegmentName(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotUtf8 => f.write_str("message is not UTF-8"),
+            Self::NoMshSegment => f.write_str("message does not start with an MSH segment"),
+            Self::BadEncodingCharacters => f.write_str("MSH-1/MSH-2 do not declare valid separators"),
+            Self::BadSegmentName(name) => write!(f, "invalid segment name {name:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// One segment: its name and its fields, raw (still escaped), numbered from 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub name: String,
+    /// `fields[0]` is field 1. For MSH, field 1 is the field separator and field 2 MSH-2.
+    pub fields: Vec<String>,
+}
+
+impl Segment {
+    /// Field `n` (1-based), raw; empty when absent.
+    pub fn field(&self, n: usize) -> &str {
+        n.checked_sub(1).and_then(|i| self.fields.get(i)).map_or("", String::as_str)
+    }
+}
+
+/// A parsed message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub separators: Separators,
+    pub segments: Vec<Segment>,
+}
+
+impl Message {
+    /// Parses a message; segments end in `\r` (`\n` and `\r\n` are accepted too).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ParseError::NotUtf8)?;
+        let text = text.trim_start_matches(['\r', '\n']);
+        let separators = Self::separators(text)?;
+        let mut segments = Vec::new();
+        for line in text.split(['\r', '\n']).filter(|l| !l.is_empty()) {
+            let mut parts = line.split(separators.field);
+            let name = parts.next().unwrap_or_default();
+            if name.len() != 3 || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+                return Err(ParseError::BadSegmentName(name.chars().take(16).collect()));
+            }
+            let mut fields: Vec<String> = Vec::new();
+            if name == "MSH" {
+                fields.push(separators.field.to_string());
+            }
+            fields.extend(parts.map(str::to_owned));
+            segments.push(Segment { name: name.to_owned(), fields });
+        }
+        Ok(Self { separators, segments })
+    }
+
+    fn separators(text: &str) -> Result<Separators, ParseError> {
+        let rest = text.strip_prefix("MSH").ok_or(ParseError::NoMshSegment)?;
+        let mut chars = rest.chars();
+        let field = chars.next().ok_or(ParseError::BadEncodingCharacters)?;
+        let encoding: Vec<char> = chars.take_while(|&c| c != field).collect();
+        let [component, repetition, escape, subcomponent] = encoding[..] else {
+            return Err(ParseError::BadEncodingCharacters);
+        };
+        let all = [field, component, repetition, escape, subcomponent];
+        let distinct = all.iter().enumerate().all(|(i, c)| !all[..i].contains(c));
+        if !distinct || all.iter().any(|c| c.is_alphanumeric() || *c == '\r' || *c == '\n') {
+            return Err(ParseError::BadEncodingCharacters);
+        }
+        Ok(Separators { field, component, repetition, escape, subcomponent })
+    }
+
+    /// The first segment named `name`.
+    pub fn segment(&self, name: &str) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.name == name)
+    }
+
+    /// Every segment named `name`, in order.
+    pub fn segments_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Segment> + 'a {
+        self.segments.iter().filter(move |s| s.name == name)
+    }
+
+    /// Component `c` (1-based) of the first repetition of a raw field, unescaped.
+    pub fn component(&self, field: &str, c: usize) -> String {
+        let first = field.split(self.separators.repetition).next().unwrap_or_default();
+        let raw = c.checked_sub(1).and_then(|i| first.split(self.separators.component).nth(i)).unwrap_or_default();
+        self.separators.unescape(raw)
+    }
+
+    /// MSH-9 as `TYPE^EVENT`, for example `ORU^R01`.
+    pub fn message_type(&self) -> String {
+        let msh9 = self.segment("MSH").map_or("", |s| s.field(9));
+        format!("{}^{}", self.component(msh9, 1), self.component(msh9, 2))
+    }
+
+    /// MSH-10, the message control id.
+    pub fn control_id(&self) -> String {
+        self.segment("MSH").map(|s| self.separators.unescape(s.field(10))).unwrap_or_default()
+    }
+}
+
+/// Writes a message field by field; values given to [`SegmentWriter::field`] are escaped.
+pub struct Writer {
+    separators: Separators,
+    out: String,
+}
+
+impl Writer {
+    pub fn new(separators: Separators) -> Self {
+        Self { separators, out: String::new() }
+    }
+
+    /// Starts a segment; MSH gets its separators written for it.
+    pub fn segment(&mut self, name: &str) -> SegmentWriter<'_> {
+        self.out.push_str(name);
+        if name == "MSH" {
+            self.out.push(self.separators.field);
+            self.out.push_str(&self.separators.encoding_characters());
+        }
+        SegmentWriter { writer: self }
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+pub struct SegmentWriter<'a> {
+    writer: &'a mut Writer,
+}
+
+impl SegmentWriter<'_> {
+    /// Appends one field whose components are escaped and joined with the component separator.
+    pub fn field(self, components: &[&str]) -> Self {
+        let sep = self.writer.separators;
+        self.writer.out.push(sep.field);
+        for (i, component) in components.iter().enumerate() {
+            if i > 0 {
+                self.writer.out.push(sep.component);
+            }
+            self.writer.out.push_str(&sep.escape(component));
+        }
+        self
+    }
+
+    /// Ends the segment with a carriage return.
+    pub fn end(self) {
+        self.writer.out.push('\r');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "MSH|^~\\&|MONITOR|ICU|GATEWAY|HOSP|20261122030000||ORU^R01|MSG0001|P|2.5\r\
+                          PID|1||P-1001^^^HOSP^MR||Doe^Jane\r\
+                          OBX|1|NM|59408-5^Oxygen saturation^LN||88.5|%|90-100|L|||F\r";
+
+    #[test]
+    fn parses_header_and_fields() {
+        let message = Message::parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(message.message_type(), "ORU^R01");
+        assert_eq!(message.control_id(), "MSG0001");
+        let msh = message.segment("MSH").unwrap();
+        assert_eq!(msh.field(1), "|");
+        assert_eq!(msh.field(2), "^~\\&");
+        assert_eq!(msh.field(12), "2.5");
+        let obx = message.segment("OBX").unwrap();
+        assert_eq!(message.component(obx.field(3), 1), "59408-5");
+        assert_eq!(obx.field(5), "88.5");
+        let pid = message.segment("PID").unwrap();
+        assert_eq!(message.component(pid.field(5), 2), "Jane");
+        assert_eq!(obx.field(99), "");
+    }
+
+    #[test]
+    fn honours_declared_separators() {
+        let text = SAMPLE.replace('|', "#");
+        let message = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(message.separators.field, '#');
+        assert_eq!(message.segment("OBX").unwrap().field(5), "88.5");
+    }
+
+    #[test]
+    fn escaping_round_trips_every_separator() {
+        let seps = Separators::default();
+        let value = r"a|b^c~d\e&f";
+        let escaped = seps.escape(value);
+        assert_eq!(escaped, r"a\F\b\S\c\R\d\E\e\T\f");
+        assert_eq!(seps.unescape(&escaped), value);
+        assert_eq!(seps.unescape(r"x\H\y\"), r"x\H\y\", "unknown and unterminated sequences are kept");
+    }
+
+    #[test]
+    fn writer_output_parses_back() {
+        let mut writer = Writer::new(Separators::default());
+        writer.segment("MSH").field(&["SIM"]).field(&["WARD"]).end();
+        writer.segment("PID").field(&["1"]).field(&[]).field(&["P|1", "", "", "HOSP"]).end();
+        let text = writer.finish();
+        assert!(text.starts_with("MSH|^~\\&|SIM|WARD\r"), "{text:?}");
+        let message = Message::parse(text.as_bytes()).unwrap();
+        let pid = message.segment("PID").unwrap();
+        assert_eq!(message.component(pid.field(3), 1), "P|1");
+        assert_eq!(message.component(pid.field(3), 4), "HOSP");
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        assert_eq!(Message::parse(b"PID|1\r"), Err(ParseError::NoMshSegment));
+        assert_eq!(Message::parse(b"MSH|^~\r"), Err(ParseError::BadEncodingCharacters));
+        assert_eq!(Message::parse(b"MSH|^^\\&|x\r"), Err(ParseError::BadEncodingCharacters));
+        assert_eq!(Message::parse(&[0xff, 0xfe]), Err(ParseError::NotUtf8));
+        assert!(matches!(Message::parse(b"MSH|^~\\&|x\rpid|1\r"), Err(ParseError::BadSegmentName(_))));
+        assert_eq!(Message::parse(b""), Err(ParseError::NoMshSegment));
+    }
+}

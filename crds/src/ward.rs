@@ -1,0 +1,94 @@
+//! `Ward`: one hospital department whose devices wardwatch watches.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::thresholds::ClinicalThresholds;
+
+/// A ward of a hospital: its identity, clinical alarm limits and how often it is scraped.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "wardwatch.io",
+    version = "v1alpha1",
+    kind = "Ward",
+    namespaced,
+    status = "WardStatus",
+    shortname = "ward",
+    category = "wardwatch",
+    printcolumn = r#"{"name":"Hospital","type":"string","jsonPath":".spec.hospitalId"}"#,
+    printcolumn = r#"{"name":"Department","type":"string","jsonPath":".spec.department"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WardSpec {
+    /// The hospital this ward belongs to; becomes the `hospital` label of every series. A DNS label.
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')")
+        .message("hospitalId must be a DNS label: lower-case letters, digits and '-', at most 63 characters"))]
+    pub hospital_id: String,
+    /// The clinical department, for example `icu` or `cardiology`.
+    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 63").message("department must be 1-63 characters"))]
+    pub department: String,
+    /// A human-readable name for dashboards and alert texts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Alarm limits per vital sign; omitted limits take the clinical defaults.
+    #[serde(default)]
+    pub thresholds: ClinicalThresholds,
+    /// How often Prometheus scrapes the ward's exporters, as a Prometheus duration.
+    #[serde(default = "default_scrape_interval")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m)$')")
+        .message("scrapeInterval must be a Prometheus duration such as 5s, 500ms or 1m"))]
+    pub scrape_interval: String,
+}
+
+fn default_scrape_interval() -> String {
+    "5s".into()
+}
+
+/// What the operator last observed and did for a ward.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WardStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, RulesSynced, RoutingSynced, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+
+    #[test]
+    fn minimal_ward_takes_defaults() {
+        let spec: WardSpec = serde_yaml::from_str("hospitalId: st-mary\ndepartment: icu\n").unwrap();
+        assert_eq!(spec.scrape_interval, "5s");
+        assert_eq!(spec.thresholds, ClinicalThresholds::default());
+        assert_eq!(spec.display_name, None);
+    }
+
+    #[test]
+    fn crd_carries_the_validation_rules_and_status_subresource() {
+        let crd = serde_json::to_value(Ward::crd()).unwrap();
+        let version = &crd["spec"]["versions"][0];
+        assert_eq!(crd["spec"]["group"], "wardwatch.io");
+        assert_eq!(version["name"], "v1alpha1");
+        assert!(version["subresources"]["status"].is_object());
+        let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let band_rule = &spec["properties"]["thresholds"]["properties"]["heartRateBpm"]["x-kubernetes-validations"][0];
+        assert_eq!(band_rule["rule"], "self.low < self.high");
+        assert_eq!(band_rule["message"], "low must be below high");
+        assert_eq!(spec["properties"]["scrapeInterval"]["default"], "5s");
+        let columns: Vec<_> = version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(columns, ["Hospital", "Department", "Age"]);
+    }
+}

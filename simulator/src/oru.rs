@@ -1,0 +1,159 @@
+//! HL7 v2.5 ORU^R01 (unsolicited observation result) as a bedside device sends it: MSH, PID
+//! with the patient and bed, OBR, and one OBX per vital sign with its LOINC code and UCUM unit.
+
+use wardwatch_clinical::hl7::{Separators, Writer};
+use wardwatch_clinical::vitals::VitalSign;
+
+/// Who and where: the identifiers an ORU carries besides the values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// Sending application (MSH-3): the device id.
+    pub device_id: String,
+    /// Sending facility (MSH-4): the hospital id.
+    pub hospital_id: String,
+    /// Receiving application (MSH-5).
+    pub receiver: String,
+    pub patient_id: String,
+    pub bed: String,
+    /// The ward, sent as the point of care in PV1-3.
+    pub ward: String,
+}
+
+/// One observed value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observation {
+    pub vital: &'static VitalSign,
+    pub value: f64,
+}
+
+/// The `YYYYMMDDHHMMSS` HL7 timestamp of a Unix time (UTC).
+pub fn hl7_timestamp(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}{month:02}{day:02}{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Formats a value with at most `decimals` decimals and no trailing zeros.
+fn format_value(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+}
+
+/// Builds one ORU^R01 message (segments separated by `\r`), control id `control_id`.
+pub fn build(context: &Context, observations: &[Observation], unix_seconds: i64, control_id: &str) -> String {
+    let when = hl7_timestamp(unix_seconds);
+    let mut w = Writer::new(Separators::default());
+    w.segment("MSH")
+        .field(&[&context.device_id])
+        .field(&[&context.hospital_id])
+        .field(&[&context.receiver])
+        .field(&[&context.hospital_id])
+        .field(&[&when])
+        .field(&[])
+        .field(&["ORU", "R01", "ORU_R01"])
+        .field(&[control_id])
+        .field(&["P"])
+        .field(&["2.5"])
+        .end();
+    w.segment("PID")
+        .field(&["1"])
+        .field(&[])
+        .field(&[&context.patient_id, "", "", &context.hospital_id, "MR"])
+        .field(&[])
+        .field(&["", ""])
+        .end();
+    w.segment("PV1").field(&["1"]).field(&["I"]).field(&[&context.ward, "", &context.bed]).end();
+    w.segment("OBR")
+        .field(&["1"])
+        .field(&[])
+        .field(&[control_id])
+        .field(&["VITALS", "Vital signs", "L"])
+        .field(&[])
+        .field(&[])
+        .field(&[&when])
+        .end();
+    for (i, observation) in observations.iter().enumerate() {
+        let vital = observation.vital;
+        w.segment("OBX")
+            .field(&[&(i + 1).to_string()])
+            .field(&["NM"])
+            .field(&[vital.loinc, vital.loinc_name, "LN"])
+            .field(&[])
+            .field(&[&format_value(observation.value, 2)])
+            .field(&[vital.ucum, vital.ucum, "UCUM"])
+            .field(&[])
+            .field(&[])
+            .field(&[])
+            .field(&[])
+            .field(&["F"])
+            .field(&[])
+            .field(&[])
+            .field(&[&when])
+            .end();
+    }
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_clinical::hl7::Message;
+    use wardwatch_clinical::vitals::by_key;
+
+    fn context() -> Context {
+        Context {
+            device_id: "monitor-7".into(),
+            hospital_id: "st-mary".into(),
+            receiver: "WARDWATCH".into(),
+            patient_id: "P-1001".into(),
+            bed: "7".into(),
+            ward: "icu-east".into(),
+        }
+    }
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(hl7_timestamp(0), "19700101000000");
+        assert_eq!(hl7_timestamp(951_782_400), "20000229000000", "leap day 2000");
+        assert_eq!(hl7_timestamp(1_795_316_645), "20261122030405", "as `date -u -d @1795316645`");
+    }
+
+    #[test]
+    fn message_carries_patient_bed_and_each_vital() {
+        let observations = [
+            Observation { vital: by_key("spo2").unwrap(), value: 88.5 },
+            Observation { vital: by_key("heart_rate").unwrap(), value: 112.0 },
+        ];
+        let text = build(&context(), &observations, 1_795_316_645, "MSG42");
+        let message = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(message.message_type(), "ORU^R01");
+        assert_eq!(message.control_id(), "MSG42");
+        assert_eq!(message.segment("MSH").unwrap().field(12), "2.5");
+        let pid = message.segment("PID").unwrap();
+        assert_eq!(message.component(pid.field(3), 1), "P-1001");
+        let pv1 = message.segment("PV1").unwrap();
+        assert_eq!(message.component(pv1.field(3), 3), "7");
+        let obx: Vec<_> = message
+            .segments_named("OBX")
+            .map(|s| (message.component(s.field(3), 1), s.field(5).to_owned(), message.component(s.field(6), 1)))
+            .collect();
+        assert_eq!(
+            obx,
+            [("59408-5".into(), "88.5".into(), "%".into()), ("8867-4".into(), "112".into(), "/min".into())]
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! Prometheus and Alertmanager from Debian's packages, on loopback, with a given configuration.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::binaries::find_binary;
+use crate::http_probe::{answers_ok, loopback_client};
+use crate::process::{ManagedProcess, free_port, scratch_dir, wait_until_ready};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Debian names the Alertmanager binary `prometheus-alertmanager`; upstream calls it `alertmanager`.
+fn alertmanager_binary() -> Result<PathBuf> {
+    find_binary("prometheus-alertmanager").or_else(|_| find_binary("alertmanager")).map_err(Into::into)
+}
+
+/// Writes `files` (name, content) into `dir`; names are relative paths.
+fn write_files(dir: &Path, files: &[(&str, &str)]) -> Result<()> {
+    for (name, content) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A Prometheus server. Rule files named in the configuration resolve relative to its directory.
+pub struct Prometheus {
+    process: ManagedProcess,
+    url: String,
+    http: reqwest::Client,
+    dir: TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (prometheus.yml) and extra `files` (rule files, ...)
+    /// written beside it, and waits until `/-/ready` answers.
+    pub async fn start(config: &str, files: &[(&str, &str)]) -> Result<Self> {
+        let dir = scratch_dir("wardwatch-prom-")?;
+        write_files(dir.path(), &[("prometheus.yml", config)])?;
+        write_files(dir.path(), files)?;
+        let port = free_port()?;
+        let args = vec![
+            format!("--config.file={}", dir.path().join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--web.enable-lifecycle".to_owned(),
+            "--log.level=warn".to_owned(),
+        ];
+        let mut process = ManagedProcess::spawn("prometheus", &find_binary("prometheus")?, &args, dir.path())?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = loopback_client();
+        let ready = format!("{url}/-/ready");
+        wait_until_ready(&mut process, READY_TIMEOUT, || answers_ok(&http, &ready)).await?;
+        Ok(Self { process, url, http, dir })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `127.0.0.1:<port>`, for scrape targets and federation.
+    pub fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
+    }
+
+    /// Replaces files beside the configuration (or the configuration itself) and reloads.
+    pub async fn reload_with(&self, files: &[(&str, &str)]) -> Result<()> {
+        write_files(self.dir.path(), files)?;
+        let response = self.http.post(format!("{}/-/reload", self.url)).send().await?;
+        if !response.status().is_success() {
+            bail!("reload refused: {}", response.text().await?);
+        }
+        Ok(())
+    }
+
+    /// An instant query; returns `data.result`.
+    pub async fn query(&self, expr: &str) -> Result<Vec<Value>> {
+        let body = self.api_get("/api/v1/query", &[("query", expr)]).await?;
+        Ok(body["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The alerts Prometheus currently holds (pending and firing).
+    pub async fn alerts(&self) -> Result<Vec<Value>> {
+        let body = self.api_get("/api/v1/alerts", &[]).await?;
+        Ok(body["alerts"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The scrape targets and their health.
+    pub async fn active_targets(&self) -> Result<Vec<Value>> {
+        let body = self.api_get("/api/v1/targets", &[("state", "active")]).await?;
+        Ok(body["activeTargets"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn api_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
+        let response: Value = self.http.get(format!("{}{path}", self.url)).query(query).send().await?.json().await?;
+        if response["status"] != "success" {
+            bail!("Prometheus {path} failed: {response}");
+        }
+        Ok(response["data"].clone())
+    }
+}
+
+/// An Alertmanager, single instance (clustering off).
+pub struct Alertmanager {
+    process: ManagedProcess,
+    url: String,
+    http: reqwest::Client,
+    dir: TempDir,
+}
+
+impl Alertmanager {
+    /// Starts Alertmanager with `config` (alertmanager.yml) and waits until `/-/ready` answers.
+    pub async fn start(config: &str) -> Result<Self> {
+        let dir = scratch_dir("wardwatch-am-")?;
+        write_files(dir.path(), &[("alertmanager.yml", config)])?;
+        let port = free_port()?;
+        let args = vec![
+            format!("--config.file={}", dir.path().join("alertmanager.yml").display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            // An empty address turns the gossip cluster off: one instance, no extra ports.
+            "--cluster.listen-address=".to_owned(),
+            "--log.level=warn".to_owned(),
+        ];
+        let mut process = ManagedProcess::spawn("alertmanager", &alertmanager_binary()?, &args, dir.path())?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = loopback_client();
+        let ready = format!("{url}/-/ready");
+        wait_until_ready(&mut process, READY_TIMEOUT, || answers_ok(&http, &ready)).await?;
+        Ok(Self { process, url, http, dir })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `127.0.0.1:<port>`, for Prometheus's `alerting` section.
+    pub fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
+    }
+
+    /// The alerts Alertmanager holds (API v2).
+    pub async fn alerts(&self) -> Result<Vec<Value>> {
+        let response = self.http.get(format!("{}/api/v2/alerts", self.url)).send().await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+}
+
+/// Runs `promtool` or `amtool` (or any Debian tool) and returns (success, stdout + stderr).
+pub fn run_tool(program: &str, args: &[&str]) -> Result<(bool, String)> {
+    let output = std::process::Command::new(find_binary(program)?).args(args).output()?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Ok((output.status.success(), text))
+}
