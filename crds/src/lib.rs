@@ -16,9 +16,14 @@ pub use ward::{Ward, WardSpec, WardStatus};
 /// The API group of every wardwatch resource.
 pub const GROUP: &str = "wardwatch.io";
 
-/// Every CustomResourceDefinition wardwatch serves, in a stable order.
+/// Every CustomResourceDefinition wardwatch serves, in a stable order, labelled as part of
+/// wardwatch (`kubectl get crds -l app.kubernetes.io/part-of=wardwatch`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![Ward::crd()]
+    let mut crds = vec![Ward::crd()];
+    for crd in &mut crds {
+        crd.metadata.labels.get_or_insert_default().insert("app.kubernetes.io/part-of".into(), "wardwatch".into());
+    }
+    crds
 }
 
 /// The CRDs as one multi-document YAML stream, as committed in `charts/wardwatch/crds/`.

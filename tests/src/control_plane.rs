@@ -174,13 +174,27 @@ impl ControlPlane {
 
     /// Runs the test bed's kubectl against this control plane and returns its output.
     pub fn kubectl(&self, args: &[&str]) -> Result<Output> {
-        let kubectl = find_binary("kubectl")?;
-        std::process::Command::new(kubectl)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+        self.run_against("kubectl", args)
+    }
+
+    /// Runs the test bed's helm against this control plane, with its cache, configuration and
+    /// data kept in the control plane's directory.
+    pub fn helm(&self, args: &[&str]) -> Result<Output> {
+        self.run_against("helm", args)
+    }
+
+    /// Runs `program` (kubectl, helm, the operator binary, ...) with `KUBECONFIG` pointing at
+    /// this control plane.
+    pub fn run_against(&self, program: &str, args: &[&str]) -> Result<Output> {
+        let helm_home = self.dir.path().join("helm");
+        std::process::Command::new(find_binary(program)?)
             .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", helm_home.join("cache"))
+            .env("HELM_CONFIG_HOME", helm_home.join("config"))
+            .env("HELM_DATA_HOME", helm_home.join("data"))
             .output()
-            .context("running kubectl")
+            .with_context(|| format!("running {program}"))
     }
 }
 

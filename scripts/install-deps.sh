@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what wardwatch's build and tests need on a fresh Debian machine, skipping what is
+# already there: Debian packages (libpcap, Prometheus, Alertmanager, tshark, tcpdump, iproute2),
+# the Rust components rustfmt and clippy, and a check that Go is new enough for the test bed.
+set -euo pipefail
+
+debian_packages=(
+	libpcap-dev            # the exporter's capture library (pcap crate)
+	prometheus             # prometheus and promtool
+	prometheus-alertmanager # alertmanager and amtool
+	tshark tcpdump         # reference readers of captures
+	iproute2               # network namespaces and veth pairs for capture tests
+	ca-certificates curl git
+)
+
+missing=()
+for package in "${debian_packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+	echo "installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# tshark asks whether non-root users may capture; answer for it.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for component in rustfmt clippy; do
+	if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+		rustup component add "$component"
+	fi
+done
+
+# The test bed's Go modules declare go 1.26.0; newer local toolchains build them as they are.
+if ! command -v go >/dev/null; then
+	echo "Go is missing: install Go 1.26 or newer (the test bed builds kube-apiserver, etcd, helm and prometheus-operator from their Go modules)" >&2
+	exit 1
+fi
+echo "dependencies ok: $(go version | cut -d' ' -f3), $(rustc --version | cut -d' ' -f2), prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3), alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f3)"

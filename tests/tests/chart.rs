@@ -1,0 +1,52 @@
+//! The Helm chart and the example manifests, on the real API server with the test bed's helm and
+//! kubectl.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use testbed::ControlPlane;
+
+fn repo_path(relative: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative).display().to_string()
+}
+
+fn succeeded(what: &str, output: Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+#[tokio::test]
+async fn chart_installs_the_api_and_the_example_ward_is_accepted() {
+    let cp = ControlPlane::start().await.expect("control plane starts");
+    let chart = repo_path("charts/wardwatch");
+
+    let lint = succeeded("helm lint", cp.helm(&["lint", "--strict", &chart]).unwrap());
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+
+    succeeded(
+        "helm install",
+        cp.helm(&["install", "wardwatch", &chart, "--namespace", "wardwatch-system", "--create-namespace", "--wait"])
+            .unwrap(),
+    );
+    let crds = succeeded(
+        "kubectl get crds",
+        cp.kubectl(&["get", "crds", "-l", "app.kubernetes.io/part-of=wardwatch", "-o", "name"]).unwrap(),
+    );
+    assert!(crds.lines().any(|l| l == "customresourcedefinition.apiextensions.k8s.io/wards.wardwatch.io"), "{crds}");
+
+    // The examples apply as a user would apply them, and the API server fills the defaults.
+    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
+        succeeded(manifest, cp.kubectl(&["apply", "-f", &repo_path(manifest)]).unwrap());
+    }
+    let spo2_low = succeeded(
+        "kubectl get ward",
+        cp.kubectl(&["get", "ward", "icu-east", "-n", "st-mary", "-o", "jsonpath={.spec.thresholds.spo2Percent.low}"])
+            .unwrap(),
+    );
+    assert_eq!(spo2_low, "90", "the default SpO2 low limit");
+
+    let releases = succeeded("helm list", cp.helm(&["list", "-n", "wardwatch-system", "-o", "json"]).unwrap());
+    let releases: serde_json::Value = serde_json::from_str(&releases).unwrap();
+    assert_eq!(releases[0]["status"], "deployed", "{releases}");
+}
