@@ -4,12 +4,20 @@
 //! that the API server itself refuses an invalid object with a message that names the field.
 //! [`crd_yaml`] renders every CustomResourceDefinition; `crdgen` writes it into the chart.
 
+pub mod alerting;
+pub mod common;
+pub mod device;
+pub mod federation;
+pub mod network;
 pub mod thresholds;
 pub mod ward;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub use common::{SecretKeyRef, Severity};
+pub use device::{MonitoredDevice, MonitoredDeviceSpec, MonitoredDeviceStatus};
+pub use federation::{HospitalFederation, HospitalFederationSpec};
 pub use thresholds::{Band, ClinicalThresholds};
 pub use ward::{Ward, WardSpec, WardStatus};
 
@@ -19,7 +27,7 @@ pub const GROUP: &str = "wardwatch.io";
 /// Every CustomResourceDefinition wardwatch serves, in a stable order, labelled as part of
 /// wardwatch (`kubectl get crds -l app.kubernetes.io/part-of=wardwatch`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    let mut crds = vec![Ward::crd()];
+    let mut crds = vec![Ward::crd(), MonitoredDevice::crd(), HospitalFederation::crd()];
     for crd in &mut crds {
         crd.metadata.labels.get_or_insert_default().insert("app.kubernetes.io/part-of".into(), "wardwatch".into());
     }

@@ -4,6 +4,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use crate::alerting::AlertRouting;
+use crate::common::ContainerSettings;
+use crate::network::{AnomalyDetection, ExpectedNetwork, IntrusionRules, QuarantinePolicy};
 use crate::thresholds::ClinicalThresholds;
 
 /// A ward of a hospital: its identity, clinical alarm limits and how often it is scraped.
@@ -18,15 +21,19 @@ use crate::thresholds::ClinicalThresholds;
     category = "wardwatch",
     printcolumn = r#"{"name":"Hospital","type":"string","jsonPath":".spec.hospitalId"}"#,
     printcolumn = r#"{"name":"Department","type":"string","jsonPath":".spec.department"}"#,
+    printcolumn = r#"{"name":"Devices","type":"string","description":"ready/total","jsonPath":".status.devices"}"#,
+    printcolumn = r#"{"name":"Quarantined","type":"integer","jsonPath":".status.quarantinedCount"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WardSpec {
     /// The hospital this ward belongs to; becomes the `hospital` label of every series. A DNS label.
+    #[schemars(length(max = 63))]
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')")
         .message("hospitalId must be a DNS label: lower-case letters, digits and '-', at most 63 characters"))]
     pub hospital_id: String,
     /// The clinical department, for example `icu` or `cardiology`.
+    #[schemars(length(max = 63))]
     #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 63").message("department must be 1-63 characters"))]
     pub department: String,
     /// A human-readable name for dashboards and alert texts.
@@ -37,9 +44,54 @@ pub struct WardSpec {
     pub thresholds: ClinicalThresholds,
     /// How often Prometheus scrapes the ward's exporters, as a Prometheus duration.
     #[serde(default = "default_scrape_interval")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m)$')")
         .message("scrapeInterval must be a Prometheus duration such as 5s, 500ms or 1m"))]
     pub scrape_interval: String,
+    /// NEWS2 early-warning score alerts (Royal College of Physicians, 2017).
+    #[serde(default)]
+    pub news2: News2,
+    /// What the devices are expected to do on the network.
+    #[serde(default)]
+    pub network: ExpectedNetwork,
+    /// Intrusion-rule thresholds.
+    #[serde(default)]
+    pub intrusion: IntrusionRules,
+    /// Clustering-based anomaly detection.
+    #[serde(default)]
+    pub anomaly: AnomalyDetection,
+    /// Receivers and routes for the ward's alerts.
+    #[serde(default)]
+    pub alerting: AlertRouting,
+    /// Automatic isolation of devices that raise network alerts.
+    #[serde(default)]
+    pub quarantine: QuarantinePolicy,
+    /// The device-twin container of every device pod.
+    #[serde(default)]
+    pub simulator: ContainerSettings,
+    /// The packet-capturing exporter sidecar of every device pod and of the gateway.
+    #[serde(default)]
+    pub exporter: ContainerSettings,
+    /// The ward gateway (the central station the devices send HL7 to).
+    #[serde(default)]
+    pub gateway: ContainerSettings,
+}
+
+/// NEWS2 alerting.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct News2 {
+    #[serde(default = "news2_enabled")]
+    pub enabled: bool,
+}
+
+fn news2_enabled() -> bool {
+    true
+}
+
+impl Default for News2 {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 fn default_scrape_interval() -> String {
@@ -56,6 +108,18 @@ pub struct WardStatus {
     /// Ready, RulesSynced, RoutingSynced, ...
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Devices of this ward whose twin is running, and all of them, as `ready/total`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<String>,
+    #[serde(default)]
+    pub devices_ready: u32,
+    #[serde(default)]
+    pub devices_total: u32,
+    /// Names of the ward's devices that are isolated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined_devices: Vec<String>,
+    #[serde(default)]
+    pub quarantined_count: u32,
 }
 
 #[cfg(test)]
@@ -89,6 +153,6 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(columns, ["Hospital", "Department", "Age"]);
+        assert_eq!(columns, ["Hospital", "Department", "Devices", "Quarantined", "Age"]);
     }
 }
