@@ -82,14 +82,16 @@ impl DeviceType {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Patient {
-    /// The patient identifier sent in PID-3 (a medical record number, never a name).
-    #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][-A-Za-z0-9_.]*$')")
-        .message("patient.id must be letters, digits, '-', '_' or '.'"))]
+    /// The patient identifier sent in PID-3 (a medical record number, never a name). It also
+    /// becomes a pod label, hence the label-value syntax.
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')")
+        .message("patient.id must be letters and digits, with '-', '_' or '.' inside"))]
     pub id: String,
-    /// The bed, sent in PV1-3.
+    /// The bed, sent in PV1-3; also a pod label.
     #[schemars(length(max = 32))]
-    #[x_kube(validation = Rule::new("size(self) > 0").message("patient.bed must not be empty"))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')")
+        .message("patient.bed must be letters and digits, with '-', '_' or '.' inside"))]
     pub bed: String,
 }
 

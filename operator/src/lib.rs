@@ -1,5 +1,19 @@
 //! The wardwatch operator: pure builders (custom resource in, desired objects out) and, around
 //! them, the controllers that apply what they build.
 
+pub mod dashboards;
+pub mod desired;
+pub mod federation;
 pub mod monitoring;
+pub mod monitors;
+pub mod names;
+pub mod policies;
+pub mod render;
+pub mod routing;
 pub mod rules;
+pub mod workloads;
+
+#[cfg(test)]
+mod builder_tests;
+#[cfg(test)]
+mod fixtures;

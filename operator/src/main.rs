@@ -1,6 +1,11 @@
 //! `wardwatch-operator`: the operator binary.
 
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use wardwatch_operator::render;
 
 #[derive(Parser)]
 #[command(name = "wardwatch-operator", version, about = "Reconciles wardwatch's Ward and MonitoredDevice resources")]
@@ -13,10 +18,40 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions wardwatch serves, as YAML.
     Crd,
+    /// Print the objects the operator would apply for the given resources, with no cluster.
+    Render {
+        /// A YAML file of Wards, MonitoredDevices and HospitalFederations (`-` for stdin); repeatable.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// The operator's quarantine webhook URL, for wards whose quarantine mode is OnAlert.
+        #[arg(long, env = "WARDWATCH_QUARANTINE_WEBHOOK")]
+        quarantine_webhook: Option<String>,
+    },
 }
 
-fn main() {
+fn read_input(path: &PathBuf) -> Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Crd => print!("{}", wardwatch_crds::crd_yaml()),
+        Command::Render { files, quarantine_webhook } => {
+            let mut inputs = render::Inputs::default();
+            for path in &files {
+                inputs.add_yaml(&read_input(path)?, &path.display().to_string())?;
+            }
+            let (objects, warnings) = render::render(&inputs, quarantine_webhook.as_deref());
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", render::to_yaml(&objects));
+        }
     }
+    Ok(())
 }

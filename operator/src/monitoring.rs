@@ -38,3 +38,138 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
+
+/// `PodMonitor.spec`: which pods Prometheus scrapes, how, and which pod labels become target labels.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(group = "monitoring.coreos.com", version = "v1", kind = "PodMonitor", namespaced, schema = "disabled")]
+#[serde(rename_all = "camelCase")]
+pub struct PodMonitorSpec {
+    pub selector: LabelSelector,
+    pub pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+    /// Pod labels copied onto every scraped series (ward, hospital, device, patient, bed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_target_labels: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMetricsEndpoint {
+    /// The container port name.
+    pub port: String,
+    pub path: String,
+    pub interval: String,
+    /// Relabelings applied before the scrape; wardwatch renames the pod labels to short names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabelings: Vec<RelabelConfig>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RelabelConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// `AlertmanagerConfig.spec` (`monitoring.coreos.com/v1alpha1`): a ward's routes, receivers and
+/// inhibitions. prometheus-operator scopes it to the object's namespace when it merges it.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "monitoring.coreos.com",
+    version = "v1alpha1",
+    kind = "AlertmanagerConfig",
+    namespaced,
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertmanagerConfigSpec {
+    pub route: AmRoute,
+    pub receivers: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inhibit_rules: Vec<InhibitRule>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AmRoute {
+    pub receiver: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<Matcher>,
+    #[serde(default, rename = "continue", skip_serializing_if = "std::ops::Not::not")]
+    pub continue_: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<AmRoute>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Matcher {
+    pub name: String,
+    pub value: String,
+    /// `=`, `!=`, `=~` or `!~`.
+    pub match_type: String,
+}
+
+impl Matcher {
+    pub fn equal(name: &str, value: &str) -> Self {
+        Self { name: name.to_owned(), value: value.to_owned(), match_type: "=".to_owned() }
+    }
+
+    pub fn regex(name: &str, value: &str) -> Self {
+        Self { name: name.to_owned(), value: value.to_owned(), match_type: "=~".to_owned() }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct InhibitRule {
+    pub source_match: Vec<Matcher>,
+    pub target_match: Vec<Matcher>,
+    pub equal: Vec<String>,
+}
+
+/// `ScrapeConfig.spec` (`monitoring.coreos.com/v1alpha1`): a central Prometheus pulling a
+/// hospital's `/federate`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(group = "monitoring.coreos.com", version = "v1alpha1", kind = "ScrapeConfig", namespaced, schema = "disabled")]
+#[serde(rename_all = "camelCase")]
+pub struct ScrapeConfigSpec {
+    pub static_configs: Vec<StaticConfig>,
+    pub metrics_path: String,
+    pub honor_labels: bool,
+    pub scheme: String,
+    pub scrape_interval: String,
+    pub params: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}

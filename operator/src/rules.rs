@@ -9,20 +9,7 @@ use wardwatch_clinical::vitals;
 use wardwatch_crds::Ward;
 
 use crate::monitoring::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-
-/// Labels every object wardwatch makes for a ward carries.
-pub fn ward_labels(ward: &Ward) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("app.kubernetes.io/managed-by".to_owned(), "wardwatch".to_owned()),
-        ("wardwatch.io/ward".to_owned(), ward.name_any()),
-        ("wardwatch.io/hospital".to_owned(), ward.spec.hospital_id.clone()),
-    ])
-}
-
-/// The name of a ward's PrometheusRule.
-pub fn rule_name(ward: &Ward) -> String {
-    format!("{}-wardwatch", ward.name_any())
-}
+use crate::names::{self, ward_labels};
 
 /// The PrometheusRule for `ward`, owned by it.
 pub fn ward_prometheus_rule(ward: &Ward) -> PrometheusRule {
@@ -44,7 +31,7 @@ pub fn ward_prometheus_rule(ward: &Ward) -> PrometheusRule {
         ..Rule::default()
     };
     let mut rule = PrometheusRule::new(
-        &rule_name(ward),
+        &names::prometheus_rule(ward),
         PrometheusRuleSpec {
             groups: vec![RuleGroup { name: "wardwatch.clinical".to_owned(), interval: None, rules: vec![hypoxia] }],
         },

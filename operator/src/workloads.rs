@@ -1,0 +1,223 @@
+//! The pods wardwatch runs: each device's twin with its exporter sidecar, and each ward's gateway
+//! with its own exporter. Pure builders: custom resources in, Kubernetes objects out.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, Service};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+use wardwatch_crds::common::ContainerSettings;
+use wardwatch_crds::{MonitoredDevice, Ward};
+
+use crate::names::{self, EXPORTER_METRICS_PORT, GATEWAY_METRICS_PORT, HL7_PORT};
+
+/// Images used when a ward names none; tagged with the operator's own version.
+pub fn default_image(component: &str) -> String {
+    format!("ghcr.io/wardwatch/wardwatch-{component}:{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn image(settings: &ContainerSettings, component: &str) -> String {
+    settings.image.clone().unwrap_or_else(|| default_image(component))
+}
+
+/// Requests and limits: the ward's, else small defaults sized for one device's traffic.
+fn resources(settings: &ContainerSettings, cpu: &str, memory: &str) -> Value {
+    match &settings.resources {
+        Some(resources) => serde_json::to_value(resources).expect("resources serialise"),
+        None => json!({"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}),
+    }
+}
+
+fn env(pairs: &[(&str, String)]) -> Value {
+    pairs.iter().map(|(name, value)| json!({"name": name, "value": value})).collect()
+}
+
+/// Locked down: no privilege escalation, read-only root, every capability dropped.
+fn restricted_security_context() -> Value {
+    json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+           "capabilities": {"drop": ["ALL"]}})
+}
+
+/// The pod-level context: non-root, default seccomp profile.
+fn pod_security_context() -> Value {
+    json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+           "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+/// The exporter sidecar watching the pod's interface, with its intrusion settings from the ward.
+pub fn exporter_container(ward: &Ward, device_id: &str) -> Container {
+    let intrusion = &ward.spec.intrusion;
+    let network = &ward.spec.network;
+    let allowed_ports: Vec<String> = network
+        .allowed_ports
+        .iter()
+        .map(|rule| match rule.port {
+            Some(port) => format!("{}/{port}", serde_json::to_value(rule.protocol).unwrap().as_str().unwrap()),
+            None => serde_json::to_value(rule.protocol).unwrap().as_str().unwrap().to_owned(),
+        })
+        .chain(std::iter::once(format!("TCP/{HL7_PORT}")))
+        .collect();
+    let settings = &ward.spec.exporter;
+    serde_json::from_value(json!({
+        "name": "exporter",
+        "image": image(settings, "exporter"),
+        "env": env(&[
+            ("WARDWATCH_INTERFACE", "eth0".to_owned()),
+            ("WARDWATCH_LISTEN", format!("0.0.0.0:{EXPORTER_METRICS_PORT}")),
+            ("WARDWATCH_DEVICE_ID", device_id.to_owned()),
+            ("WARDWATCH_HL7_PORTS", HL7_PORT.to_string()),
+            ("WARDWATCH_ALLOWED_CIDRS", network.allowed_cidrs.join(",")),
+            ("WARDWATCH_ALLOWED_PORTS", allowed_ports.join(",")),
+            ("WARDWATCH_IDS_SENSITIVITY", serde_json::to_value(intrusion.sensitivity).unwrap().as_str().unwrap().to_owned()),
+            ("WARDWATCH_IDS_WINDOW_SECONDS", intrusion.window_seconds.to_string()),
+            ("WARDWATCH_IDS_PORT_SCAN_PORTS", intrusion.port_scan_distinct_ports.to_string()),
+            ("WARDWATCH_IDS_PORT_SCAN_HOSTS", intrusion.port_scan_distinct_hosts.to_string()),
+            ("WARDWATCH_IDS_SYN_FLOOD_RATE", intrusion.syn_flood_syns_per_second.to_string()),
+            ("WARDWATCH_IDS_EXFILTRATION_FACTOR", intrusion.exfiltration_baseline_factor.to_string()),
+            ("WARDWATCH_IDS_BEACONING_CONNECTIONS", intrusion.beaconing_min_connections.to_string()),
+            ("WARDWATCH_ANOMALY_ENABLED", ward.spec.anomaly.enabled.to_string()),
+            ("WARDWATCH_ANOMALY_TRAINING_WINDOW", ward.spec.anomaly.training_window.clone()),
+            ("WARDWATCH_ANOMALY_RETRAIN_INTERVAL", ward.spec.anomaly.retrain_interval.clone()),
+        ]),
+        "ports": [{"name": "metrics", "containerPort": EXPORTER_METRICS_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "failureThreshold": 3},
+        "resources": resources(settings, "50m", "64Mi"),
+        // Capture needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode and buffer sizes).
+        // Kubernetes has no ambient capabilities, so the non-root exporter gets them from file
+        // capabilities on its binary (`setcap cap_net_raw,cap_net_admin=ep` in the image). File
+        // capabilities apply at exec only without no_new_privs, hence allowPrivilegeEscalation;
+        // every other capability stays dropped and the image carries no setuid binary.
+        "securityContext": {"allowPrivilegeEscalation": true, "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}},
+    }))
+    .expect("the exporter container is a valid Container")
+}
+
+/// The twin's container: a simulated device of the given type sending HL7 to the ward gateway.
+fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
+    let spec = &device.spec;
+    let (patient_id, bed) = spec.patient.as_ref().map(|p| (p.id.clone(), p.bed.clone())).unwrap_or_default();
+    let scenario = |value: Value| value.as_str().unwrap_or_default().to_owned();
+    let settings = &ward.spec.simulator;
+    serde_json::from_value(json!({
+        "name": "simulator",
+        "image": image(settings, "simulator"),
+        "args": ["device"],
+        "env": env(&[
+            ("WARDWATCH_GATEWAY", names::gateway_address(ward)),
+            ("WARDWATCH_DEVICE_ID", device.name_any()),
+            ("WARDWATCH_DEVICE_TYPE", spec.device_type.simulator_name().to_owned()),
+            ("WARDWATCH_HOSPITAL_ID", ward.spec.hospital_id.clone()),
+            ("WARDWATCH_WARD", ward.name_any()),
+            ("WARDWATCH_PATIENT_ID", patient_id),
+            ("WARDWATCH_BED", bed),
+            ("WARDWATCH_SCENARIO", scenario(serde_json::to_value(spec.twin.scenario).unwrap())),
+            ("WARDWATCH_ONSET_SECONDS", spec.twin.onset_seconds.to_string()),
+            ("WARDWATCH_SEED", spec.twin.seed.to_string()),
+            ("WARDWATCH_INTERVAL_SECONDS", spec.twin.interval_seconds.to_string()),
+            ("WARDWATCH_NETWORK_SCENARIO", scenario(serde_json::to_value(spec.network.scenario).unwrap())),
+            ("WARDWATCH_ATTACK_TARGET", spec.network.target.clone().unwrap_or_default()),
+        ]),
+        "resources": resources(settings, "20m", "32Mi"),
+        "securityContext": restricted_security_context(),
+    }))
+    .expect("the simulator container is a valid Container")
+}
+
+fn owned_metadata<K: Resource<DynamicType = ()>>(
+    owner: &K,
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+) -> Value {
+    json!({
+        "name": name,
+        "namespace": owner.meta().namespace,
+        "labels": labels,
+        "ownerReferences": owner.controller_owner_ref(&()).map(|o| vec![o]).unwrap_or_default(),
+    })
+}
+
+/// A device's Deployment: one replica of the twin and its exporter sharing the pod network.
+pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
+    let labels = names::device_labels(ward, device);
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": owned_metadata(device, names::device_deployment(device), labels.clone()),
+        "spec": {
+            "replicas": 1,
+            // A device exists once: never two twins of it at the same time.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": names::device_selector(device)},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": pod_security_context(),
+                    "containers": [simulator_container(ward, device), exporter_container(ward, &device.name_any())],
+                },
+            },
+        },
+    }))
+    .expect("the device Deployment is valid")
+}
+
+/// The ward gateway (the central station): receives HL7 over MLLP, acknowledges, exports its
+/// own metrics; its exporter sidecar watches its traffic like every device's.
+pub fn gateway_deployment(ward: &Ward) -> Deployment {
+    let labels = names::gateway_labels(ward);
+    let settings = &ward.spec.gateway;
+    let gateway: Container = serde_json::from_value(json!({
+        "name": "gateway",
+        "image": image(settings, "simulator"),
+        "args": ["gateway"],
+        "env": env(&[
+            ("WARDWATCH_LISTEN", format!("0.0.0.0:{HL7_PORT}")),
+            ("WARDWATCH_METRICS_LISTEN", format!("0.0.0.0:{GATEWAY_METRICS_PORT}")),
+            ("WARDWATCH_HOSPITAL_ID", ward.spec.hospital_id.clone()),
+            ("WARDWATCH_WARD", ward.name_any()),
+        ]),
+        "ports": [
+            {"name": "hl7-mllp", "containerPort": HL7_PORT, "protocol": "TCP"},
+            {"name": "gateway-metrics", "containerPort": GATEWAY_METRICS_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"tcpSocket": {"port": "hl7-mllp"}, "periodSeconds": 5},
+        "resources": resources(settings, "50m", "64Mi"),
+        "securityContext": restricted_security_context(),
+    }))
+    .expect("the gateway container is valid");
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": owned_metadata(ward, names::gateway(ward), labels.clone()),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": names::gateway_selector(ward)},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": pod_security_context(),
+                    "containers": [gateway, exporter_container(ward, &names::gateway(ward))],
+                },
+            },
+        },
+    }))
+    .expect("the gateway Deployment is valid")
+}
+
+/// The Service devices send HL7 to.
+pub fn gateway_service(ward: &Ward) -> Service {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": owned_metadata(ward, names::gateway(ward), names::gateway_labels(ward)),
+        "spec": {
+            "selector": names::gateway_selector(ward),
+            "ports": [{"name": "hl7-mllp", "port": HL7_PORT, "targetPort": "hl7-mllp", "protocol": "TCP"}],
+        },
+    }))
+    .expect("the gateway Service is valid")
+}
