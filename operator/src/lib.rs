@@ -1,9 +1,14 @@
 //! The wardwatch operator: pure builders (custom resource in, desired objects out) and, around
 //! them, the controllers that apply what they build.
 
+pub mod apply;
+pub mod controller;
 pub mod dashboards;
 pub mod desired;
+pub mod error;
 pub mod federation;
+pub mod leader;
+pub mod metrics;
 pub mod monitoring;
 pub mod monitors;
 pub mod names;
@@ -11,6 +16,8 @@ pub mod policies;
 pub mod render;
 pub mod routing;
 pub mod rules;
+pub mod run;
+pub mod status;
 pub mod workloads;
 
 #[cfg(test)]

@@ -6,16 +6,27 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wardwatch_operator::render;
+use wardwatch_operator::run::RunArgs;
 
 #[derive(Parser)]
-#[command(name = "wardwatch-operator", version, about = "Reconciles wardwatch's Ward and MonitoredDevice resources")]
+#[command(
+    name = "wardwatch-operator",
+    version,
+    about = "Reconciles wardwatch's Ward and MonitoredDevice resources",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a subcommand, the operator runs (as `run`).
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator (the default).
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions wardwatch serves, as YAML.
     Crd,
     /// Print the objects the operator would apply for the given resources, with no cluster.
@@ -38,10 +49,14 @@ fn read_input(path: &PathBuf) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Crd => print!("{}", wardwatch_crds::crd_yaml()),
-        Command::Render { files, quarantine_webhook } => {
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => wardwatch_operator::run::run(cli.run).await?,
+        Some(Command::Run(args)) => wardwatch_operator::run::run(args).await?,
+        Some(Command::Crd) => print!("{}", wardwatch_crds::crd_yaml()),
+        Some(Command::Render { files, quarantine_webhook }) => {
             let mut inputs = render::Inputs::default();
             for path in &files {
                 inputs.add_yaml(&read_input(path)?, &path.display().to_string())?;

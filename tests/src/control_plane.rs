@@ -27,7 +27,9 @@ const FIELD_MANAGER: &str = "wardwatch-testbed";
 /// A real Kubernetes API: etcd plus kube-apiserver, reachable through [`ControlPlane::client`]
 /// and through the kubeconfig file at [`ControlPlane::kubeconfig_path`].
 pub struct ControlPlane {
-    // Fields drop in declaration order: the API server goes before etcd, the directory last.
+    // Fields drop in declaration order: clients of the API server first, then the API server,
+    // then etcd, the directory last.
+    controller_manager: Option<ManagedProcess>,
     apiserver: ManagedProcess,
     etcd: ManagedProcess,
     apiserver_args: Vec<String>,
@@ -61,7 +63,17 @@ impl ControlPlane {
         let client = client_from_kubeconfig(&kubeconfig).await?;
         let apiserver = start_apiserver(dir.path(), &apiserver_args, &client).await?;
 
-        Ok(Self { apiserver, etcd, apiserver_args, apiserver_port, kubeconfig, credentials, client, dir })
+        Ok(Self {
+            controller_manager: None,
+            apiserver,
+            etcd,
+            apiserver_args,
+            apiserver_port,
+            kubeconfig,
+            credentials,
+            client,
+            dir,
+        })
     }
 
     /// A client authenticated as a cluster admin (`system:masters`).
@@ -99,6 +111,31 @@ impl ControlPlane {
         self.apiserver.kill();
         tokio::time::sleep(down_for).await;
         self.apiserver = start_apiserver(self.dir.path(), &self.apiserver_args, &self.client).await?;
+        Ok(())
+    }
+
+    /// Starts kube-controller-manager with the given controllers (for example
+    /// `garbage-collector-controller` so that deleting an owner removes what it owns, or
+    /// `deployment-controller` and `replicaset-controller`). Stopped with the control plane.
+    pub async fn start_controller_manager(&mut self, controllers: &[&str]) -> Result<()> {
+        let args = vec![
+            format!("--kubeconfig={}", self.kubeconfig.display()),
+            format!("--controllers={}", controllers.join(",")),
+            "--leader-elect=false".to_owned(),
+            // No serving endpoint is needed; 0 turns the secure port off.
+            "--secure-port=0".to_owned(),
+            "--use-service-account-credentials=false".to_owned(),
+        ];
+        let mut process = ManagedProcess::spawn(
+            "kube-controller-manager",
+            &find_binary("kube-controller-manager")?,
+            &args,
+            self.dir.path(),
+        )?;
+        // It has no readiness endpoint without serving; give it a moment and make sure it stays up.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        process.check_running()?;
+        self.controller_manager = Some(process);
         Ok(())
     }
 
@@ -186,15 +223,20 @@ impl ControlPlane {
     /// Runs `program` (kubectl, helm, the operator binary, ...) with `KUBECONFIG` pointing at
     /// this control plane.
     pub fn run_against(&self, program: &str, args: &[&str]) -> Result<Output> {
+        self.command(&find_binary(program)?).args(args).output().with_context(|| format!("running {program}"))
+    }
+
+    /// A command for `program` with `KUBECONFIG` (and helm's directories) pointing at this
+    /// control plane, for callers that spawn long-running processes themselves.
+    pub fn command(&self, program: &Path) -> std::process::Command {
         let helm_home = self.dir.path().join("helm");
-        std::process::Command::new(find_binary(program)?)
-            .args(args)
+        let mut command = std::process::Command::new(program);
+        command
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HELM_CACHE_HOME", helm_home.join("cache"))
             .env("HELM_CONFIG_HOME", helm_home.join("config"))
-            .env("HELM_DATA_HOME", helm_home.join("data"))
-            .output()
-            .with_context(|| format!("running {program}"))
+            .env("HELM_DATA_HOME", helm_home.join("data"));
+        command
     }
 }
 

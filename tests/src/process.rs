@@ -19,10 +19,17 @@ pub struct ManagedProcess {
 impl ManagedProcess {
     /// Starts `program args...` with its stdout and stderr in `log_dir/name.log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Self> {
+        let mut command = Command::new(program);
+        command.args(args);
+        Self::spawn_command(name, command, log_dir)
+    }
+
+    /// Starts a prepared command (arguments, environment) with its output in `log_dir/name.log`.
+    pub fn spawn_command(name: &str, mut command: Command, log_dir: &Path) -> Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let mut command = Command::new(program);
-        command.args(args).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+        let program = command.get_program().to_owned();
+        command.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             command.pre_exec(|| {
@@ -72,6 +79,19 @@ impl ManagedProcess {
             bail!("{} exited early ({status}); last lines of its log:\n{}", self.name, self.log_tail(30));
         }
         Ok(())
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for the program to exit; true if it did.
+    pub fn terminate(&mut self, grace: std::time::Duration) -> bool {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
     }
 
     /// Kills the program and waits for it to go (used by tests that restart a component).

@@ -1,0 +1,107 @@
+//! What every reconcile shares: the client, the applier, metrics, the event recorder, the
+//! device cache, settings, and per-object error backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use wardwatch_crds::MonitoredDevice;
+
+use crate::apply::Applier;
+use crate::metrics::Metrics;
+
+/// Operator settings that shape what it builds and how often it looks again.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The operator's quarantine webhook URL, for wards whose quarantine mode is OnAlert.
+    pub quarantine_webhook: Option<String>,
+    /// How often every object is reconciled even when nothing wakes it.
+    pub resync: Duration,
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub applier: Applier,
+    pub metrics: Arc<Metrics>,
+    pub settings: Settings,
+    pub devices: Store<MonitoredDevice>,
+    recorder: Recorder,
+    failures: Mutex<HashMap<String, u32>>,
+    monitoring: Mutex<Option<(Instant, bool)>>,
+}
+
+/// How long a discovery answer about prometheus-operator's CRDs is trusted.
+const MONITORING_CHECK_TTL: Duration = Duration::from_secs(10);
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        devices: Store<MonitoredDevice>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "wardwatch-operator".into(),
+            instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
+        };
+        Self {
+            applier: Applier::new(client.clone(), metrics.clone()),
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            settings,
+            devices,
+            failures: Mutex::new(HashMap::new()),
+            monitoring: Mutex::new(None),
+        }
+    }
+
+    /// Publishes an Event on `object`; a failure to publish is logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(&self, object: &K, warning: bool, reason: &str, note: String) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(%err, reason, "could not publish an event");
+        }
+    }
+
+    /// Whether prometheus-operator's CRDs (PrometheusRule, PodMonitor, AlertmanagerConfig,
+    /// ScrapeConfig) are served; cached briefly.
+    pub async fn monitoring_available(&self) -> bool {
+        if let Some((checked, available)) = *self.monitoring.lock().unwrap()
+            && checked.elapsed() < MONITORING_CHECK_TTL
+        {
+            return available;
+        }
+        let served = |list: Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList, _>,
+                      wanted: &[&str]| {
+            list.is_ok_and(|l| wanted.iter().all(|w| l.resources.iter().any(|r| r.name == *w)))
+        };
+        let v1 = self.client.list_api_group_resources("monitoring.coreos.com/v1").await;
+        let v1alpha1 = self.client.list_api_group_resources("monitoring.coreos.com/v1alpha1").await;
+        let available = served(v1, &["prometheusrules", "podmonitors"])
+            && served(v1alpha1, &["alertmanagerconfigs", "scrapeconfigs"]);
+        *self.monitoring.lock().unwrap() = Some((Instant::now(), available));
+        available
+    }
+
+    /// Exponential backoff per object after failures: 1 s, 2 s, 4 s ... up to 5 minutes.
+    pub fn backoff(&self, key: String) -> Duration {
+        let mut failures = self.failures.lock().unwrap();
+        let count = failures.entry(key).or_default();
+        *count = (*count + 1).min(16);
+        Duration::from_secs(1u64 << (*count - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().unwrap().remove(key);
+    }
+}

@@ -1,0 +1,102 @@
+//! The controllers and how they are wired: a device change wakes its ward, a ward change wakes
+//! its devices, changes to owned objects wake their owner.
+
+pub mod context;
+pub mod device;
+pub mod ward;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::Api;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use wardwatch_crds::{MonitoredDevice, Ward};
+
+use self::context::{Context, Settings};
+use crate::metrics::Metrics;
+
+/// Which namespaces the operator watches.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+fn api<K>(client: &Client, scope: &Scope) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match scope {
+        Scope::All => Api::all(client.clone()),
+        Scope::Namespace(namespace) => Api::namespaced(client.clone(), namespace),
+    }
+}
+
+/// Only what the operator labelled as its own wakes anyone.
+fn owned() -> watcher::Config {
+    watcher::Config::default().labels("app.kubernetes.io/managed-by=wardwatch")
+}
+
+/// Runs the Ward and MonitoredDevice controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    scope: Scope,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let shutdown = futures::future::FutureExt::shared(shutdown);
+
+    let device_controller = Controller::new(api::<MonitoredDevice>(&client, &scope), watcher::Config::default());
+    let devices = device_controller.store();
+    let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), settings, devices.clone()));
+
+    let devices_of_ward = devices.clone();
+    let device_controller = device_controller
+        .owns(api::<Deployment>(&client, &scope), owned())
+        .owns(api::<NetworkPolicy>(&client, &scope), owned())
+        .watches(api::<Ward>(&client, &scope), watcher::Config::default(), move |ward| {
+            let namespace = ward.namespace();
+            devices_of_ward
+                .state()
+                .into_iter()
+                .filter(|d| d.namespace() == namespace && d.spec.ward == ward.name_any())
+                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown.clone())
+        .run(device::reconcile, device::error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(%err, "device controller event");
+            }
+        });
+
+    let ward_controller = Controller::new(api::<Ward>(&client, &scope), watcher::Config::default())
+        .owns(api::<Deployment>(&client, &scope), owned())
+        .owns(api::<Service>(&client, &scope), owned())
+        .owns(api::<NetworkPolicy>(&client, &scope), owned())
+        .owns(api::<ConfigMap>(&client, &scope), owned())
+        .watches(api::<MonitoredDevice>(&client, &scope), watcher::Config::default(), |device| {
+            device.namespace().map(|namespace| ObjectRef::<Ward>::new(&device.spec.ward).within(&namespace))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(ward::reconcile, ward::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(%err, "ward controller event");
+            }
+        });
+
+    metrics.set_ready(true);
+    futures::join!(device_controller, ward_controller);
+}

@@ -1,0 +1,244 @@
+//! The operator end to end on the test bed: a real kube-apiserver, etcd and the garbage
+//! collector of kube-controller-manager, prometheus-operator's real CRDs, and the operator
+//! binary as a process.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use testbed::{ControlPlane, eventually};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+const NS: &str = "st-mary";
+const DEVICES: [&str; 5] =
+    ["bed-01-monitor", "bed-02-oximeter", "bed-03-pump", "bed-04-ventilator", "nurse-station-ws"];
+
+async fn bed_with_crds() -> ControlPlane {
+    let mut cp = ControlPlane::start().await.expect("control plane starts");
+    cp.start_controller_manager(&["garbage-collector-controller"]).await.expect("controller-manager starts");
+    cp.install_prometheus_operator_crds().await.unwrap();
+    cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
+    cp
+}
+
+fn apply_manifests(cp: &ControlPlane) {
+    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
+        kubectl_ok(cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
+    }
+}
+
+/// Every object the ward and its devices need, as `kind/name`.
+fn expected_objects() -> Vec<String> {
+    let mut expected: Vec<String> = [
+        "deployment/icu-east-gateway",
+        "service/icu-east-gateway",
+        "prometheusrule/icu-east-wardwatch",
+        "podmonitor/icu-east-pods",
+        "alertmanagerconfig/icu-east-routing",
+        "networkpolicy/icu-east-baseline",
+        "configmap/icu-east-dashboard",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    expected.extend(DEVICES.iter().map(|d| format!("deployment/{d}-twin")));
+    expected
+}
+
+#[tokio::test]
+async fn ward_lifecycle_end_to_end() {
+    let cp = bed_with_crds().await;
+    let operator = Operator::start(&cp, "operator-a", &["--quarantine-webhook", "http://127.0.0.1:9/quarantine"]).await;
+    apply_manifests(&cp);
+
+    // Every object appears, owned by the right custom resource and labelled.
+    for object in expected_objects() {
+        eventually(CONVERGE, &object, || async { Ok(exists(&cp, &["get", "-n", NS, &object]).then_some(())) })
+            .await
+            .unwrap();
+    }
+    let owner = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "-n",
+            NS,
+            "deployment/bed-01-monitor-twin",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
+        ],
+    );
+    assert_eq!(owner, "MonitoredDevice/bed-01-monitor");
+    let owner = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "-n",
+            NS,
+            "prometheusrule/icu-east-wardwatch",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
+        ],
+    );
+    assert_eq!(owner, "Ward/icu-east");
+    let labels = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "-n",
+            NS,
+            "deployment/bed-03-pump-twin",
+            "-o",
+            "jsonpath={.spec.template.metadata.labels.wardwatch\\.io/patient} {.spec.template.metadata.labels.wardwatch\\.io/bed}",
+        ],
+    );
+    assert_eq!(labels, "MRN-100992 ICU-03");
+    let gateway_env = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "-n",
+            NS,
+            "deployment/bed-03-pump-twin",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[0].value}",
+        ],
+    );
+    assert_eq!(gateway_env, "icu-east-gateway.st-mary.svc:2575");
+    wait_for_jsonpath(&cp, &["get", "-n", NS, "ward/icu-east"], "{.status.devices}", "0/5", CONVERGE).await;
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "ward/icu-east"],
+        "{.status.conditions[?(@.type==\"RulesSynced\")].status}",
+        "True",
+        CONVERGE,
+    )
+    .await;
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "monitoreddevice/bed-01-monitor"],
+        "{.status.phase}",
+        "Pending",
+        CONVERGE,
+    )
+    .await;
+
+    // A steady-state resync writes nothing: count the API server's own writes over three resyncs.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let unchanged_before = operator.metric("wardwatch_operator_applies_total", "result=\"unchanged\"").await;
+    let before = writes_by_resource(&cp).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let after = writes_by_resource(&cp).await;
+    let unchanged_after = operator.metric("wardwatch_operator_applies_total", "result=\"unchanged\"").await;
+    assert!(unchanged_after >= unchanged_before + 12.0, "resyncs ran: {unchanged_before} -> {unchanged_after}");
+    let changed: Vec<String> = after
+        .iter()
+        .filter(|(resource, count)| !resource.starts_with("leases") && before.get(*resource) != Some(count))
+        .map(|(resource, count)| format!("{resource}: {} -> {count}", before.get(resource).unwrap_or(&0.0)))
+        .collect();
+    assert!(changed.is_empty(), "writes during a steady-state resync: {changed:?}");
+
+    // Editing a threshold changes the PrometheusRule.
+    kubectl_ok(
+        &cp,
+        &[
+            "patch",
+            "-n",
+            NS,
+            "ward/icu-east",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"thresholds":{"spo2Percent":{"low":92,"high":100}}}}"#,
+        ],
+    );
+    eventually(CONVERGE, "the rule follows the new SpO2 limit", || async {
+        let expr = kubectl_ok(
+            &cp,
+            &["get", "-n", NS, "prometheusrule/icu-east-wardwatch", "-o", "jsonpath={.spec.groups[0].rules[0].expr}"],
+        );
+        Ok(expr.ends_with("< 92").then_some(()))
+    })
+    .await
+    .unwrap();
+
+    // Quarantine by hand isolates the device; lifting it releases the policy.
+    kubectl_ok(
+        &cp,
+        &[
+            "patch",
+            "-n",
+            NS,
+            "monitoreddevice/bed-02-oximeter",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"quarantine":true}}"#,
+        ],
+    );
+    eventually(CONVERGE, "quarantine policy", || async {
+        Ok(exists(&cp, &["get", "-n", NS, "networkpolicy/bed-02-oximeter-quarantine"]).then_some(()))
+    })
+    .await
+    .unwrap();
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "monitoreddevice/bed-02-oximeter"],
+        "{.status.phase}",
+        "Quarantined",
+        CONVERGE,
+    )
+    .await;
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "ward/icu-east"],
+        "{.status.quarantinedDevices[0]}",
+        "bed-02-oximeter",
+        CONVERGE,
+    )
+    .await;
+    let events = kubectl_ok(&cp, &["get", "events", "-n", NS, "--field-selector", "reason=Quarantined", "-o", "name"]);
+    assert!(!events.trim().is_empty(), "a Quarantined event");
+    kubectl_ok(
+        &cp,
+        &[
+            "patch",
+            "-n",
+            NS,
+            "monitoreddevice/bed-02-oximeter",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"quarantine":false}}"#,
+        ],
+    );
+    eventually(CONVERGE, "quarantine policy released", || async {
+        Ok((!exists(&cp, &["get", "-n", NS, "networkpolicy/bed-02-oximeter-quarantine"])).then_some(()))
+    })
+    .await
+    .unwrap();
+
+    // Deleting a device removes its objects (owner references + the garbage collector).
+    kubectl_ok(&cp, &["delete", "-n", NS, "monitoreddevice/bed-04-ventilator"]);
+    eventually(CONVERGE, "the deleted device's Deployment goes", || async {
+        Ok((!exists(&cp, &["get", "-n", NS, "deployment/bed-04-ventilator-twin"])).then_some(()))
+    })
+    .await
+    .unwrap();
+    wait_for_jsonpath(&cp, &["get", "-n", NS, "ward/icu-east"], "{.status.devices}", "0/4", CONVERGE).await;
+
+    // A device whose ward does not exist gets a condition and an event, not a crash or a hot loop.
+    let orphan = r#"{"apiVersion":"wardwatch.io/v1alpha1","kind":"MonitoredDevice","metadata":{"name":"orphan","namespace":"st-mary"},"spec":{"ward":"nowhere","type":"Workstation"}}"#;
+    cp.apply(&serde_json::from_str(orphan).unwrap()).await.unwrap();
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "monitoreddevice/orphan"],
+        "{.status.conditions[?(@.type==\"WardFound\")].reason}",
+        "WardNotFound",
+        CONVERGE,
+    )
+    .await;
+    let events = kubectl_ok(&cp, &["get", "events", "-n", NS, "--field-selector", "reason=WardNotFound", "-o", "name"]);
+    assert!(!events.trim().is_empty(), "a WardNotFound event");
+    let reconciles_before = operator.metric("wardwatch_operator_reconciliations_total", "controller=\"device\"").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reconciles_after = operator.metric("wardwatch_operator_reconciliations_total", "controller=\"device\"").await;
+    assert!(reconciles_after - reconciles_before < 20.0, "no hot loop: {reconciles_before} -> {reconciles_after}");
+}

@@ -1,0 +1,104 @@
+//! Shared pieces of the operator's end-to-end suites: the operator binary as a process against
+//! the test bed, and the API server's own count of writes.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use testbed::http_probe::{answers_ok, loopback_client};
+use testbed::process::{ManagedProcess, free_port, wait_until_ready};
+use testbed::{ControlPlane, eventually};
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// The operator binary Cargo built for this test run, running against `cp`.
+pub struct Operator {
+    pub process: ManagedProcess,
+    pub metrics_url: String,
+}
+
+impl Operator {
+    pub async fn start(cp: &ControlPlane, name: &str, extra: &[&str]) -> Operator {
+        let port = free_port().unwrap();
+        let mut command = cp.command(Path::new(env!("CARGO_BIN_EXE_wardwatch-operator")));
+        command
+            .args(["run", "--metrics-address", &format!("127.0.0.1:{port}"), "--resync-interval", "2s"])
+            .args(["--identity", name, "--lease-duration", "6s"])
+            .args(extra)
+            .env("RUST_LOG", "info,kube=warn");
+        let mut process = ManagedProcess::spawn_command(name, command, cp.dir()).expect("operator starts");
+        let http = loopback_client();
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        wait_until_ready(&mut process, Duration::from_secs(30), || answers_ok(&http, &ready))
+            .await
+            .expect("operator ready");
+        Operator { process, metrics_url: format!("http://127.0.0.1:{port}/metrics") }
+    }
+
+    /// The value of one sample of the operator's metrics (summed over matching label sets).
+    pub async fn metric(&self, name: &str, label_filter: &str) -> f64 {
+        let text = loopback_client().get(&self.metrics_url).send().await.unwrap().text().await.unwrap();
+        sum_samples(&text, name, label_filter)
+    }
+}
+
+/// Sums the samples of `name` whose label set contains `label_filter` (Prometheus text format).
+pub fn sum_samples(text: &str, name: &str, label_filter: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.starts_with(name) && matches!(line.as_bytes().get(name.len()), Some(b'{') | Some(b' ')))
+        .filter(|line| line.contains(label_filter))
+        .filter_map(|line| line.rsplit_once(' ').and_then(|(_, value)| value.parse::<f64>().ok()))
+        .sum()
+}
+
+/// Writes (POST, PUT, PATCH, APPLY, DELETE) the API server has served, by resource, from its own
+/// `apiserver_request_total` counter.
+pub async fn writes_by_resource(cp: &ControlPlane) -> BTreeMap<String, f64> {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = cp.client().request_text(request).await.expect("API server metrics");
+    let mut writes = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let label = |key: &str| {
+            line.split(&format!("{key}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
+        };
+        if !["POST", "PUT", "PATCH", "APPLY", "DELETE"].contains(&label("verb").as_str()) {
+            continue;
+        }
+        let Some(value) = line.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()) else { continue };
+        let subresource = label("subresource");
+        let resource =
+            if subresource.is_empty() { label("resource") } else { format!("{}/{subresource}", label("resource")) };
+        *writes.entry(resource).or_default() += value;
+    }
+    writes
+}
+
+/// Waits until `kubectl get <what> -o jsonpath=<path>` prints `expected`.
+pub async fn wait_for_jsonpath(cp: &ControlPlane, args: &[&str], path: &str, expected: &str, timeout: Duration) {
+    let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    full.extend(["-o".to_owned(), format!("jsonpath={path}")]);
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    eventually(timeout, &format!("kubectl {} = {expected:?}", full.join(" ")), || async {
+        let output = cp.kubectl(&full)?;
+        Ok((String::from_utf8_lossy(&output.stdout) == expected).then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
+/// Whether `kubectl get <args>` finds the object.
+pub fn exists(cp: &ControlPlane, args: &[&str]) -> bool {
+    cp.kubectl(args).map(|o| o.status.success()).unwrap_or(false)
+}
+
+pub fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
+    let output = cp.kubectl(args).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "kubectl {}: {stdout}{}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+    stdout
+}
