@@ -94,20 +94,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
         metrics::bind(args.metrics_address).await.with_context(|| format!("binding {}", args.metrics_address))?;
     tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
     tokio::spawn(metrics::serve(listener, metrics.clone()));
+    // A standby replica is healthy and ready too; `wardwatch_operator_leader` tells who leads.
+    metrics.set_ready(true);
 
-    // Set once, on SIGTERM/SIGINT or when leadership is lost; the controllers stop on it.
-    let (stop_tx, stop_rx) = watch::channel(None::<StopReason>);
-    let stop_on_signal = stop_tx.clone();
+    let (signal_tx, signal_rx) = watch::channel(false);
     tokio::spawn(async move {
         termination().await;
-        let _ = stop_on_signal.send(Some(StopReason::Signal));
+        let _ = signal_tx.send(true);
     });
-    let stopped = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(Option::is_some).await;
-        }
-    };
 
     let identity = args
         .identity
@@ -123,71 +117,93 @@ pub async fn run(args: RunArgs) -> Result<()> {
             args.lease_duration,
         ))
     });
-    if let Some(elector) = &elector {
-        metrics.set_ready(true);
-        let renew_every = args.lease_duration / 3;
-        tracing::info!(%identity, lease = %args.leader_election_id, "waiting to become leader");
-        let mut stop = stop_rx.clone();
-        loop {
-            match elector.try_acquire_or_renew().await {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(err) => tracing::warn!(%err, "leader election"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(renew_every) => {}
-                _ = stop.wait_for(Option::is_some) => return Ok(()),
-            }
-        }
-        tracing::info!(%identity, "became leader");
-        metrics.leader.set(1);
-        let (elector, stop_tx, lease_duration) = (elector.clone(), stop_tx.clone(), args.lease_duration);
-        tokio::spawn(async move {
-            let mut last_renewed = tokio::time::Instant::now();
-            loop {
-                tokio::time::sleep(renew_every).await;
-                match elector.try_acquire_or_renew().await {
-                    Ok(true) => last_renewed = tokio::time::Instant::now(),
-                    Ok(false) => {
-                        tracing::error!("another replica holds the lease: stepping down");
-                        let _ = stop_tx.send(Some(StopReason::LostLeadership));
-                        return;
-                    }
-                    // The API server may be briefly away; keep leading until the lease would lapse.
-                    Err(err) if last_renewed.elapsed() < lease_duration => tracing::warn!(%err, "renewing the lease"),
-                    Err(err) => {
-                        tracing::error!(%err, "could not renew the lease in time: stepping down");
-                        let _ = stop_tx.send(Some(StopReason::LostLeadership));
-                        return;
-                    }
-                }
-            }
-        });
-    }
-
     let scope = args.namespace.clone().map_or(Scope::All, Scope::Namespace);
     let settings = Settings { quarantine_webhook: args.quarantine_webhook.clone(), resync: args.resync_interval };
-    controller::run(client, scope, settings, metrics.clone(), stopped).await;
-    metrics.leader.set(0);
 
-    let reason = *stop_rx.borrow();
-    if reason == Some(StopReason::LostLeadership) {
-        // Exit non-zero: the pod restarts and rejoins the election as a standby.
-        anyhow::bail!("lost leadership");
+    loop {
+        // Stand by until this replica leads (or a signal ends the wait).
+        if let Some(elector) = &elector
+            && !wait_for_leadership(elector, &identity, args.lease_duration / 3, signal_rx.clone()).await
+        {
+            return Ok(());
+        }
+        metrics.leader.set(1);
+
+        // Lead until a signal, or until the lease cannot be kept.
+        let (lost_tx, lost_rx) = watch::channel(false);
+        let renewer = elector.clone().map(|e| tokio::spawn(keep_leading(e, args.lease_duration, lost_tx)));
+        let stop = {
+            let (mut signal, mut lost) = (signal_rx.clone(), lost_rx.clone());
+            async move {
+                tokio::select! {
+                    _ = signal.wait_for(|s| *s) => {}
+                    _ = lost.wait_for(|l| *l) => {}
+                }
+            }
+        };
+        controller::run(client.clone(), scope.clone(), settings.clone(), metrics.clone(), stop).await;
+        metrics.leader.set(0);
+        if let Some(renewer) = renewer {
+            renewer.abort();
+        }
+        if *signal_rx.borrow() {
+            if let Some(elector) = &elector
+                && let Err(err) = elector.release().await
+            {
+                tracing::warn!(%err, "releasing the lease");
+            }
+            tracing::info!("stopped");
+            return Ok(());
+        }
+        tracing::warn!("lost leadership: controllers stopped, standing by again");
     }
-    if let Some(elector) = &elector
-        && let Err(err) = elector.release().await
-    {
-        tracing::warn!(%err, "releasing the lease");
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StopReason {
-    Signal,
-    LostLeadership,
+/// Tries for the lease every `retry` until this replica holds it (true) or a signal arrives (false).
+async fn wait_for_leadership(
+    elector: &LeaderElector,
+    identity: &str,
+    retry: Duration,
+    mut signal: watch::Receiver<bool>,
+) -> bool {
+    tracing::info!(%identity, "waiting to become leader");
+    loop {
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => {
+                tracing::info!(%identity, "became leader");
+                return true;
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(%err, "leader election"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => {}
+            _ = signal.wait_for(|s| *s) => return false,
+        }
+    }
+}
+
+/// Renews the lease every third of its duration; sets `lost` when another replica holds it or
+/// when it could not be renewed for a whole lease duration (the API server may be briefly away).
+async fn keep_leading(elector: Arc<LeaderElector>, lease_duration: Duration, lost: watch::Sender<bool>) {
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(lease_duration / 3).await;
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => last_renewed = tokio::time::Instant::now(),
+            Ok(false) => {
+                tracing::error!("another replica holds the lease: stepping down");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(err) if last_renewed.elapsed() < lease_duration => tracing::warn!(%err, "renewing the lease"),
+            Err(err) => {
+                tracing::error!(%err, "could not renew the lease in time: stepping down");
+                let _ = lost.send(true);
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,122 @@
+//! The operator when things go wrong: the API server restarts, prometheus-operator is not
+//! installed, a leader replica goes away.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use testbed::{ControlPlane, eventually};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+const NS: &str = "st-mary";
+
+fn apply_manifests(cp: &ControlPlane) {
+    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
+        kubectl_ok(cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
+    }
+}
+
+fn late_device(name: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "MonitoredDevice",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"ward": "icu-east", "type": "PulseOximeter", "patient": {"id": "MRN-9", "bed": "ICU-09"}}})
+}
+
+async fn wait_exists(cp: &ControlPlane, object: &str) {
+    eventually(CONVERGE, object, || async { Ok(exists(cp, &["get", "-n", NS, object]).then_some(())) }).await.unwrap();
+}
+
+#[tokio::test]
+async fn operator_survives_an_api_server_restart_and_converges() {
+    let mut cp = ControlPlane::start().await.expect("control plane starts");
+    cp.install_prometheus_operator_crds().await.unwrap();
+    cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
+    let mut operator = Operator::start(&cp, "operator", &[]).await;
+    apply_manifests(&cp);
+    wait_exists(&cp, "deployment/bed-01-monitor-twin").await;
+
+    cp.restart_apiserver(Duration::from_secs(5)).await.expect("API server comes back");
+    operator.process.check_running().expect("the operator outlived the outage");
+
+    cp.apply(&late_device("late-oximeter")).await.unwrap();
+    wait_exists(&cp, "deployment/late-oximeter-twin").await;
+    wait_for_jsonpath(&cp, &["get", "-n", NS, "ward/icu-east"], "{.status.devices}", "0/6", CONVERGE).await;
+    operator.process.check_running().unwrap();
+}
+
+#[tokio::test]
+async fn missing_prometheus_operator_crds_are_reported_then_picked_up() {
+    let cp = ControlPlane::start().await.expect("control plane starts");
+    cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
+    let mut operator = Operator::start(&cp, "operator", &[]).await;
+    apply_manifests(&cp);
+
+    // Workloads go ahead; rules, scraping and routing wait, said in status and an Event.
+    wait_exists(&cp, "deployment/icu-east-gateway").await;
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "ward/icu-east"],
+        "{.status.conditions[?(@.type==\"RulesSynced\")].reason}",
+        "PrometheusOperatorMissing",
+        CONVERGE,
+    )
+    .await;
+    let events = kubectl_ok(
+        &cp,
+        &["get", "events", "-n", NS, "--field-selector", "reason=PrometheusOperatorMissing", "-o", "name"],
+    );
+    assert!(!events.trim().is_empty(), "a PrometheusOperatorMissing event");
+    operator.process.check_running().expect("no crash");
+
+    cp.install_prometheus_operator_crds().await.unwrap();
+    wait_exists(&cp, "prometheusrule/icu-east-wardwatch").await;
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", NS, "ward/icu-east"],
+        "{.status.conditions[?(@.type==\"RulesSynced\")].status}",
+        "True",
+        CONVERGE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_fail_over() {
+    let cp = ControlPlane::start().await.expect("control plane starts");
+    cp.install_prometheus_operator_crds().await.unwrap();
+    cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
+    let mut a = Operator::start(&cp, "replica-a", &[]).await;
+    let mut b = Operator::start(&cp, "replica-b", &[]).await;
+
+    let leader = eventually(CONVERGE, "exactly one leader", || async {
+        let (la, lb) =
+            (a.metric("wardwatch_operator_leader", "").await, b.metric("wardwatch_operator_leader", "").await);
+        Ok(match (la as i64, lb as i64) {
+            (1, 0) => Some('a'),
+            (0, 1) => Some('b'),
+            _ => None,
+        })
+    })
+    .await
+    .unwrap();
+    let holder = kubectl_ok(
+        &cp,
+        &["get", "lease", "wardwatch-operator", "-n", "default", "-o", "jsonpath={.spec.holderIdentity}"],
+    );
+    assert_eq!(holder, format!("replica-{leader}"));
+
+    apply_manifests(&cp);
+    wait_exists(&cp, "deployment/bed-01-monitor-twin").await;
+
+    // The leader stops (SIGTERM releases the lease); the standby takes over and reconciles.
+    let (stopping, standby) = if leader == 'a' { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    assert!(stopping.process.terminate(Duration::from_secs(10)), "the leader exits on SIGTERM");
+    eventually(CONVERGE, "the standby leads", || async {
+        Ok((standby.metric("wardwatch_operator_leader", "").await == 1.0).then_some(()))
+    })
+    .await
+    .unwrap();
+    cp.apply(&late_device("after-failover")).await.unwrap();
+    wait_exists(&cp, "deployment/after-failover-twin").await;
+}
