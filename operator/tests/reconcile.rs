@@ -242,3 +242,64 @@ async fn ward_lifecycle_end_to_end() {
     let reconciles_after = operator.metric("wardwatch_operator_reconciliations_total", "controller=\"device\"").await;
     assert!(reconciles_after - reconciles_before < 20.0, "no hot loop: {reconciles_before} -> {reconciles_after}");
 }
+
+#[tokio::test]
+async fn federation_members_become_scrape_configs() {
+    let cp = bed_with_crds().await;
+    let _operator = Operator::start(&cp, "operator", &[]).await;
+    kubectl_ok(&cp, &["apply", "-f", repo_path("manifests/federation.yaml").to_str().unwrap()]);
+    let central = "wardwatch-central";
+    for member in ["region-north-st-mary", "region-north-general"] {
+        let object = format!("scrapeconfig/{member}");
+        eventually(CONVERGE, &object, || async { Ok(exists(&cp, &["get", "-n", central, &object]).then_some(())) })
+            .await
+            .unwrap();
+    }
+    let spec = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "-n",
+            central,
+            "scrapeconfig/region-north-st-mary",
+            "-o",
+            "jsonpath={.spec.metricsPath} {.spec.honorLabels} {.spec.scheme} {.spec.staticConfigs[0].targets[0]} {.spec.staticConfigs[0].labels.hospital}",
+        ],
+    );
+    assert_eq!(spec, "/federate true HTTPS prometheus.st-mary.example:9090 st-mary");
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", central, "hospitalfederation/region-north"],
+        "{.status.members}",
+        "2",
+        CONVERGE,
+    )
+    .await;
+
+    // A hospital leaving the federation loses its ScrapeConfig.
+    kubectl_ok(
+        &cp,
+        &[
+            "patch",
+            "-n",
+            central,
+            "hospitalfederation/region-north",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/members/1"}]"#,
+        ],
+    );
+    eventually(CONVERGE, "the general hospital's ScrapeConfig is pruned", || async {
+        Ok((!exists(&cp, &["get", "-n", central, "scrapeconfig/region-north-general"])).then_some(()))
+    })
+    .await
+    .unwrap();
+    wait_for_jsonpath(
+        &cp,
+        &["get", "-n", central, "hospitalfederation/region-north"],
+        "{.status.members}",
+        "1",
+        CONVERGE,
+    )
+    .await;
+}

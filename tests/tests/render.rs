@@ -16,8 +16,9 @@ async fn rendered_objects_pass_the_real_schemas() {
     cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
 
     let mut inputs = wardwatch_operator::render::Inputs::default();
-    let manifest = std::fs::read_to_string(repo_path("manifests/ward.yaml")).unwrap();
-    inputs.add_yaml(&manifest, "manifests/ward.yaml").unwrap();
+    for manifest in ["manifests/ward.yaml", "manifests/federation.yaml"] {
+        inputs.add_yaml(&std::fs::read_to_string(repo_path(manifest)).unwrap(), manifest).unwrap();
+    }
     let (objects, warnings) = wardwatch_operator::render::render(
         &inputs,
         Some("http://wardwatch-operator.wardwatch-system.svc:8443/quarantine"),
@@ -35,8 +36,9 @@ async fn rendered_objects_pass_the_real_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let rendered = dir.path().join("rendered.yaml");
     std::fs::write(&rendered, wardwatch_operator::render::to_yaml(&objects)).unwrap();
-    let output = cp.kubectl(&["create", "namespace", "st-mary"]).unwrap();
-    assert!(output.status.success());
+    for namespace in ["st-mary", "wardwatch-central"] {
+        assert!(cp.kubectl(&["create", "namespace", namespace]).unwrap().status.success());
+    }
     let output = cp
         .kubectl(&[
             "apply",

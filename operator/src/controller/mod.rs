@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod device;
+pub mod federation;
 pub mod ward;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use wardwatch_crds::{MonitoredDevice, Ward};
+use wardwatch_crds::{HospitalFederation, MonitoredDevice, Ward};
 
 use self::context::{Context, Settings};
 use crate::metrics::Metrics;
@@ -46,7 +47,7 @@ fn owned() -> watcher::Config {
     watcher::Config::default().labels("app.kubernetes.io/managed-by=wardwatch")
 }
 
-/// Runs the Ward and MonitoredDevice controllers until `shutdown` resolves.
+/// Runs the Ward, MonitoredDevice and HospitalFederation controllers until `shutdown` resolves.
 pub async fn run(
     client: Client,
     scope: Scope,
@@ -89,14 +90,22 @@ pub async fn run(
         .watches(api::<MonitoredDevice>(&client, &scope), watcher::Config::default(), |device| {
             device.namespace().map(|namespace| ObjectRef::<Ward>::new(&device.spec.ward).within(&namespace))
         })
-        .graceful_shutdown_on(shutdown)
-        .run(ward::reconcile, ward::error_policy, ctx)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(ward::reconcile, ward::error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(err) = result {
                 tracing::debug!(%err, "ward controller event");
             }
         });
 
-    metrics.set_ready(true);
-    futures::join!(device_controller, ward_controller);
+    let federation_controller = Controller::new(api::<HospitalFederation>(&client, &scope), watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(federation::reconcile, federation::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(%err, "federation controller event");
+            }
+        });
+
+    futures::join!(device_controller, ward_controller, federation_controller);
 }
