@@ -43,3 +43,21 @@ pub fn crd_yaml() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain scalars that YAML 1.1 readers (helm, kubectl's sigs.k8s.io/yaml) take for
+    /// booleans, while serde_yaml (YAML 1.2) writes them unquoted.
+    const YAML11_BOOLEANS: &[&str] =
+        &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
+
+    #[test]
+    fn crd_yaml_has_no_scalar_a_yaml_1_1_reader_would_turn_into_a_boolean() {
+        for (number, line) in crd_yaml().lines().enumerate() {
+            let value = line.trim().trim_start_matches("- ").rsplit(": ").next().unwrap_or_default().trim();
+            assert!(!YAML11_BOOLEANS.contains(&value), "line {}: {line}", number + 1);
+        }
+    }
+}

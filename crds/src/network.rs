@@ -153,12 +153,13 @@ impl Default for AnomalyDetection {
     }
 }
 
-/// Whether wardwatch isolates a device on its own.
+/// Whether wardwatch isolates a device on its own. (Not "Off": YAML 1.1 readers such as
+/// helm's take an unquoted `Off` for a boolean.)
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum QuarantineMode {
     /// Only `MonitoredDevice.spec.quarantine: true` isolates a device.
     #[default]
-    Off,
+    Manual,
     /// A network alert of at least `minSeverity` on a device isolates it.
     OnAlert,
 }
@@ -178,6 +179,6 @@ fn critical() -> Severity {
 
 impl Default for QuarantinePolicy {
     fn default() -> Self {
-        Self { mode: QuarantineMode::Off, min_severity: Severity::Critical }
+        Self { mode: QuarantineMode::Manual, min_severity: Severity::Critical }
     }
 }
