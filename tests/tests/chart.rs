@@ -24,10 +24,41 @@ async fn chart_installs_the_api_and_the_example_ward_is_accepted() {
     let lint = succeeded("helm lint", cp.helm(&["lint", "--strict", &chart]).unwrap());
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
 
+    // No kubelet runs on the test bed, so the operator's pods never start: no --wait.
     succeeded(
         "helm install",
-        cp.helm(&["install", "wardwatch", &chart, "--namespace", "wardwatch-system", "--create-namespace", "--wait"])
-            .unwrap(),
+        cp.helm(&["install", "wardwatch", &chart, "--namespace", "wardwatch-system", "--create-namespace"]).unwrap(),
+    );
+    for object in [
+        "deployment/wardwatch-operator",
+        "serviceaccount/wardwatch-operator",
+        "service/wardwatch-operator-metrics",
+        "role/wardwatch-operator-leader-election",
+    ] {
+        succeeded(object, cp.kubectl(&["get", "-n", "wardwatch-system", object]).unwrap());
+    }
+    succeeded("cluster role", cp.kubectl(&["get", "clusterrole/wardwatch-operator-wardwatch-system"]).unwrap());
+    let replicas = succeeded(
+        "operator replicas",
+        cp.kubectl(&[
+            "get",
+            "-n",
+            "wardwatch-system",
+            "deployment/wardwatch-operator",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .unwrap(),
+    );
+    assert_eq!(replicas, "2");
+
+    // The values schema refuses a typo'd value before anything reaches the cluster.
+    let refused = cp.helm(&["template", "wardwatch", &chart, "--set", "operator.logFormat=xml"]).unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("logFormat"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
     let crds = succeeded(
         "kubectl get crds",

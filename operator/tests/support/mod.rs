@@ -23,13 +23,20 @@ pub struct Operator {
 
 impl Operator {
     pub async fn start(cp: &ControlPlane, name: &str, extra: &[&str]) -> Operator {
+        Self::start_with_kubeconfig(cp, cp.kubeconfig_path(), name, extra).await
+    }
+
+    /// Runs the operator with another identity's kubeconfig (for RBAC tests).
+    pub async fn start_with_kubeconfig(cp: &ControlPlane, kubeconfig: &Path, name: &str, extra: &[&str]) -> Operator {
         let port = free_port().unwrap();
         let mut command = cp.command(Path::new(env!("CARGO_BIN_EXE_wardwatch-operator")));
-        command
-            .args(["run", "--metrics-address", &format!("127.0.0.1:{port}"), "--resync-interval", "2s"])
-            .args(["--identity", name, "--lease-duration", "6s"])
-            .args(extra)
-            .env("RUST_LOG", "info,kube=warn");
+        command.env("KUBECONFIG", kubeconfig);
+        command.args(["run", "--metrics-address", &format!("127.0.0.1:{port}")]);
+        // Suites resync every 2 s unless they say otherwise.
+        if !extra.contains(&"--resync-interval") {
+            command.args(["--resync-interval", "2s"]);
+        }
+        command.args(["--identity", name, "--lease-duration", "6s"]).args(extra).env("RUST_LOG", "info,kube=warn");
         let mut process = ManagedProcess::spawn_command(name, command, cp.dir()).expect("operator starts");
         let http = loopback_client();
         let ready = format!("http://127.0.0.1:{port}/readyz");
