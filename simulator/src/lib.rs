@@ -1,5 +1,13 @@
-//! Device twins and the ward gateway. The message builders here are pure; sockets and timers
-//! live at the edges.
+//! Device twins and the ward gateway. The message builders, the physiology and the scenarios
+//! are pure; sockets, timers and files live at the edges (`device`, `gateway::server`, `http`).
 
 pub mod ack;
+pub mod capture;
+pub mod cli;
+pub mod device;
+pub mod gateway;
+pub mod http;
 pub mod oru;
+pub mod patient;
+pub mod physiology;
+pub mod scenario;

@@ -4,6 +4,8 @@
 use wardwatch_clinical::hl7::{Separators, Writer};
 use wardwatch_clinical::vitals::VitalSign;
 
+use crate::physiology::Vitals;
+
 /// Who and where: the identifiers an ORU carries besides the values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
@@ -24,6 +26,11 @@ pub struct Context {
 pub struct Observation {
     pub vital: &'static VitalSign,
     pub value: f64,
+}
+
+/// One observation per vital sign, in catalogue order.
+pub fn observations(vitals: &Vitals) -> Vec<Observation> {
+    vitals.iter().map(|(vital, value)| Observation { vital: vital.sign(), value }).collect()
 }
 
 /// The `YYYYMMDDHHMMSS` HL7 timestamp of a Unix time (UTC).
@@ -155,5 +162,18 @@ mod tests {
             obx,
             [("59408-5".into(), "88.5".into(), "%".into()), ("8867-4".into(), "112".into(), "/min".into())]
         );
+    }
+
+    #[test]
+    fn every_simulated_vital_becomes_an_obx_with_its_displayed_value() {
+        let vitals = crate::physiology::Physiology::new().vitals().rounded();
+        let text = build(&context(), &observations(&vitals), 0, "1");
+        let message = Message::parse(text.as_bytes()).unwrap();
+        let sent: Vec<(String, f64)> = message
+            .segments_named("OBX")
+            .map(|s| (message.component(s.field(3), 1), s.field(5).parse().unwrap()))
+            .collect();
+        let expected: Vec<(String, f64)> = vitals.iter().map(|(v, value)| (v.sign().loinc.to_owned(), value)).collect();
+        assert_eq!(sent, expected);
     }
 }

@@ -1,0 +1,193 @@
+//! Synthesises the frames of one TCP connection (Ethernet, IPv4, TCP) as a capture would show
+//! them: handshake, data both ways with consistent sequence and acknowledgement numbers, and
+//! an orderly close. Pure: frames come back with their timestamps.
+
+use etherparse::{IpHeaders, Ipv4Header, PacketBuilder, TcpHeader};
+
+/// One side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub mac: [u8; 6],
+    pub ip: [u8; 4],
+    pub port: u16,
+}
+
+/// One frame and when it was seen, in microseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub timestamp_us: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Payload bytes per segment: the MSS of a 1500-byte Ethernet MTU without TCP options.
+const MSS: usize = 1460;
+const WINDOW: u16 = 64_240;
+const TTL: u8 = 64;
+/// Time between a packet and its answer on a ward network.
+pub const ROUND_TRIP_US: u64 = 400;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Flags {
+    syn: bool,
+    fin: bool,
+    psh: bool,
+    ack: bool,
+}
+
+/// A connection from `client` to `server`. Sequence numbers start at the given ISNs.
+#[derive(Clone, Debug)]
+pub struct TcpSession {
+    client: Endpoint,
+    server: Endpoint,
+    /// Next sequence number each side sends.
+    client_seq: u32,
+    server_seq: u32,
+    /// IPv4 identification counters.
+    client_ip_id: u16,
+    server_ip_id: u16,
+}
+
+impl TcpSession {
+    pub fn new(client: Endpoint, server: Endpoint, client_isn: u32, server_isn: u32) -> Self {
+        Self { client, server, client_seq: client_isn, server_seq: server_isn, client_ip_id: 1, server_ip_id: 1 }
+    }
+
+    /// SYN, SYN-ACK, ACK starting at `t_us`.
+    pub fn open(&mut self, t_us: u64) -> Vec<Frame> {
+        let syn = self.client_segment(t_us, Flags { syn: true, ..Flags::default() }, &[]);
+        let syn_ack =
+            self.server_segment(t_us + ROUND_TRIP_US, Flags { syn: true, ack: true, ..Flags::default() }, &[]);
+        let ack = self.client_segment(t_us + ROUND_TRIP_US + 50, Flags { ack: true, ..Flags::default() }, &[]);
+        vec![syn, syn_ack, ack]
+    }
+
+    /// The client sends `request`; the server answers with `response` (which acknowledges the
+    /// request), and the client acknowledges the response.
+    pub fn exchange(&mut self, t_us: u64, request: &[u8], response: &[u8]) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        let data = Flags { psh: true, ack: true, ..Flags::default() };
+        for (i, chunk) in request.chunks(MSS).enumerate() {
+            frames.push(self.client_segment(t_us + i as u64 * 10, data, chunk));
+        }
+        let answered = t_us + ROUND_TRIP_US;
+        for (i, chunk) in response.chunks(MSS).enumerate() {
+            frames.push(self.server_segment(answered + i as u64 * 10, data, chunk));
+        }
+        frames.push(self.client_segment(answered + ROUND_TRIP_US / 2, Flags { ack: true, ..Flags::default() }, &[]));
+        frames
+    }
+
+    /// Client FIN, server FIN-ACK, client ACK.
+    pub fn close(&mut self, t_us: u64) -> Vec<Frame> {
+        let fin = Flags { fin: true, ack: true, ..Flags::default() };
+        let client_fin = self.client_segment(t_us, fin, &[]);
+        let server_fin = self.server_segment(t_us + ROUND_TRIP_US, fin, &[]);
+        let last_ack = self.client_segment(t_us + ROUND_TRIP_US + 50, Flags { ack: true, ..Flags::default() }, &[]);
+        vec![client_fin, server_fin, last_ack]
+    }
+
+    fn client_segment(&mut self, t_us: u64, flags: Flags, payload: &[u8]) -> Frame {
+        let ack = if flags.ack { self.server_seq } else { 0 };
+        let bytes = segment(self.client, self.server, self.client_seq, ack, self.client_ip_id, flags, payload);
+        self.client_seq = advance(self.client_seq, flags, payload);
+        self.client_ip_id = self.client_ip_id.wrapping_add(1);
+        Frame { timestamp_us: t_us, bytes }
+    }
+
+    fn server_segment(&mut self, t_us: u64, flags: Flags, payload: &[u8]) -> Frame {
+        let bytes =
+            segment(self.server, self.client, self.server_seq, self.client_seq, self.server_ip_id, flags, payload);
+        self.server_seq = advance(self.server_seq, flags, payload);
+        self.server_ip_id = self.server_ip_id.wrapping_add(1);
+        Frame { timestamp_us: t_us, bytes }
+    }
+}
+
+/// SYN and FIN each take one sequence number, as data bytes do.
+fn advance(seq: u32, flags: Flags, payload: &[u8]) -> u32 {
+    seq.wrapping_add(payload.len() as u32 + u32::from(flags.syn) + u32::from(flags.fin))
+}
+
+fn segment(from: Endpoint, to: Endpoint, seq: u32, ack: u32, ip_id: u16, flags: Flags, payload: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpHeader::new(from.port, to.port, seq, WINDOW);
+    tcp.syn = flags.syn;
+    tcp.fin = flags.fin;
+    tcp.psh = flags.psh;
+    tcp.ack = flags.ack;
+    tcp.acknowledgment_number = ack;
+    let ip = Ipv4Header {
+        source: from.ip,
+        destination: to.ip,
+        time_to_live: TTL,
+        identification: ip_id,
+        dont_fragment: true,
+        ..Ipv4Header::default()
+    };
+    let builder =
+        PacketBuilder::ethernet2(from.mac, to.mac).ip(IpHeaders::Ipv4(ip, Default::default())).tcp_header(tcp);
+    let mut bytes = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut bytes, payload).expect("a TCP segment within the MTU serialises");
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+    const CLIENT: Endpoint = Endpoint { mac: [2, 0, 0, 0, 0, 1], ip: [10, 20, 0, 11], port: 40_001 };
+    const SERVER: Endpoint = Endpoint { mac: [2, 0, 0, 0, 0, 0xfe], ip: [10, 20, 0, 1], port: 2575 };
+
+    /// (from client, flags "SFPA", seq, ack, payload length)
+    fn decode(frame: &Frame) -> (bool, String, u32, u32, usize) {
+        let packet = SlicedPacket::from_ethernet(&frame.bytes).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &packet.net else { panic!("not IPv4") };
+        let Some(TransportSlice::Tcp(tcp)) = &packet.transport else { panic!("not TCP") };
+        let flags: String = [(tcp.syn(), 'S'), (tcp.fin(), 'F'), (tcp.psh(), 'P'), (tcp.ack(), 'A')]
+            .iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, c)| *c)
+            .collect();
+        let from_client = ip.header().source() == CLIENT.ip;
+        (from_client, flags, tcp.sequence_number(), tcp.acknowledgment_number(), tcp.payload().len())
+    }
+
+    #[test]
+    fn sequence_and_acknowledgement_numbers_follow_the_bytes() {
+        let mut session = TcpSession::new(CLIENT, SERVER, 1000, 5000);
+        let mut frames = session.open(1_000_000);
+        frames.extend(session.exchange(2_000_000, &[b'x'; 3000], b"ack"));
+        frames.extend(session.close(3_000_000));
+        let decoded: Vec<_> = frames.iter().map(decode).collect();
+        let expected = [
+            (true, "S", 1000, 0, 0),
+            (false, "SA", 5000, 1001, 0),
+            (true, "A", 1001, 5001, 0),
+            (true, "PA", 1001, 5001, 1460),
+            (true, "PA", 2461, 5001, 1460),
+            (true, "PA", 3921, 5001, 80),
+            (false, "PA", 5001, 4001, 3),
+            (true, "A", 4001, 5004, 0),
+            (true, "FA", 4001, 5004, 0),
+            (false, "FA", 5004, 4002, 0),
+            (true, "A", 4002, 5005, 0),
+        ];
+        let expected: Vec<_> = expected.iter().map(|&(c, f, s, a, l)| (c, f.to_owned(), s, a, l)).collect();
+        assert_eq!(decoded, expected);
+        assert!(frames.windows(2).all(|w| w[0].timestamp_us < w[1].timestamp_us), "time moves forward");
+    }
+
+    #[test]
+    fn ip_and_tcp_checksums_verify() {
+        let mut session = TcpSession::new(CLIENT, SERVER, 7, 9);
+        for frame in session.exchange(0, b"MSH|^~\\&|x", b"MSA|AA") {
+            let packet = SlicedPacket::from_ethernet(&frame.bytes).unwrap();
+            let Some(NetSlice::Ipv4(ip)) = &packet.net else { panic!("not IPv4") };
+            let header = ip.header().to_header();
+            assert_eq!(header.header_checksum, header.calc_header_checksum());
+            let Some(TransportSlice::Tcp(tcp)) = &packet.transport else { panic!("not TCP") };
+            let computed = tcp.to_header().calc_checksum_ipv4(&header, tcp.payload()).unwrap();
+            assert_eq!(tcp.checksum(), computed);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The command line of `wardwatch-simulator`. Every flag has an environment variable
+//! (`WARDWATCH_*`), so that the operator can configure a pod through either. Parsing and the
+//! conversion into the library's configurations are here; running them is `main`'s job.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::capture::CaptureConfig;
+use crate::device::DeviceConfig;
+use crate::gateway::GatewayConfig;
+use crate::oru;
+use crate::scenario::{Episode, Scenario, Timeline};
+
+/// The start of captures unless told otherwise: 2026-11-22T00:00:00Z, so that a capture
+/// depends on its flags only.
+pub const DEFAULT_CAPTURE_START: u64 = 1_795_305_600;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wardwatch-simulator",
+    version,
+    about = "wardwatch's device twins, ward gateway and labelled captures"
+)]
+pub struct Cli {
+    /// Log filter (tracing's EnvFilter syntax, e.g. `info` or `wardwatch_simulator=debug`).
+    #[arg(long, env = "WARDWATCH_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// A device twin: a simulated patient whose vitals are sent to the gateway as HL7 ORU^R01.
+    Device(DeviceArgs),
+    /// The ward gateway (central station): receives, validates and acknowledges HL7 messages.
+    Gateway(GatewayArgs),
+    /// Writes a labelled capture of N devices' traffic without sending anything.
+    Pcap(PcapArgs),
+}
+
+/// The patient's scenario and its timeline.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Scenario: stable, hypoxia, sepsis, tachyarrhythmia, hypotension, disconnect or artefact.
+    #[arg(long, env = "WARDWATCH_SCENARIO", default_value = "stable")]
+    pub scenario: Scenario,
+    /// Seed of the patient's random processes: the same seed replays the same patient.
+    #[arg(long, env = "WARDWATCH_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Seconds from start until the episode begins.
+    #[arg(long, env = "WARDWATCH_SCENARIO_ONSET", default_value_t = 60.0, value_parser = non_negative)]
+    pub onset: f64,
+    /// Seconds the episode takes to reach full severity.
+    #[arg(long, env = "WARDWATCH_SCENARIO_RAMP", default_value_t = 120.0, value_parser = non_negative)]
+    pub ramp: f64,
+    /// Seconds at full severity.
+    #[arg(long, env = "WARDWATCH_SCENARIO_PLATEAU", default_value_t = 300.0, value_parser = non_negative)]
+    pub plateau: f64,
+    /// Seconds to recover back to baseline.
+    #[arg(long, env = "WARDWATCH_SCENARIO_RECOVERY", default_value_t = 120.0, value_parser = non_negative)]
+    pub recovery: f64,
+}
+
+impl ScenarioArgs {
+    pub fn episode(&self) -> Episode {
+        Episode {
+            scenario: self.scenario,
+            onset_s: self.onset,
+            ramp_s: self.ramp,
+            plateau_s: self.plateau,
+            recovery_s: self.recovery,
+        }
+    }
+}
+
+/// Where the device sits.
+#[derive(Debug, Args)]
+pub struct PlaceArgs {
+    /// Hospital id (MSH-4 sending facility, PID-3 assigning authority).
+    #[arg(long, env = "WARDWATCH_HOSPITAL_ID", default_value = "hospital")]
+    pub hospital_id: String,
+    /// Ward (PV1-3 point of care).
+    #[arg(long, env = "WARDWATCH_WARD", default_value = "ward")]
+    pub ward: String,
+    /// The gateway's HL7 application name (MSH-5 of ORUs, MSH-3 of ACKs).
+    #[arg(long, env = "WARDWATCH_GATEWAY_APPLICATION", default_value = "WARDWATCH")]
+    pub gateway_application: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The gateway's address, `host:port`.
+    #[arg(long, env = "WARDWATCH_GATEWAY")]
+    pub gateway: String,
+    /// Device id (MSH-3 sending application).
+    #[arg(long, env = "WARDWATCH_DEVICE_ID")]
+    pub device_id: String,
+    /// Patient id (PID-3).
+    #[arg(long, env = "WARDWATCH_PATIENT_ID")]
+    pub patient_id: String,
+    /// Bed (PV1-3).
+    #[arg(long, env = "WARDWATCH_BED")]
+    pub bed: String,
+    #[command(flatten)]
+    pub place: PlaceArgs,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Seconds between two readings.
+    #[arg(long, env = "WARDWATCH_INTERVAL", default_value = "1", value_parser = seconds)]
+    pub interval: Duration,
+    /// Simulated seconds per wall-clock second (plays a scenario faster).
+    #[arg(long, env = "WARDWATCH_SPEED", default_value_t = 1.0, value_parser = positive)]
+    pub speed: f64,
+    /// Seconds to wait for a TCP connection to the gateway.
+    #[arg(long, env = "WARDWATCH_CONNECT_TIMEOUT", default_value = "5", value_parser = seconds)]
+    pub connect_timeout: Duration,
+    /// Seconds to wait for the gateway's ACK before reconnecting.
+    #[arg(long, env = "WARDWATCH_ACK_TIMEOUT", default_value = "5", value_parser = seconds)]
+    pub ack_timeout: Duration,
+    /// First wait before reconnecting, in seconds; doubles on each failure.
+    #[arg(long, env = "WARDWATCH_BACKOFF_INITIAL", default_value = "0.5", value_parser = seconds)]
+    pub backoff_initial: Duration,
+    /// Longest wait between reconnection attempts, in seconds.
+    #[arg(long, env = "WARDWATCH_BACKOFF_MAX", default_value = "30", value_parser = seconds)]
+    pub backoff_max: Duration,
+    /// Largest HL7 message accepted from the gateway, in bytes.
+    #[arg(long, env = "WARDWATCH_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+    /// Stop after this many readings (default: run until terminated).
+    #[arg(long, env = "WARDWATCH_READINGS")]
+    pub readings: Option<u64>,
+}
+
+impl DeviceArgs {
+    pub fn config(&self) -> DeviceConfig {
+        DeviceConfig {
+            gateway: self.gateway.clone(),
+            context: oru::Context {
+                device_id: self.device_id.clone(),
+                hospital_id: self.place.hospital_id.clone(),
+                receiver: self.place.gateway_application.clone(),
+                patient_id: self.patient_id.clone(),
+                bed: self.bed.clone(),
+                ward: self.place.ward.clone(),
+            },
+            timeline: Timeline::of(self.scenario.episode()),
+            seed: self.scenario.seed,
+            interval: self.interval,
+            speed: self.speed,
+            connect_timeout: self.connect_timeout,
+            ack_timeout: self.ack_timeout,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address for HL7 over MLLP (2575 is MLLP's registered port).
+    #[arg(long, env = "WARDWATCH_LISTEN", default_value = "0.0.0.0:2575")]
+    pub listen: String,
+    /// Address for `/metrics` and `/healthz`.
+    #[arg(long, env = "WARDWATCH_METRICS_LISTEN", default_value = "0.0.0.0:9102")]
+    pub metrics_listen: String,
+    /// The gateway's HL7 application name (MSH-3 of its ACKs).
+    #[arg(long, env = "WARDWATCH_GATEWAY_APPLICATION", default_value = "WARDWATCH")]
+    pub application: String,
+    /// Devices that get their own last-seen series (the ward's bed count is plenty).
+    #[arg(long, env = "WARDWATCH_MAX_DEVICES", default_value_t = 256)]
+    pub max_devices: usize,
+    /// Largest HL7 message accepted, in bytes.
+    #[arg(long, env = "WARDWATCH_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+    /// Seconds of silence after which a device connection is closed.
+    #[arg(long, env = "WARDWATCH_IDLE_TIMEOUT", default_value = "300", value_parser = seconds)]
+    pub idle_timeout: Duration,
+}
+
+impl GatewayArgs {
+    pub fn config(&self) -> GatewayConfig {
+        GatewayConfig {
+            application: self.application.clone(),
+            max_message_bytes: self.max_message_bytes,
+            max_devices: self.max_devices,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PcapArgs {
+    /// Number of devices.
+    #[arg(long, env = "WARDWATCH_DEVICES", default_value_t = 1)]
+    pub devices: u32,
+    /// Seconds of traffic.
+    #[arg(long, env = "WARDWATCH_DURATION", default_value_t = 600.0, value_parser = positive)]
+    pub duration: f64,
+    /// Seconds between two readings of a device.
+    #[arg(long, env = "WARDWATCH_INTERVAL", default_value_t = 1.0, value_parser = positive)]
+    pub interval: f64,
+    /// The capture to write; the labels go to the same name with `.labels.json`.
+    #[arg(long, env = "WARDWATCH_OUT")]
+    pub out: PathBuf,
+    /// The gateway's TCP port in the capture.
+    #[arg(long, env = "WARDWATCH_GATEWAY_PORT", default_value_t = 2575)]
+    pub gateway_port: u16,
+    /// Unix time at which the capture starts.
+    #[arg(long, env = "WARDWATCH_START", default_value_t = DEFAULT_CAPTURE_START)]
+    pub start: u64,
+    #[command(flatten)]
+    pub place: PlaceArgs,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}
+
+impl PcapArgs {
+    pub fn config(&self) -> CaptureConfig {
+        CaptureConfig {
+            devices: self.devices,
+            duration_s: self.duration,
+            interval_s: self.interval,
+            episode: self.scenario.episode(),
+            seed: self.scenario.seed,
+            start_unix_s: self.start,
+            gateway_port: self.gateway_port,
+            hospital_id: self.place.hospital_id.clone(),
+            ward: self.place.ward.clone(),
+            receiver: self.place.gateway_application.clone(),
+        }
+    }
+}
+
+fn number(text: &str) -> Result<f64, String> {
+    text.trim().parse::<f64>().map_err(|e| format!("{text:?} is not a number: {e}"))
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    let value = number(text)?;
+    if value.is_finite() && value >= 0.0 { Ok(value) } else { Err(format!("{text} is not a non-negative number")) }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    let value = number(text)?;
+    if value.is_finite() && value > 0.0 { Ok(value) } else { Err(format!("{text} is not a positive number")) }
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(positive(text)?).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_has_a_wardwatch_environment_variable() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let mut names = std::collections::HashSet::new();
+            for arg in sub.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
+                let env = arg.get_env().unwrap_or_else(|| panic!("{} --{} has no env", sub.get_name(), arg.get_id()));
+                let env = env.to_str().unwrap();
+                assert!(env.starts_with("WARDWATCH_"), "{env}");
+                assert!(names.insert(env.to_owned()), "{} uses {env} twice", sub.get_name());
+            }
+        }
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn device_flags_become_a_device_config() {
+        let cli = Cli::try_parse_from([
+            "wardwatch-simulator",
+            "device",
+            "--gateway=gw:2575",
+            "--device-id=monitor-7",
+            "--patient-id=P-7",
+            "--bed=7",
+            "--scenario=sepsis",
+            "--seed=5",
+            "--interval=0.5",
+            "--onset=0",
+        ])
+        .unwrap();
+        let Command::Device(args) = cli.command else { panic!("not device") };
+        let config = args.config();
+        assert_eq!(config.context.device_id, "monitor-7");
+        assert_eq!(config.interval, Duration::from_millis(500));
+        assert_eq!(config.timeline.episodes[0].scenario, Scenario::Sepsis);
+        assert_eq!(config.timeline.episodes[0].onset_s, 0.0);
+        assert_eq!(config.seed, 5);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for bad in [["--scenario", "asystole"], ["--interval", "0"], ["--duration", "-1"], ["--devices", "x"]] {
+            let flag = format!("{}={}", bad[0], bad[1]);
+            let err = Cli::try_parse_from(["wardwatch-simulator", "pcap", "--out", "x.pcap", &flag]).unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{err}");
+        }
+    }
+}
