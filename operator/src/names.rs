@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
 use wardwatch_crds::{MonitoredDevice, Ward};
 
 /// The field manager of every server-side apply the operator makes.
@@ -112,4 +113,18 @@ pub fn dashboard(ward: &Ward) -> String {
 /// `host:port` of the ward gateway's Service, as devices in the ward's namespace reach it.
 pub fn gateway_address(ward: &Ward) -> String {
     format!("{}.{}.svc:{HL7_PORT}", gateway(ward), ward.namespace().unwrap_or_default())
+}
+
+/// `metadata` of an object owned (as controller) by `owner`, in the owner's namespace.
+pub fn owned_metadata<K: Resource<DynamicType = ()>>(
+    owner: &K,
+    name: String,
+    labels: BTreeMap<String, String>,
+) -> Value {
+    json!({
+        "name": name,
+        "namespace": owner.meta().namespace,
+        "labels": labels,
+        "ownerReferences": owner.controller_owner_ref(&()).map(|o| vec![o]).unwrap_or_default(),
+    })
 }

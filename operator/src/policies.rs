@@ -2,25 +2,12 @@
 //! destinations) and a device's quarantine (nothing in or out but the metrics scrape).
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use serde_json::{Value, json};
 use wardwatch_crds::network::PortRule;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
 use crate::names::{self, EXPORTER_METRICS_PORT, HL7_PORT};
-
-fn metadata<K: Resource<DynamicType = ()>>(
-    owner: &K,
-    name: String,
-    labels: std::collections::BTreeMap<String, String>,
-) -> Value {
-    json!({
-        "name": name,
-        "namespace": owner.meta().namespace,
-        "labels": labels,
-        "ownerReferences": owner.controller_owner_ref(&()).map(|o| vec![o]).unwrap_or_default(),
-    })
-}
 
 fn port(rule: &PortRule) -> Value {
     let protocol = serde_json::to_value(rule.protocol).expect("protocol serialises");
@@ -51,7 +38,7 @@ pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
     serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": metadata(ward, names::baseline_policy(ward), names::ward_labels(ward)),
+        "metadata": names::owned_metadata(ward, names::baseline_policy(ward), names::ward_labels(ward)),
         "spec": {
             "podSelector": {"matchLabels": device_pods},
             "policyTypes": ["Ingress", "Egress"],
@@ -68,7 +55,7 @@ pub fn quarantine_policy(ward: &Ward, device: &MonitoredDevice) -> NetworkPolicy
     serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": metadata(device, names::device_quarantine_policy(device), names::device_labels(ward, device)),
+        "metadata": names::owned_metadata(device, names::device_quarantine_policy(device), names::device_labels(ward, device)),
         "spec": {
             "podSelector": {"matchLabels": names::device_selector(device)},
             "policyTypes": ["Ingress", "Egress"],

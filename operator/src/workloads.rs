@@ -1,6 +1,8 @@
 //! The pods wardwatch runs: each device's twin with its exporter sidecar, and each ward's gateway
 //! with its own exporter. Pure builders: custom resources in, Kubernetes objects out.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Service};
 use kube::{Resource, ResourceExt};
@@ -124,43 +126,49 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
     .expect("the simulator container is a valid Container")
 }
 
-fn owned_metadata<K: Resource<DynamicType = ()>>(
+/// A one-replica Deployment owned by `owner`, whose pod runs `containers` non-root without a
+/// service-account token.
+fn single_replica_deployment<K: Resource<DynamicType = ()>>(
     owner: &K,
     name: String,
-    labels: std::collections::BTreeMap<String, String>,
-) -> Value {
-    json!({
-        "name": name,
-        "namespace": owner.meta().namespace,
-        "labels": labels,
-        "ownerReferences": owner.controller_owner_ref(&()).map(|o| vec![o]).unwrap_or_default(),
-    })
-}
-
-/// A device's Deployment: one replica of the twin and its exporter sharing the pod network.
-pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
-    let labels = names::device_labels(ward, device);
+    labels: BTreeMap<String, String>,
+    selector: BTreeMap<String, String>,
+    containers: Vec<Container>,
+    strategy: Value,
+) -> Deployment {
     serde_json::from_value(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": owned_metadata(device, names::device_deployment(device), labels.clone()),
+        "metadata": names::owned_metadata(owner, name, labels.clone()),
         "spec": {
             "replicas": 1,
-            // A device exists once: never two twins of it at the same time.
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": names::device_selector(device)},
+            "strategy": strategy,
+            "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
                     "automountServiceAccountToken": false,
                     "enableServiceLinks": false,
                     "securityContext": pod_security_context(),
-                    "containers": [simulator_container(ward, device), exporter_container(ward, &device.name_any())],
+                    "containers": containers,
                 },
             },
         },
     }))
-    .expect("the device Deployment is valid")
+    .expect("a Deployment built from valid parts is valid")
+}
+
+/// A device's Deployment: one replica of the twin and its exporter sharing the pod network.
+pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
+    single_replica_deployment(
+        device,
+        names::device_deployment(device),
+        names::device_labels(ward, device),
+        names::device_selector(device),
+        vec![simulator_container(ward, device), exporter_container(ward, &device.name_any())],
+        // A device exists once: never two twins of it at the same time.
+        json!({"type": "Recreate"}),
+    )
 }
 
 /// The ward gateway (the central station): receives HL7 over MLLP, acknowledges, exports its
@@ -187,25 +195,14 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
         "securityContext": restricted_security_context(),
     }))
     .expect("the gateway container is valid");
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": owned_metadata(ward, names::gateway(ward), labels.clone()),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": names::gateway_selector(ward)},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": pod_security_context(),
-                    "containers": [gateway, exporter_container(ward, &names::gateway(ward))],
-                },
-            },
-        },
-    }))
-    .expect("the gateway Deployment is valid")
+    single_replica_deployment(
+        ward,
+        names::gateway(ward),
+        labels,
+        names::gateway_selector(ward),
+        vec![gateway, exporter_container(ward, &names::gateway(ward))],
+        json!({"type": "RollingUpdate"}),
+    )
 }
 
 /// The Service devices send HL7 to.
@@ -213,7 +210,7 @@ pub fn gateway_service(ward: &Ward) -> Service {
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": owned_metadata(ward, names::gateway(ward), names::gateway_labels(ward)),
+        "metadata": names::owned_metadata(ward, names::gateway(ward), names::gateway_labels(ward)),
         "spec": {
             "selector": names::gateway_selector(ward),
             "ports": [{"name": "hl7-mllp", "port": HL7_PORT, "targetPort": "hl7-mllp", "protocol": "TCP"}],

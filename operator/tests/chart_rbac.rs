@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use testbed::{ControlPlane, eventually};
+use testbed::ControlPlane;
 
 #[tokio::test]
 async fn operator_runs_with_the_chart_service_account() {
@@ -52,11 +52,7 @@ async fn operator_runs_with_the_chart_service_account() {
         "alertmanagerconfig/icu-east-routing",
         "networkpolicy/icu-east-baseline",
     ] {
-        eventually(Duration::from_secs(60), object, || async {
-            Ok(exists(&cp, &["get", "-n", "st-mary", object]).then_some(()))
-        })
-        .await
-        .unwrap();
+        wait_exists(&cp, "st-mary", object).await;
     }
     wait_for_jsonpath(
         &cp,

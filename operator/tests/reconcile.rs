@@ -53,9 +53,7 @@ async fn ward_lifecycle_end_to_end() {
 
     // Every object appears, owned by the right custom resource and labelled.
     for object in expected_objects() {
-        eventually(CONVERGE, &object, || async { Ok(exists(&cp, &["get", "-n", NS, &object]).then_some(())) })
-            .await
-            .unwrap();
+        wait_exists(&cp, NS, &object).await;
     }
     let owner = kubectl_ok(
         &cp,
@@ -174,11 +172,7 @@ async fn ward_lifecycle_end_to_end() {
             r#"{"spec":{"quarantine":true}}"#,
         ],
     );
-    eventually(CONVERGE, "quarantine policy", || async {
-        Ok(exists(&cp, &["get", "-n", NS, "networkpolicy/bed-02-oximeter-quarantine"]).then_some(()))
-    })
-    .await
-    .unwrap();
+    wait_exists(&cp, NS, "networkpolicy/bed-02-oximeter-quarantine").await;
     wait_for_jsonpath(
         &cp,
         &["get", "-n", NS, "monitoreddevice/bed-02-oximeter"],
@@ -209,19 +203,11 @@ async fn ward_lifecycle_end_to_end() {
             r#"{"spec":{"quarantine":false}}"#,
         ],
     );
-    eventually(CONVERGE, "quarantine policy released", || async {
-        Ok((!exists(&cp, &["get", "-n", NS, "networkpolicy/bed-02-oximeter-quarantine"])).then_some(()))
-    })
-    .await
-    .unwrap();
+    wait_gone(&cp, NS, "networkpolicy/bed-02-oximeter-quarantine").await;
 
     // Deleting a device removes its objects (owner references + the garbage collector).
     kubectl_ok(&cp, &["delete", "-n", NS, "monitoreddevice/bed-04-ventilator"]);
-    eventually(CONVERGE, "the deleted device's Deployment goes", || async {
-        Ok((!exists(&cp, &["get", "-n", NS, "deployment/bed-04-ventilator-twin"])).then_some(()))
-    })
-    .await
-    .unwrap();
+    wait_gone(&cp, NS, "deployment/bed-04-ventilator-twin").await;
     wait_for_jsonpath(&cp, &["get", "-n", NS, "ward/icu-east"], "{.status.devices}", "0/4", CONVERGE).await;
 
     // A device whose ward does not exist gets a condition and an event, not a crash or a hot loop.
@@ -251,9 +237,7 @@ async fn federation_members_become_scrape_configs() {
     let central = "wardwatch-central";
     for member in ["region-north-st-mary", "region-north-general"] {
         let object = format!("scrapeconfig/{member}");
-        eventually(CONVERGE, &object, || async { Ok(exists(&cp, &["get", "-n", central, &object]).then_some(())) })
-            .await
-            .unwrap();
+        wait_exists(&cp, central, &object).await;
     }
     let spec = kubectl_ok(
         &cp,
@@ -289,11 +273,7 @@ async fn federation_members_become_scrape_configs() {
             r#"[{"op":"remove","path":"/spec/members/1"}]"#,
         ],
     );
-    eventually(CONVERGE, "the general hospital's ScrapeConfig is pruned", || async {
-        Ok((!exists(&cp, &["get", "-n", central, "scrapeconfig/region-north-general"])).then_some(()))
-    })
-    .await
-    .unwrap();
+    wait_gone(&cp, central, "scrapeconfig/region-north-general").await;
     wait_for_jsonpath(
         &cp,
         &["get", "-n", central, "hospitalfederation/region-north"],

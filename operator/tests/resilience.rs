@@ -23,10 +23,6 @@ fn late_device(name: &str) -> serde_json::Value {
         "spec": {"ward": "icu-east", "type": "PulseOximeter", "patient": {"id": "MRN-9", "bed": "ICU-09"}}})
 }
 
-async fn wait_exists(cp: &ControlPlane, object: &str) {
-    eventually(CONVERGE, object, || async { Ok(exists(cp, &["get", "-n", NS, object]).then_some(())) }).await.unwrap();
-}
-
 #[tokio::test]
 async fn operator_survives_an_api_server_restart_and_converges() {
     let mut cp = ControlPlane::start().await.expect("control plane starts");
@@ -34,13 +30,13 @@ async fn operator_survives_an_api_server_restart_and_converges() {
     cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
     let mut operator = Operator::start(&cp, "operator", &[]).await;
     apply_manifests(&cp);
-    wait_exists(&cp, "deployment/bed-01-monitor-twin").await;
+    wait_exists(&cp, NS, "deployment/bed-01-monitor-twin").await;
 
     cp.restart_apiserver(Duration::from_secs(5)).await.expect("API server comes back");
     operator.process.check_running().expect("the operator outlived the outage");
 
     cp.apply(&late_device("late-oximeter")).await.unwrap();
-    wait_exists(&cp, "deployment/late-oximeter-twin").await;
+    wait_exists(&cp, NS, "deployment/late-oximeter-twin").await;
     wait_for_jsonpath(&cp, &["get", "-n", NS, "ward/icu-east"], "{.status.devices}", "0/6", CONVERGE).await;
     operator.process.check_running().unwrap();
 }
@@ -53,7 +49,7 @@ async fn missing_prometheus_operator_crds_are_reported_then_picked_up() {
     apply_manifests(&cp);
 
     // Workloads go ahead; rules, scraping and routing wait, said in status and an Event.
-    wait_exists(&cp, "deployment/icu-east-gateway").await;
+    wait_exists(&cp, NS, "deployment/icu-east-gateway").await;
     wait_for_jsonpath(
         &cp,
         &["get", "-n", NS, "ward/icu-east"],
@@ -70,7 +66,7 @@ async fn missing_prometheus_operator_crds_are_reported_then_picked_up() {
     operator.process.check_running().expect("no crash");
 
     cp.install_prometheus_operator_crds().await.unwrap();
-    wait_exists(&cp, "prometheusrule/icu-east-wardwatch").await;
+    wait_exists(&cp, NS, "prometheusrule/icu-east-wardwatch").await;
     wait_for_jsonpath(
         &cp,
         &["get", "-n", NS, "ward/icu-east"],
@@ -107,7 +103,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     assert_eq!(holder, format!("replica-{leader}"));
 
     apply_manifests(&cp);
-    wait_exists(&cp, "deployment/bed-01-monitor-twin").await;
+    wait_exists(&cp, NS, "deployment/bed-01-monitor-twin").await;
 
     // The leader stops (SIGTERM releases the lease); the standby takes over and reconciles.
     let (stopping, standby) = if leader == 'a' { (&mut a, &mut b) } else { (&mut b, &mut a) };
@@ -118,5 +114,5 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     .await
     .unwrap();
     cp.apply(&late_device("after-failover")).await.unwrap();
-    wait_exists(&cp, "deployment/after-failover-twin").await;
+    wait_exists(&cp, NS, "deployment/after-failover-twin").await;
 }

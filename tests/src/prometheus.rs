@@ -30,30 +30,28 @@ fn write_files(dir: &Path, files: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// A Prometheus server. Rule files named in the configuration resolve relative to its directory.
-pub struct Prometheus {
+/// A Prometheus-family server on loopback: its process, base URL, HTTP client and directory.
+/// Prometheus and Alertmanager differ only in their flags and APIs.
+struct LoopbackServer {
     process: ManagedProcess,
     url: String,
     http: reqwest::Client,
     dir: TempDir,
 }
 
-impl Prometheus {
-    /// Starts Prometheus with `config` (prometheus.yml) and extra `files` (rule files, ...)
-    /// written beside it, and waits until `/-/ready` answers.
-    pub async fn start(config: &str, files: &[(&str, &str)]) -> Result<Self> {
-        let dir = scratch_dir("wardwatch-prom-")?;
-        write_files(dir.path(), &[("prometheus.yml", config)])?;
+impl LoopbackServer {
+    /// Writes `files` into a fresh directory, starts `program` with the flags `args` gives for
+    /// (directory, port), and waits until `/-/ready` answers.
+    async fn start(
+        name: &str,
+        program: &Path,
+        files: &[(&str, &str)],
+        args: impl FnOnce(&Path, u16) -> Vec<String>,
+    ) -> Result<Self> {
+        let dir = scratch_dir(&format!("wardwatch-{name}-"))?;
         write_files(dir.path(), files)?;
         let port = free_port()?;
-        let args = vec![
-            format!("--config.file={}", dir.path().join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--web.enable-lifecycle".to_owned(),
-            "--log.level=warn".to_owned(),
-        ];
-        let mut process = ManagedProcess::spawn("prometheus", &find_binary("prometheus")?, &args, dir.path())?;
+        let mut process = ManagedProcess::spawn(name, program, &args(dir.path(), port), dir.path())?;
         let url = format!("http://127.0.0.1:{port}");
         let http = loopback_client();
         let ready = format!("{url}/-/ready");
@@ -61,27 +59,57 @@ impl Prometheus {
         Ok(Self { process, url, http, dir })
     }
 
+    /// `127.0.0.1:<port>`.
+    fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+/// A Prometheus server. Rule files named in the configuration resolve relative to its directory.
+pub struct Prometheus {
+    server: LoopbackServer,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (prometheus.yml) and extra `files` (rule files, ...)
+    /// written beside it, and waits until `/-/ready` answers.
+    pub async fn start(config: &str, files: &[(&str, &str)]) -> Result<Self> {
+        let mut all = vec![("prometheus.yml", config)];
+        all.extend_from_slice(files);
+        let server = LoopbackServer::start("prometheus", &find_binary("prometheus")?, &all, |dir, port| {
+            vec![
+                format!("--config.file={}", dir.join("prometheus.yml").display()),
+                format!("--storage.tsdb.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--web.enable-lifecycle".to_owned(),
+                "--log.level=warn".to_owned(),
+            ]
+        })
+        .await?;
+        Ok(Self { server })
+    }
+
     pub fn url(&self) -> &str {
-        &self.url
+        &self.server.url
     }
 
     /// `127.0.0.1:<port>`, for scrape targets and federation.
     pub fn address(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.server.address()
     }
 
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.server.dir.path()
     }
 
     pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
+        &mut self.server.process
     }
 
     /// Replaces files beside the configuration (or the configuration itself) and reloads.
     pub async fn reload_with(&self, files: &[(&str, &str)]) -> Result<()> {
-        write_files(self.dir.path(), files)?;
-        let response = self.http.post(format!("{}/-/reload", self.url)).send().await?;
+        write_files(self.server.dir.path(), files)?;
+        let response = self.server.http.post(format!("{}/-/reload", self.server.url)).send().await?;
         if !response.status().is_success() {
             bail!("reload refused: {}", response.text().await?);
         }
@@ -107,7 +135,8 @@ impl Prometheus {
     }
 
     async fn api_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
-        let response: Value = self.http.get(format!("{}{path}", self.url)).query(query).send().await?.json().await?;
+        let response: Value =
+            self.server.http.get(format!("{}{path}", self.server.url)).query(query).send().await?.json().await?;
         if response["status"] != "success" {
             bail!("Prometheus {path} failed: {response}");
         }
@@ -117,54 +146,47 @@ impl Prometheus {
 
 /// An Alertmanager, single instance (clustering off).
 pub struct Alertmanager {
-    process: ManagedProcess,
-    url: String,
-    http: reqwest::Client,
-    dir: TempDir,
+    server: LoopbackServer,
 }
 
 impl Alertmanager {
     /// Starts Alertmanager with `config` (alertmanager.yml) and waits until `/-/ready` answers.
     pub async fn start(config: &str) -> Result<Self> {
-        let dir = scratch_dir("wardwatch-am-")?;
-        write_files(dir.path(), &[("alertmanager.yml", config)])?;
-        let port = free_port()?;
-        let args = vec![
-            format!("--config.file={}", dir.path().join("alertmanager.yml").display()),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            // An empty address turns the gossip cluster off: one instance, no extra ports.
-            "--cluster.listen-address=".to_owned(),
-            "--log.level=warn".to_owned(),
-        ];
-        let mut process = ManagedProcess::spawn("alertmanager", &alertmanager_binary()?, &args, dir.path())?;
-        let url = format!("http://127.0.0.1:{port}");
-        let http = loopback_client();
-        let ready = format!("{url}/-/ready");
-        wait_until_ready(&mut process, READY_TIMEOUT, || answers_ok(&http, &ready)).await?;
-        Ok(Self { process, url, http, dir })
+        let files = [("alertmanager.yml", config)];
+        let server = LoopbackServer::start("alertmanager", &alertmanager_binary()?, &files, |dir, port| {
+            vec![
+                format!("--config.file={}", dir.join("alertmanager.yml").display()),
+                format!("--storage.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                // An empty address turns the gossip cluster off: one instance, no extra ports.
+                "--cluster.listen-address=".to_owned(),
+                "--log.level=warn".to_owned(),
+            ]
+        })
+        .await?;
+        Ok(Self { server })
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        &self.server.url
     }
 
     /// `127.0.0.1:<port>`, for Prometheus's `alerting` section.
     pub fn address(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.server.address()
     }
 
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.server.dir.path()
     }
 
     pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
+        &mut self.server.process
     }
 
     /// The alerts Alertmanager holds (API v2).
     pub async fn alerts(&self) -> Result<Vec<Value>> {
-        let response = self.http.get(format!("{}/api/v2/alerts", self.url)).send().await?;
+        let response = self.server.http.get(format!("{}/api/v2/alerts", self.server.url)).send().await?;
         Ok(response.error_for_status()?.json().await?)
     }
 }

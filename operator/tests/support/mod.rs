@@ -109,3 +109,21 @@ pub fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
     assert!(output.status.success(), "kubectl {}: {stdout}{}", args.join(" "), String::from_utf8_lossy(&output.stderr));
     stdout
 }
+
+/// Waits until `kubectl get -n <namespace> <object>` finds the object.
+pub async fn wait_exists(cp: &ControlPlane, namespace: &str, object: &str) {
+    eventually(Duration::from_secs(60), &format!("{namespace}/{object} exists"), || async {
+        Ok(exists(cp, &["get", "-n", namespace, object]).then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits until `kubectl get -n <namespace> <object>` no longer finds the object.
+pub async fn wait_gone(cp: &ControlPlane, namespace: &str, object: &str) {
+    eventually(Duration::from_secs(60), &format!("{namespace}/{object} gone"), || async {
+        Ok((!exists(cp, &["get", "-n", namespace, object])).then_some(()))
+    })
+    .await
+    .unwrap();
+}
