@@ -28,6 +28,9 @@ pub struct RunArgs {
     /// The operator's quarantine webhook URL, routed to by wards whose quarantine mode is OnAlert.
     #[arg(long, env = "WARDWATCH_QUARANTINE_WEBHOOK")]
     pub quarantine_webhook: Option<String>,
+    /// Reconciles run at once per controller; bounds memory and the load on the API server.
+    #[arg(long, env = "WARDWATCH_MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
     /// Elect a leader among replicas through a Lease.
     #[arg(long, env = "WARDWATCH_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -118,7 +121,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ))
     });
     let scope = args.namespace.clone().map_or(Scope::All, Scope::Namespace);
-    let settings = Settings { quarantine_webhook: args.quarantine_webhook.clone(), resync: args.resync_interval };
+    let settings = Settings {
+        quarantine_webhook: args.quarantine_webhook.clone(),
+        resync: args.resync_interval,
+        concurrency: args.max_concurrent_reconciles,
+    };
 
     loop {
         // Stand by until this replica leads (or a signal ends the wait).

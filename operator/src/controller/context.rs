@@ -20,6 +20,8 @@ pub struct Settings {
     pub quarantine_webhook: Option<String>,
     /// How often every object is reconciled even when nothing wakes it.
     pub resync: Duration,
+    /// Reconciles run at once per controller (bounds memory and API-server load).
+    pub concurrency: u16,
 }
 
 pub struct Context {

@@ -13,7 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::Api;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{self as runtime_controller, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
@@ -56,8 +56,10 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = futures::future::FutureExt::shared(shutdown);
+    let limits = runtime_controller::Config::default().concurrency(settings.concurrency);
 
-    let device_controller = Controller::new(api::<MonitoredDevice>(&client, &scope), watcher::Config::default());
+    let device_controller = Controller::new(api::<MonitoredDevice>(&client, &scope), watcher::Config::default())
+        .with_config(limits.clone());
     let devices = device_controller.store();
     let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), settings, devices.clone()));
 
@@ -83,6 +85,7 @@ pub async fn run(
         });
 
     let ward_controller = Controller::new(api::<Ward>(&client, &scope), watcher::Config::default())
+        .with_config(limits.clone())
         .owns(api::<Deployment>(&client, &scope), owned())
         .owns(api::<Service>(&client, &scope), owned())
         .owns(api::<NetworkPolicy>(&client, &scope), owned())
@@ -99,6 +102,7 @@ pub async fn run(
         });
 
     let federation_controller = Controller::new(api::<HospitalFederation>(&client, &scope), watcher::Config::default())
+        .with_config(limits)
         .graceful_shutdown_on(shutdown)
         .run(federation::reconcile, federation::error_policy, ctx)
         .for_each(|result| async move {
