@@ -1,0 +1,417 @@
+//! The exporter's Prometheus metrics, in a registry of their own, and [`MetricsSink`], which turns
+//! pipeline events into them. Every label takes values from a fixed set, except `patient`, whose
+//! values are bounded by [`MetricsSink`] (a device reports one patient at a time).
+
+use std::collections::{HashMap, VecDeque};
+
+use anyhow::Result;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder, exponential_buckets,
+};
+use wardwatch_clinical::VITAL_SIGNS;
+
+use crate::decode::{DecodeError, Protocol};
+use crate::flow::EvictReason;
+use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
+use crate::pipeline::{Event, Sink};
+
+pub const PROTOCOLS: [Option<Protocol>; 8] = [
+    Some(Protocol::Tcp),
+    Some(Protocol::Udp),
+    Some(Protocol::Icmp),
+    Some(Protocol::Icmpv6),
+    Some(Protocol::Arp),
+    Some(Protocol::OtherIp),
+    Some(Protocol::OtherLink),
+    None,
+];
+
+/// The `protocol` label value; `undecoded` for frames that did not decode.
+pub fn protocol_label(protocol: Option<Protocol>) -> &'static str {
+    match protocol {
+        Some(Protocol::Tcp) => "tcp",
+        Some(Protocol::Udp) => "udp",
+        Some(Protocol::Icmp) => "icmp",
+        Some(Protocol::Icmpv6) => "icmpv6",
+        Some(Protocol::Arp) => "arp",
+        Some(Protocol::OtherIp) => "other_ip",
+        Some(Protocol::OtherLink) => "other_link",
+        None => "undecoded",
+    }
+}
+
+pub fn decode_error_label(error: DecodeError) -> &'static str {
+    match error {
+        DecodeError::Truncated => "truncated",
+        DecodeError::Malformed => "malformed",
+        DecodeError::UnsupportedLinkType => "unsupported_link_type",
+    }
+}
+
+/// The `result` label of `wardwatch_hl7_messages_total`: the ACK's result for acknowledgements,
+/// `parsed` for every other message that parsed.
+fn hl7_result_label(ack: Option<AckResult>) -> &'static str {
+    ack.map_or("parsed", AckResult::as_str)
+}
+
+/// Cumulative libpcap statistics (`pcap_stats`), as the capture handle reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    pub received: u32,
+    /// Dropped by the kernel for lack of buffer space.
+    pub dropped: u32,
+    /// Dropped by the interface or its driver.
+    pub if_dropped: u32,
+}
+
+impl CaptureStats {
+    /// What happened since `earlier`; libpcap's counters are 32 bits and wrap.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            received: self.received.wrapping_sub(earlier.received),
+            dropped: self.dropped.wrapping_sub(earlier.dropped),
+            if_dropped: self.if_dropped.wrapping_sub(earlier.if_dropped),
+        }
+    }
+}
+
+/// Histogram buckets for round-trip times: 100 µs to about 6.5 s, four times apart.
+fn rtt_buckets() -> Vec<f64> {
+    exponential_buckets(0.0001, 4.0, 9).expect("valid bucket parameters")
+}
+
+pub struct Metrics {
+    registry: Registry,
+    packets: IntCounterVec,
+    bytes: IntCounterVec,
+    decode_errors: IntCounterVec,
+    snap_truncated: IntCounter,
+    flows_active: IntGauge,
+    flows_created: IntCounter,
+    flows_evicted: IntCounterVec,
+    flow_overflow: IntCounter,
+    tcp_handshakes: IntCounter,
+    tcp_resets: IntCounter,
+    tcp_retransmissions: IntCounter,
+    tcp_stream_gap_bytes: IntCounter,
+    tcp_handshake_rtt: Histogram,
+    hl7_messages: IntCounterVec,
+    hl7_errors: IntCounterVec,
+    hl7_ack_rtt: Histogram,
+    hl7_last_message: Gauge,
+    vital_observations: IntCounterVec,
+    /// One gauge family per vital sign, by its metric name, labelled by patient.
+    vitals: HashMap<&'static str, GaugeVec>,
+    capture_open: IntGauge,
+    capture_received: IntCounter,
+    capture_dropped: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| -> Result<IntCounter> {
+            let metric = IntCounter::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let counter_vec = |name: &str, help: &str, label: &[&str]| -> Result<IntCounterVec> {
+            let metric = IntCounterVec::new(Opts::new(name, help), label)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let int_gauge = |name: &str, help: &str| -> Result<IntGauge> {
+            let metric = IntGauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let histogram = |name: &str, help: &str| -> Result<Histogram> {
+            let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(rtt_buckets()))?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let mut vitals = HashMap::new();
+        for vital in VITAL_SIGNS {
+            let help = format!("Last {} (LOINC {}, {}) reported over HL7", vital.loinc_name, vital.loinc, vital.ucum);
+            let gauge = GaugeVec::new(Opts::new(vital.metric, help), &["patient"])?;
+            registry.register(Box::new(gauge.clone()))?;
+            vitals.insert(vital.metric, gauge);
+        }
+        let hl7_last_message = Gauge::new(
+            "wardwatch_hl7_last_message_timestamp_seconds",
+            "Capture time of the last HL7 message that parsed (Unix seconds)",
+        )?;
+        registry.register(Box::new(hl7_last_message.clone()))?;
+        let metrics = Self {
+            packets: counter_vec("wardwatch_packets_total", "Frames captured, by protocol", &["protocol"])?,
+            bytes: counter_vec("wardwatch_bytes_total", "Bytes on the wire of the frames captured", &["protocol"])?,
+            decode_errors: counter_vec(
+                "wardwatch_decode_errors_total",
+                "Frames that could not be decoded, by reason",
+                &["reason"],
+            )?,
+            snap_truncated: counter(
+                "wardwatch_snaplen_truncated_packets_total",
+                "Frames the capture's snapshot length cut short (headers decoded, payload not analysed)",
+            )?,
+            flows_active: int_gauge("wardwatch_flows_active", "Flows in the flow table")?,
+            flows_created: counter("wardwatch_flows_created_total", "Flows that entered the flow table")?,
+            flows_evicted: counter_vec(
+                "wardwatch_flows_evicted_total",
+                "Flows that left the flow table, by timeout (idle, active)",
+                &["reason"],
+            )?,
+            flow_overflow: counter(
+                "wardwatch_flow_table_overflow_packets_total",
+                "Packets of new flows not tracked because the flow table was full",
+            )?,
+            tcp_handshakes: counter("wardwatch_tcp_handshakes_total", "TCP three-way handshakes completed")?,
+            tcp_resets: counter("wardwatch_tcp_resets_total", "TCP connections reset (first RST of each)")?,
+            tcp_retransmissions: counter(
+                "wardwatch_tcp_retransmitted_segments_total",
+                "TCP segments whose sequence range had been seen before",
+            )?,
+            tcp_stream_gap_bytes: counter(
+                "wardwatch_tcp_stream_gap_bytes_total",
+                "Bytes of TCP streams skipped during reassembly because they were never captured",
+            )?,
+            tcp_handshake_rtt: histogram("wardwatch_tcp_handshake_rtt_seconds", "Time from SYN to SYN/ACK")?,
+            hl7_messages: counter_vec(
+                "wardwatch_hl7_messages_total",
+                "HL7 messages that parsed, by type (oru_r01, ack, other) and result (parsed, or the ACK's)",
+                &["type", "result"],
+            )?,
+            hl7_errors: counter_vec(
+                "wardwatch_hl7_parse_errors_total",
+                "HL7 messages or observations that could not be used, by reason",
+                &["reason"],
+            )?,
+            hl7_ack_rtt: histogram(
+                "wardwatch_hl7_ack_rtt_seconds",
+                "Time from an HL7 message to the ACK naming its control id",
+            )?,
+            hl7_last_message,
+            vital_observations: counter_vec(
+                "wardwatch_vital_observations_total",
+                "Vital-sign values decoded from HL7 OBX segments, by vital",
+                &["vital"],
+            )?,
+            vitals,
+            capture_open: int_gauge("wardwatch_capture_open", "1 while the packet capture is open")?,
+            capture_received: counter(
+                "wardwatch_capture_received_packets_total",
+                "Packets the capture received (libpcap ps_recv)",
+            )?,
+            capture_dropped: counter_vec(
+                "wardwatch_capture_dropped_packets_total",
+                "Packets dropped before the exporter saw them: kernel (ps_drop), interface (ps_ifdrop)",
+                &["reason"],
+            )?,
+            registry,
+        };
+        metrics.initialise_label_values();
+        Ok(metrics)
+    }
+
+    /// Creates every series of the fixed label sets at zero, so that rates and absent() work
+    /// from the first scrape.
+    fn initialise_label_values(&self) {
+        for protocol in PROTOCOLS {
+            self.packets.with_label_values(&[protocol_label(protocol)]);
+            self.bytes.with_label_values(&[protocol_label(protocol)]);
+        }
+        for error in [DecodeError::Truncated, DecodeError::Malformed, DecodeError::UnsupportedLinkType] {
+            self.decode_errors.with_label_values(&[decode_error_label(error)]);
+        }
+        for reason in [EvictReason::Idle, EvictReason::Active] {
+            self.flows_evicted.with_label_values(&[reason.as_str()]);
+        }
+        for error in Hl7Error::ALL {
+            self.hl7_errors.with_label_values(&[error.as_str()]);
+        }
+        for kind in MessageKind::ALL {
+            let usual = if kind == MessageKind::Ack { Some(AckResult::Accepted) } else { None };
+            self.hl7_messages.with_label_values(&[kind.as_str(), hl7_result_label(usual)]);
+        }
+        for vital in VITAL_SIGNS {
+            self.vital_observations.with_label_values(&[vital.key]);
+        }
+        for reason in ["kernel", "interface"] {
+            self.capture_dropped.with_label_values(&[reason]);
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The registry in Prometheus' text exposition format.
+    pub fn render(&self) -> Result<String> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    pub fn set_capture_open(&self, open: bool) {
+        self.capture_open.set(i64::from(open));
+    }
+
+    pub fn set_active_flows(&self, flows: usize) {
+        self.flows_active.set(i64::try_from(flows).unwrap_or(i64::MAX));
+    }
+
+    /// Adds what libpcap counted since the last call.
+    pub fn add_capture_stats(&self, delta: CaptureStats) {
+        self.capture_received.inc_by(u64::from(delta.received));
+        self.capture_dropped.with_label_values(&["kernel"]).inc_by(u64::from(delta.dropped));
+        self.capture_dropped.with_label_values(&["interface"]).inc_by(u64::from(delta.if_dropped));
+    }
+}
+
+/// Records pipeline events in [`Metrics`], keeping vital-sign series for at most `max_patients`
+/// patients: when another patient appears, the least recently reported one's series go.
+pub struct MetricsSink<'m> {
+    metrics: &'m Metrics,
+    max_patients: usize,
+    /// Most recently reported last.
+    patients: VecDeque<String>,
+}
+
+impl<'m> MetricsSink<'m> {
+    pub fn new(metrics: &'m Metrics, max_patients: usize) -> Self {
+        Self { metrics, max_patients: max_patients.max(1), patients: VecDeque::new() }
+    }
+
+    fn touch_patient(&mut self, patient: &str) {
+        if let Some(i) = self.patients.iter().position(|p| p == patient) {
+            if let Some(p) = self.patients.remove(i) {
+                self.patients.push_back(p);
+            }
+            return;
+        }
+        while self.patients.len() >= self.max_patients {
+            let Some(gone) = self.patients.pop_front() else { break };
+            for gauge in self.metrics.vitals.values() {
+                // Not every patient has every vital: a missing series is fine.
+                let _ = gauge.remove_label_values(&[gone.as_str()]);
+            }
+        }
+        self.patients.push_back(patient.to_owned());
+    }
+}
+
+impl Sink for MetricsSink<'_> {
+    fn record(&mut self, event: Event<'_>) {
+        let m = self.metrics;
+        match event {
+            Event::Packet { protocol, wire_len } => {
+                let label = [protocol_label(protocol)];
+                m.packets.with_label_values(&label).inc();
+                m.bytes.with_label_values(&label).inc_by(u64::from(wire_len));
+            }
+            Event::DecodeError(error) => m.decode_errors.with_label_values(&[decode_error_label(error)]).inc(),
+            Event::SnapTruncated => m.snap_truncated.inc(),
+            Event::FlowCreated => {
+                m.flows_created.inc();
+                m.flows_active.inc();
+            }
+            Event::FlowEvicted(reason) => {
+                m.flows_evicted.with_label_values(&[reason.as_str()]).inc();
+                m.flows_active.dec();
+            }
+            Event::FlowOverflow => m.flow_overflow.inc(),
+            Event::TcpHandshakeCompleted => m.tcp_handshakes.inc(),
+            Event::TcpHandshakeRtt(rtt) => m.tcp_handshake_rtt.observe(rtt.as_secs_f64()),
+            Event::TcpReset => m.tcp_resets.inc(),
+            Event::TcpRetransmission => m.tcp_retransmissions.inc(),
+            Event::TcpStreamGap(bytes) => m.tcp_stream_gap_bytes.inc_by(bytes),
+            Event::Hl7Message { message, at } => {
+                let result = hl7_result_label(message.ack.as_ref().map(|ack| ack.result));
+                m.hl7_messages.with_label_values(&[message.kind.as_str(), result]).inc();
+                m.hl7_last_message.set(at.as_secs_f64());
+                for observation in &message.observations {
+                    self.touch_patient(&observation.patient);
+                    m.vital_observations.with_label_values(&[observation.vital.key]).inc();
+                    if let Some(gauge) = m.vitals.get(observation.vital.metric) {
+                        gauge.with_label_values(&[observation.patient.as_str()]).set(observation.value);
+                    }
+                }
+            }
+            Event::Hl7Error(error) => m.hl7_errors.with_label_values(&[error.as_str()]).inc(),
+            Event::Hl7AckRtt(rtt) => m.hl7_ack_rtt.observe(rtt.as_secs_f64()),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hl7vitals::interpret;
+    use crate::testing::oru;
+
+    /// The value of the sample `series` (name with labels, as exposed) in `text`.
+    pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    fn message_event(sink: &mut MetricsSink<'_>, patient: &str, spo2: f64) {
+        let message = interpret(oru(patient, "M1", &[("spo2", spo2), ("heart_rate", 70.0)]).as_bytes()).unwrap();
+        sink.record(Event::Hl7Message { message: &message, at: Duration::from_secs(1_790_000_000) });
+    }
+
+    #[test]
+    fn events_become_series_with_bounded_labels() {
+        let metrics = Metrics::new().unwrap();
+        let mut sink = MetricsSink::new(&metrics, 4);
+        sink.record(Event::Packet { protocol: Some(Protocol::Tcp), wire_len: 100 });
+        sink.record(Event::Packet { protocol: None, wire_len: 20 });
+        sink.record(Event::DecodeError(DecodeError::Truncated));
+        sink.record(Event::FlowCreated);
+        sink.record(Event::TcpHandshakeRtt(Duration::from_millis(3)));
+        message_event(&mut sink, "P-1", 88.5);
+        let text = metrics.render().unwrap();
+        assert_eq!(sample(&text, r#"wardwatch_packets_total{protocol="tcp"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"wardwatch_bytes_total{protocol="tcp"}"#), Some(100.0));
+        assert_eq!(sample(&text, r#"wardwatch_packets_total{protocol="undecoded"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"wardwatch_packets_total{protocol="udp"}"#), Some(0.0), "pre-initialised");
+        assert_eq!(sample(&text, r#"wardwatch_decode_errors_total{reason="truncated"}"#), Some(1.0));
+        assert_eq!(sample(&text, "wardwatch_flows_active"), Some(1.0));
+        assert_eq!(sample(&text, "wardwatch_tcp_handshake_rtt_seconds_count"), Some(1.0));
+        assert_eq!(sample(&text, r#"wardwatch_vital_spo2_percent{patient="P-1"}"#), Some(88.5));
+        assert_eq!(sample(&text, r#"wardwatch_vital_heart_rate_beats_per_minute{patient="P-1"}"#), Some(70.0));
+        assert_eq!(sample(&text, r#"wardwatch_hl7_messages_total{result="parsed",type="oru_r01"}"#), Some(1.0));
+        assert_eq!(sample(&text, "wardwatch_hl7_last_message_timestamp_seconds"), Some(1_790_000_000.0));
+    }
+
+    #[test]
+    fn every_series_name_has_the_prefix_and_the_total_stays_small() {
+        let metrics = Metrics::new().unwrap();
+        let mut sink = MetricsSink::new(&metrics, 4);
+        for i in 0..20 {
+            message_event(&mut sink, &format!("P-{i}"), 90.0);
+        }
+        let text = metrics.render().unwrap();
+        let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(series.iter().all(|l| l.starts_with("wardwatch_")), "{text}");
+        assert!(series.len() <= 200, "{} series", series.len());
+        let patients: Vec<&str> =
+            series.iter().filter(|l| l.starts_with("wardwatch_vital_spo2_percent{")).copied().collect();
+        assert_eq!(patients.len(), 4, "only the most recent patients keep series: {patients:?}");
+        assert!(sample(&text, r#"wardwatch_vital_spo2_percent{patient="P-19"}"#).is_some());
+    }
+
+    #[test]
+    fn capture_stats_deltas_survive_counter_wrap() {
+        let earlier = CaptureStats { received: u32::MAX - 1, dropped: 5, if_dropped: 0 };
+        let now = CaptureStats { received: 3, dropped: 7, if_dropped: 1 };
+        assert_eq!(now.since(earlier), CaptureStats { received: 5, dropped: 2, if_dropped: 1 });
+        let metrics = Metrics::new().unwrap();
+        metrics.add_capture_stats(now.since(earlier));
+        let text = metrics.render().unwrap();
+        assert_eq!(sample(&text, "wardwatch_capture_received_packets_total"), Some(5.0));
+        assert_eq!(sample(&text, r#"wardwatch_capture_dropped_packets_total{reason="kernel"}"#), Some(2.0));
+    }
+}

@@ -1,0 +1,260 @@
+//! TCP byte-stream reassembly for one direction of a connection: segments in, the stream's bytes
+//! out in order. Out-of-order segments wait in a bounded buffer; retransmitted and overlapping
+//! bytes are dropped; when the buffer is full the missing bytes are skipped and reported as a gap.
+
+use std::collections::BTreeMap;
+
+/// What the reassembler hands on, in stream order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    Data(&'a [u8]),
+    /// This many bytes never arrived and were skipped.
+    Gap(u64),
+}
+
+/// What happened to the bytes pushed so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    pub delivered_bytes: u64,
+    /// Segments that arrived ahead of a hole and had to wait.
+    pub out_of_order_segments: u64,
+    /// Bytes that had been delivered or buffered already (retransmissions and overlaps).
+    pub duplicate_bytes: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+}
+
+/// One direction of a TCP connection being put back in order.
+#[derive(Debug)]
+pub struct Reassembler {
+    /// The sequence number of stream offset 0 (the byte after the SYN, or the first byte seen
+    /// when the capture started in the middle of a connection).
+    base: Option<u32>,
+    /// Stream offset of the next byte to deliver.
+    next: u64,
+    /// Out-of-order data by stream offset.
+    pending: BTreeMap<u64, Vec<u8>>,
+    pending_bytes: usize,
+    max_pending_bytes: usize,
+    pub stats: StreamStats,
+}
+
+impl Reassembler {
+    /// A reassembler that holds at most `max_pending_bytes` of out-of-order data.
+    pub fn new(max_pending_bytes: usize) -> Self {
+        Self {
+            base: None,
+            next: 0,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            max_pending_bytes,
+            stats: StreamStats::default(),
+        }
+    }
+
+    /// Bytes of out-of-order data held.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Takes one segment (sequence number, SYN flag, payload) and hands on what it completed.
+    pub fn push(&mut self, seq: u32, syn: bool, payload: &[u8], deliver: &mut impl FnMut(Chunk<'_>)) {
+        if syn && self.base.is_none() {
+            self.base = Some(seq.wrapping_add(1));
+        }
+        if payload.is_empty() {
+            return;
+        }
+        let data_seq = if syn { seq.wrapping_add(1) } else { seq };
+        let base = *self.base.get_or_insert(data_seq);
+        let start = self.unwrap(data_seq.wrapping_sub(base));
+        let end = start + payload.len() as u64;
+        if end <= self.next {
+            self.stats.duplicate_bytes += payload.len() as u64;
+            return;
+        }
+        if start <= self.next {
+            let skip = (self.next - start) as usize;
+            self.stats.duplicate_bytes += skip as u64;
+            self.deliver(&payload[skip..], deliver);
+            self.drain(deliver);
+            return;
+        }
+        self.stats.out_of_order_segments += 1;
+        self.buffer(start, payload);
+        while self.pending_bytes > self.max_pending_bytes {
+            self.skip_to_first_pending(deliver);
+        }
+    }
+
+    /// Skips every hole and delivers all that is buffered (the connection is over).
+    pub fn flush(&mut self, deliver: &mut impl FnMut(Chunk<'_>)) {
+        while !self.pending.is_empty() {
+            self.skip_to_first_pending(deliver);
+        }
+    }
+
+    /// The stream offset of a sequence number relative to `base`: the one of its 2^32 aliases
+    /// closest to the next expected offset, so the stream may run past 4 GiB.
+    fn unwrap(&self, relative: u32) -> u64 {
+        let era = self.next & !0xffff_ffff;
+        [era.checked_sub(1 << 32), Some(era), era.checked_add(1 << 32)]
+            .into_iter()
+            .flatten()
+            .map(|e| e | u64::from(relative))
+            .min_by_key(|offset| offset.abs_diff(self.next))
+            .unwrap_or(u64::from(relative))
+    }
+
+    fn buffer(&mut self, start: u64, payload: &[u8]) {
+        // Bytes already buffered at the same offset: keep the longer copy.
+        let held = self.pending.get(&start).map_or(0, Vec::len);
+        if held >= payload.len() {
+            self.stats.duplicate_bytes += payload.len() as u64;
+            return;
+        }
+        self.stats.duplicate_bytes += held as u64;
+        self.pending_bytes = self.pending_bytes - held + payload.len();
+        self.pending.insert(start, payload.to_vec());
+    }
+
+    fn deliver(&mut self, data: &[u8], deliver: &mut impl FnMut(Chunk<'_>)) {
+        self.next += data.len() as u64;
+        self.stats.delivered_bytes += data.len() as u64;
+        deliver(Chunk::Data(data));
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    fn drain(&mut self, deliver: &mut impl FnMut(Chunk<'_>)) {
+        while let Some(entry) = self.pending.first_entry() {
+            let start = *entry.key();
+            if start > self.next {
+                break;
+            }
+            let data = entry.remove();
+            self.pending_bytes -= data.len();
+            let end = start + data.len() as u64;
+            if end <= self.next {
+                self.stats.duplicate_bytes += data.len() as u64;
+                continue;
+            }
+            let skip = (self.next - start) as usize;
+            self.stats.duplicate_bytes += skip as u64;
+            self.deliver(&data[skip..], deliver);
+        }
+    }
+
+    fn skip_to_first_pending(&mut self, deliver: &mut impl FnMut(Chunk<'_>)) {
+        let Some(&first) = self.pending.keys().next() else { return };
+        if first > self.next {
+            let missing = first - self.next;
+            self.stats.gaps += 1;
+            self.stats.gap_bytes += missing;
+            self.next = first;
+            deliver(Chunk::Gap(missing));
+        }
+        self.drain(deliver);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What came out: the bytes, with `[gap N]` where N bytes were skipped.
+    fn run(reassembler: &mut Reassembler, segments: &[(u32, bool, &[u8])]) -> String {
+        let mut out = String::new();
+        for &(seq, syn, payload) in segments {
+            reassembler.push(seq, syn, payload, &mut |chunk| match chunk {
+                Chunk::Data(data) => out.push_str(std::str::from_utf8(data).unwrap()),
+                Chunk::Gap(n) => out.push_str(&format!("[gap {n}]")),
+            });
+        }
+        out
+    }
+
+    const ISN: u32 = 1000;
+
+    #[test]
+    fn in_order_segments_pass_straight_through() {
+        let mut r = Reassembler::new(1024);
+        let out = run(&mut r, &[(ISN, true, b""), (ISN + 1, false, b"hello "), (ISN + 7, false, b"world")]);
+        assert_eq!(out, "hello world");
+        assert_eq!(r.stats, StreamStats { delivered_bytes: 11, ..StreamStats::default() });
+    }
+
+    #[test]
+    fn out_of_order_segments_wait_for_the_hole() {
+        let mut r = Reassembler::new(1024);
+        let out = run(
+            &mut r,
+            &[(ISN, true, b""), (ISN + 7, false, b"world"), (ISN + 4, false, b"lo "), (ISN + 1, false, b"hel")],
+        );
+        assert_eq!(out, "hello world");
+        assert_eq!(r.stats.out_of_order_segments, 2);
+        assert_eq!(r.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn retransmissions_and_overlaps_are_dropped() {
+        let mut r = Reassembler::new(1024);
+        let out = run(
+            &mut r,
+            &[
+                (ISN, true, b""),
+                (ISN + 1, false, b"abcd"),
+                (ISN + 1, false, b"abcd"), // retransmitted whole
+                (ISN + 3, false, b"cdef"), // overlaps two delivered bytes
+                (ISN + 9, false, b"ij"),   // ahead
+                (ISN + 9, false, b"ij"),   // the same, again, while waiting
+                (ISN + 7, false, b"ghi"),  // fills the hole and overlaps the waiting one
+            ],
+        );
+        assert_eq!(out, "abcdefghij");
+        assert_eq!(r.stats.duplicate_bytes, 4 + 2 + 2 + 1);
+    }
+
+    #[test]
+    fn a_gap_is_skipped_once_the_buffer_is_full() {
+        let mut r = Reassembler::new(8);
+        let out = run(
+            &mut r,
+            &[(ISN, true, b""), (ISN + 1, false, b"ab"), (ISN + 8, false, b"hijk"), (ISN + 12, false, b"lmnop")],
+        );
+        assert_eq!(out, "ab[gap 5]hijklmnop");
+        assert_eq!((r.stats.gaps, r.stats.gap_bytes), (1, 5));
+        // The late bytes of the hole are now old news.
+        assert_eq!(run(&mut r, &[(ISN + 3, false, b"cde")]), "");
+    }
+
+    #[test]
+    fn a_capture_that_starts_mid_connection_picks_up_at_the_first_segment() {
+        let mut r = Reassembler::new(1024);
+        assert_eq!(run(&mut r, &[(77_000, false, b"xy"), (77_002, false, b"z")]), "xyz");
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut r = Reassembler::new(1024);
+        let isn = u32::MAX - 2;
+        let out = run(
+            &mut r,
+            &[(isn, true, b""), (isn.wrapping_add(5), false, b"efg"), (isn.wrapping_add(1), false, b"abcd")],
+        );
+        assert_eq!(out, "abcdefg");
+    }
+
+    #[test]
+    fn flush_skips_holes_and_delivers_the_rest() {
+        let mut r = Reassembler::new(1024);
+        run(&mut r, &[(ISN, true, b""), (ISN + 5, false, b"xyz")]);
+        let mut out = Vec::new();
+        r.flush(&mut |chunk| {
+            out.push(match chunk {
+                Chunk::Data(d) => String::from_utf8(d.to_vec()).unwrap(),
+                Chunk::Gap(n) => format!("[gap {n}]"),
+            })
+        });
+        assert_eq!(out, ["[gap 4]", "xyz"]);
+    }
+}

@@ -1,0 +1,260 @@
+//! The HL7 side of one TCP connection: each direction reassembled, recognised as MLLP or not,
+//! deframed into messages; messages matched with the ACKs that answer them (MSH-10 = MSA-2).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use wardwatch_clinical::mllp;
+
+use crate::decode::TcpSegment;
+use crate::flow::Direction;
+use crate::hl7vitals::{Hl7Error, Hl7Message, MessageKind, interpret};
+use crate::reassembly::{Chunk, Reassembler};
+
+/// Bounds of the per-connection state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Out-of-order bytes held per direction before a hole is skipped.
+    pub max_pending_bytes: usize,
+    /// MLLP frames longer than this are discarded.
+    pub max_message_bytes: usize,
+    /// Messages remembered per connection while their ACK is awaited.
+    pub max_awaiting_acks: usize,
+    /// Stream bytes looked at for the start of an MLLP frame before a direction is taken to
+    /// carry something else and left alone.
+    pub detect_bytes: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_pending_bytes: 256 * 1024,
+            max_message_bytes: 1024 * 1024,
+            max_awaiting_acks: 64,
+            detect_bytes: 4096,
+        }
+    }
+}
+
+/// What a connection yielded.
+#[derive(Debug, PartialEq)]
+pub enum SessionEvent {
+    /// Bytes of the stream that were never captured.
+    StreamGap(u64),
+    /// A complete MLLP frame, interpreted.
+    Message(Result<Hl7Message, Hl7Error>),
+    /// A message's ACK came back this long after the message.
+    AckRtt(Duration),
+}
+
+/// The start of an MLLP frame that holds an HL7 message: the start block, then `MSH`.
+const MLLP_MESSAGE_START: &[u8] = &[mllp::START_BLOCK, b'M', b'S', b'H'];
+
+/// How one direction's bytes are being read.
+#[derive(Debug)]
+enum Framing {
+    /// Not yet known: the first bytes are kept until an MLLP frame start shows up.
+    Detecting(Vec<u8>),
+    Mllp(mllp::Decoder),
+    /// Something else (TLS, HTTP, ...): ignored from here on.
+    NotMllp,
+}
+
+#[derive(Debug)]
+struct DirectionStream {
+    reassembler: Reassembler,
+    framing: Framing,
+}
+
+/// Per-connection HL7 state, kept in the flow table next to the flow.
+#[derive(Debug, Default)]
+pub struct TcpSession {
+    directions: [Option<DirectionStream>; 2],
+    /// Messages sent and not yet acknowledged: (direction, control id, when).
+    awaiting_ack: VecDeque<(Direction, String, Duration)>,
+}
+
+impl TcpSession {
+    /// Takes one segment travelling in `direction` at `at`.
+    pub fn on_segment(
+        &mut self,
+        config: &SessionConfig,
+        at: Duration,
+        direction: Direction,
+        segment: &TcpSegment<'_>,
+        out: &mut Vec<SessionEvent>,
+    ) {
+        let stream = self.directions[direction.index()].get_or_insert_with(|| DirectionStream {
+            reassembler: Reassembler::new(config.max_pending_bytes),
+            framing: Framing::Detecting(Vec::new()),
+        });
+        if matches!(stream.framing, Framing::NotMllp) {
+            return;
+        }
+        let mut messages = Vec::new();
+        let DirectionStream { reassembler, framing } = stream;
+        reassembler.push(segment.seq, segment.flags.syn, segment.payload, &mut |chunk| {
+            read_chunk(config, framing, chunk, &mut messages, out)
+        });
+        if matches!(framing, Framing::NotMllp) {
+            // Nothing more will be read from this direction: free what waits out of order.
+            *reassembler = Reassembler::new(0);
+        }
+        self.on_messages(config, at, direction, messages, out);
+    }
+
+    /// The connection is over: delivers what waits behind holes.
+    pub fn finish(&mut self, config: &SessionConfig, at: Duration, out: &mut Vec<SessionEvent>) {
+        for (index, direction) in [Direction::LowerToUpper, Direction::UpperToLower].into_iter().enumerate() {
+            let Some(DirectionStream { reassembler, framing }) = &mut self.directions[index] else { continue };
+            let mut messages = Vec::new();
+            reassembler.flush(&mut |chunk| read_chunk(config, framing, chunk, &mut messages, out));
+            self.on_messages(config, at, direction, messages, out);
+        }
+    }
+
+    fn on_messages(
+        &mut self,
+        config: &SessionConfig,
+        at: Duration,
+        direction: Direction,
+        messages: Vec<Vec<u8>>,
+        out: &mut Vec<SessionEvent>,
+    ) {
+        for bytes in messages {
+            let interpreted = interpret(&bytes);
+            if let Ok(message) = &interpreted {
+                self.match_ack(config, at, direction, message, out);
+            }
+            out.push(SessionEvent::Message(interpreted));
+        }
+    }
+
+    fn match_ack(
+        &mut self,
+        config: &SessionConfig,
+        at: Duration,
+        direction: Direction,
+        message: &Hl7Message,
+        out: &mut Vec<SessionEvent>,
+    ) {
+        if let Some(ack) = &message.ack {
+            let answered = self
+                .awaiting_ack
+                .iter()
+                .position(|(sent_by, id, _)| *sent_by != direction && *id == ack.acknowledged_control_id);
+            if let Some((_, _, sent_at)) = answered.and_then(|i| self.awaiting_ack.remove(i)) {
+                out.push(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
+            }
+        } else if message.kind != MessageKind::Ack && !message.control_id.is_empty() {
+            if self.awaiting_ack.len() >= config.max_awaiting_acks {
+                self.awaiting_ack.pop_front();
+            }
+            self.awaiting_ack.push_back((direction, message.control_id.clone(), at));
+        }
+    }
+}
+
+/// Feeds one chunk of in-order stream bytes to the direction's framing.
+fn read_chunk(
+    config: &SessionConfig,
+    framing: &mut Framing,
+    chunk: Chunk<'_>,
+    messages: &mut Vec<Vec<u8>>,
+    out: &mut Vec<SessionEvent>,
+) {
+    match chunk {
+        Chunk::Gap(bytes) => {
+            out.push(SessionEvent::StreamGap(bytes));
+            match framing {
+                Framing::Detecting(seen) => seen.clear(),
+                Framing::Mllp(decoder) => {
+                    // The frame the hole fell into cannot be completed: drop it and resynchronise
+                    // on the next start block.
+                    if decoder.pending() > 0 {
+                        out.push(SessionEvent::Message(Err(Hl7Error::StreamGap)));
+                    }
+                    *decoder = mllp::Decoder::new(config.max_message_bytes);
+                }
+                Framing::NotMllp => {}
+            }
+        }
+        Chunk::Data(data) => {
+            if let Framing::Detecting(seen) = framing {
+                seen.extend_from_slice(data);
+                match seen.windows(MLLP_MESSAGE_START.len()).position(|w| w == MLLP_MESSAGE_START) {
+                    Some(start) => {
+                        let mut decoder = mllp::Decoder::new(config.max_message_bytes);
+                        let seen = std::mem::take(seen);
+                        decode(&mut decoder, &seen[start..], messages, out);
+                        *framing = Framing::Mllp(decoder);
+                    }
+                    None if seen.len() >= config.detect_bytes => *framing = Framing::NotMllp,
+                    None => {}
+                }
+            } else if let Framing::Mllp(decoder) = framing {
+                decode(decoder, data, messages, out);
+            }
+        }
+    }
+}
+
+fn decode(decoder: &mut mllp::Decoder, data: &[u8], messages: &mut Vec<Vec<u8>>, out: &mut Vec<SessionEvent>) {
+    let mut events = Vec::new();
+    decoder.push(data, &mut events);
+    for event in events {
+        match event {
+            mllp::Event::Message(message) => messages.push(message),
+            mllp::Event::Oversized(_) => out.push(SessionEvent::Message(Err(Hl7Error::OversizedFrame))),
+            // Bytes between frames (keep-alives, stray CR/LF) carry nothing to count.
+            mllp::Event::Garbage(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+    use crate::testing::{ack, oru};
+
+    fn segment(seq: u32, payload: &[u8]) -> TcpSegment<'_> {
+        TcpSegment { seq, ack: 0, flags: TcpFlags { ack: true, ..TcpFlags::default() }, payload }
+    }
+
+    fn feed(session: &mut TcpSession, at_ms: u64, direction: Direction, seq: u32, payload: &[u8]) -> Vec<SessionEvent> {
+        let mut out = Vec::new();
+        let at = Duration::from_millis(at_ms);
+        session.on_segment(&SessionConfig::default(), at, direction, &segment(seq, payload), &mut out);
+        out
+    }
+
+    #[test]
+    fn an_ack_is_matched_only_from_the_other_direction() {
+        let mut session = TcpSession::default();
+        let oru = mllp::frame(oru("P-1", "C1", &[("spo2", 97.0)]).as_bytes());
+        feed(&mut session, 0, Direction::LowerToUpper, 1, &oru);
+        let same_way = mllp::frame(ack("A0", "C1", "AA").as_bytes());
+        let events = feed(&mut session, 5, Direction::LowerToUpper, 1 + oru.len() as u32, &same_way);
+        assert!(!events.iter().any(|e| matches!(e, SessionEvent::AckRtt(_))), "{events:?}");
+        let reply = mllp::frame(ack("A1", "C1", "AA").as_bytes());
+        let events = feed(&mut session, 7, Direction::UpperToLower, 100, &reply);
+        assert!(events.contains(&SessionEvent::AckRtt(Duration::from_millis(7))), "{events:?}");
+    }
+
+    #[test]
+    fn a_direction_that_is_not_mllp_stops_holding_data() {
+        let mut session = TcpSession::default();
+        let config = SessionConfig::default();
+        // The stream starts, bytes arrive ahead of a hole, then enough in-order bytes to rule
+        // MLLP out.
+        feed(&mut session, 0, Direction::LowerToUpper, 1, &[0x17; 100]);
+        feed(&mut session, 1, Direction::LowerToUpper, 10_000, &[0x17; 512]);
+        assert_eq!(session.directions[0].as_ref().unwrap().reassembler.pending_bytes(), 512);
+        feed(&mut session, 2, Direction::LowerToUpper, 101, &vec![0x17; config.detect_bytes]);
+        let stream = session.directions[0].as_ref().unwrap();
+        assert!(matches!(stream.framing, Framing::NotMllp));
+        assert_eq!(stream.reassembler.pending_bytes(), 0);
+        assert!(feed(&mut session, 2, Direction::LowerToUpper, 20_000, &[0x0b, b'M', b'S', b'H']).is_empty());
+    }
+}
