@@ -43,9 +43,7 @@ async fn operator_runs_with_the_chart_service_account() {
         &["--leader-election-namespace", "wardwatch-system"],
     )
     .await;
-    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
-        kubectl_ok(&cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
-    }
+    apply_example_ward(&cp);
     for object in [
         "deployment/bed-01-monitor-twin",
         "prometheusrule/icu-east-wardwatch",
@@ -64,7 +62,5 @@ async fn operator_runs_with_the_chart_service_account() {
     .await;
     let log = std::fs::read_to_string(operator.process.log_path()).unwrap();
     assert!(!log.contains("forbidden"), "the chart's RBAC misses a permission:\n{log}");
-    let events =
-        kubectl_ok(&cp, &["get", "events", "-n", "st-mary", "--field-selector", "reason=Applied", "-o", "name"]);
-    assert!(!events.trim().is_empty(), "Events are published under the chart's RBAC");
+    assert!(has_event(&cp, "st-mary", "Applied"), "Events are published under the chart's RBAC");
 }

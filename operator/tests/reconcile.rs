@@ -22,12 +22,6 @@ async fn bed_with_crds() -> ControlPlane {
     cp
 }
 
-fn apply_manifests(cp: &ControlPlane) {
-    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
-        kubectl_ok(cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
-    }
-}
-
 /// Every object the ward and its devices need, as `kind/name`.
 fn expected_objects() -> Vec<String> {
     let mut expected: Vec<String> = [
@@ -49,7 +43,7 @@ fn expected_objects() -> Vec<String> {
 async fn ward_lifecycle_end_to_end() {
     let cp = bed_with_crds().await;
     let operator = Operator::start(&cp, "operator-a", &["--quarantine-webhook", "http://127.0.0.1:9/quarantine"]).await;
-    apply_manifests(&cp);
+    apply_example_ward(&cp);
 
     // Every object appears, owned by the right custom resource and labelled.
     for object in expected_objects() {
@@ -137,18 +131,7 @@ async fn ward_lifecycle_end_to_end() {
     assert!(changed.is_empty(), "writes during a steady-state resync: {changed:?}");
 
     // Editing a threshold changes the PrometheusRule.
-    kubectl_ok(
-        &cp,
-        &[
-            "patch",
-            "-n",
-            NS,
-            "ward/icu-east",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"thresholds":{"spo2Percent":{"low":92,"high":100}}}}"#,
-        ],
-    );
+    merge_patch(&cp, NS, "ward/icu-east", r#"{"spec":{"thresholds":{"spo2Percent":{"low":92,"high":100}}}}"#);
     eventually(CONVERGE, "the rule follows the new SpO2 limit", || async {
         let expr = kubectl_ok(
             &cp,
@@ -160,18 +143,7 @@ async fn ward_lifecycle_end_to_end() {
     .unwrap();
 
     // Quarantine by hand isolates the device; lifting it releases the policy.
-    kubectl_ok(
-        &cp,
-        &[
-            "patch",
-            "-n",
-            NS,
-            "monitoreddevice/bed-02-oximeter",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"quarantine":true}}"#,
-        ],
-    );
+    merge_patch(&cp, NS, "monitoreddevice/bed-02-oximeter", r#"{"spec":{"quarantine":true}}"#);
     wait_exists(&cp, NS, "networkpolicy/bed-02-oximeter-quarantine").await;
     wait_for_jsonpath(
         &cp,
@@ -189,20 +161,8 @@ async fn ward_lifecycle_end_to_end() {
         CONVERGE,
     )
     .await;
-    let events = kubectl_ok(&cp, &["get", "events", "-n", NS, "--field-selector", "reason=Quarantined", "-o", "name"]);
-    assert!(!events.trim().is_empty(), "a Quarantined event");
-    kubectl_ok(
-        &cp,
-        &[
-            "patch",
-            "-n",
-            NS,
-            "monitoreddevice/bed-02-oximeter",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"quarantine":false}}"#,
-        ],
-    );
+    assert!(has_event(&cp, NS, "Quarantined"), "a Quarantined event");
+    merge_patch(&cp, NS, "monitoreddevice/bed-02-oximeter", r#"{"spec":{"quarantine":false}}"#);
     wait_gone(&cp, NS, "networkpolicy/bed-02-oximeter-quarantine").await;
 
     // Deleting a device removes its objects (owner references + the garbage collector).
@@ -221,8 +181,7 @@ async fn ward_lifecycle_end_to_end() {
         CONVERGE,
     )
     .await;
-    let events = kubectl_ok(&cp, &["get", "events", "-n", NS, "--field-selector", "reason=WardNotFound", "-o", "name"]);
-    assert!(!events.trim().is_empty(), "a WardNotFound event");
+    assert!(has_event(&cp, NS, "WardNotFound"), "a WardNotFound event");
     let reconciles_before = operator.metric("wardwatch_operator_reconciliations_total", "controller=\"device\"").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let reconciles_after = operator.metric("wardwatch_operator_reconciliations_total", "controller=\"device\"").await;

@@ -11,12 +11,6 @@ use testbed::{ControlPlane, eventually};
 const CONVERGE: Duration = Duration::from_secs(60);
 const NS: &str = "st-mary";
 
-fn apply_manifests(cp: &ControlPlane) {
-    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
-        kubectl_ok(cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
-    }
-}
-
 fn late_device(name: &str) -> serde_json::Value {
     serde_json::json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "MonitoredDevice",
         "metadata": {"name": name, "namespace": NS},
@@ -29,7 +23,7 @@ async fn operator_survives_an_api_server_restart_and_converges() {
     cp.install_prometheus_operator_crds().await.unwrap();
     cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
     let mut operator = Operator::start(&cp, "operator", &[]).await;
-    apply_manifests(&cp);
+    apply_example_ward(&cp);
     wait_exists(&cp, NS, "deployment/bed-01-monitor-twin").await;
 
     cp.restart_apiserver(Duration::from_secs(5)).await.expect("API server comes back");
@@ -46,7 +40,7 @@ async fn missing_prometheus_operator_crds_are_reported_then_picked_up() {
     let cp = ControlPlane::start().await.expect("control plane starts");
     cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
     let mut operator = Operator::start(&cp, "operator", &[]).await;
-    apply_manifests(&cp);
+    apply_example_ward(&cp);
 
     // Workloads go ahead; rules, scraping and routing wait, said in status and an Event.
     wait_exists(&cp, NS, "deployment/icu-east-gateway").await;
@@ -58,11 +52,7 @@ async fn missing_prometheus_operator_crds_are_reported_then_picked_up() {
         CONVERGE,
     )
     .await;
-    let events = kubectl_ok(
-        &cp,
-        &["get", "events", "-n", NS, "--field-selector", "reason=PrometheusOperatorMissing", "-o", "name"],
-    );
-    assert!(!events.trim().is_empty(), "a PrometheusOperatorMissing event");
+    assert!(has_event(&cp, NS, "PrometheusOperatorMissing"), "a PrometheusOperatorMissing event");
     operator.process.check_running().expect("no crash");
 
     cp.install_prometheus_operator_crds().await.unwrap();
@@ -102,7 +92,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     );
     assert_eq!(holder, format!("replica-{leader}"));
 
-    apply_manifests(&cp);
+    apply_example_ward(&cp);
     wait_exists(&cp, NS, "deployment/bed-01-monitor-twin").await;
 
     // The leader stops (SIGTERM releases the lease); the standby takes over and reconciles.

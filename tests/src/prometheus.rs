@@ -31,8 +31,8 @@ fn write_files(dir: &Path, files: &[(&str, &str)]) -> Result<()> {
 }
 
 /// A Prometheus-family server on loopback: its process, base URL, HTTP client and directory.
-/// Prometheus and Alertmanager differ only in their flags and APIs.
-struct LoopbackServer {
+/// Prometheus and Alertmanager differ only in their flags and APIs; both dereference to it.
+pub struct LoopbackServer {
     process: ManagedProcess,
     url: String,
     http: reqwest::Client,
@@ -59,9 +59,21 @@ impl LoopbackServer {
         Ok(Self { process, url, http, dir })
     }
 
-    /// `127.0.0.1:<port>`.
-    fn address(&self) -> &str {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `127.0.0.1:<port>`, for scrape targets, federation and Prometheus's `alerting` section.
+    pub fn address(&self) -> &str {
         self.url.trim_start_matches("http://")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
     }
 }
 
@@ -87,23 +99,6 @@ impl Prometheus {
         })
         .await?;
         Ok(Self { server })
-    }
-
-    pub fn url(&self) -> &str {
-        &self.server.url
-    }
-
-    /// `127.0.0.1:<port>`, for scrape targets and federation.
-    pub fn address(&self) -> &str {
-        self.server.address()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.server.dir.path()
-    }
-
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.server.process
     }
 
     /// Replaces files beside the configuration (or the configuration itself) and reloads.
@@ -167,27 +162,36 @@ impl Alertmanager {
         Ok(Self { server })
     }
 
-    pub fn url(&self) -> &str {
-        &self.server.url
-    }
-
-    /// `127.0.0.1:<port>`, for Prometheus's `alerting` section.
-    pub fn address(&self) -> &str {
-        self.server.address()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.server.dir.path()
-    }
-
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.server.process
-    }
-
     /// The alerts Alertmanager holds (API v2).
     pub async fn alerts(&self) -> Result<Vec<Value>> {
         let response = self.server.http.get(format!("{}/api/v2/alerts", self.server.url)).send().await?;
         Ok(response.error_for_status()?.json().await?)
+    }
+}
+
+impl std::ops::Deref for Prometheus {
+    type Target = LoopbackServer;
+    fn deref(&self) -> &LoopbackServer {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Prometheus {
+    fn deref_mut(&mut self) -> &mut LoopbackServer {
+        &mut self.server
+    }
+}
+
+impl std::ops::Deref for Alertmanager {
+    type Target = LoopbackServer;
+    fn deref(&self) -> &LoopbackServer {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Alertmanager {
+    fn deref_mut(&mut self) -> &mut LoopbackServer {
+        &mut self.server
     }
 }
 

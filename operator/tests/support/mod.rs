@@ -127,3 +127,21 @@ pub async fn wait_gone(cp: &ControlPlane, namespace: &str, object: &str) {
     .await
     .unwrap();
 }
+
+/// `kubectl patch --type=merge` of one object.
+pub fn merge_patch(cp: &ControlPlane, namespace: &str, object: &str, patch: &str) {
+    kubectl_ok(cp, &["patch", "-n", namespace, object, "--type=merge", "-p", patch]);
+}
+
+/// Whether an Event with this reason exists in `namespace`.
+pub fn has_event(cp: &ControlPlane, namespace: &str, reason: &str) -> bool {
+    let field = format!("reason={reason}");
+    !kubectl_ok(cp, &["get", "events", "-n", namespace, "--field-selector", &field, "-o", "name"]).trim().is_empty()
+}
+
+/// `kubectl apply` of the example namespace and ward (five devices).
+pub fn apply_example_ward(cp: &ControlPlane) {
+    for manifest in ["manifests/namespace.yaml", "manifests/ward.yaml"] {
+        kubectl_ok(cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
+    }
+}
