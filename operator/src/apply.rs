@@ -152,6 +152,78 @@ mod tests {
         assert!(!holds(&json!({"a": "x"}), Some(&json!({}))));
     }
 
+    /// A mocked API server (kube's tower-test): the applier's exact requests.
+    mod requests {
+        use super::*;
+        use http::{Method, Request, Response};
+        use kube::client::Body;
+        use tower_test::mock;
+
+        type Handle = mock::Handle<Request<Body>, Response<Body>>;
+
+        fn applier() -> (Applier, Handle) {
+            let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+            (Applier::new(kube::Client::new(service, "default"), Arc::new(Metrics::new())), handle)
+        }
+
+        fn json_response(value: &Value) -> Response<Body> {
+            Response::builder().body(Body::from(serde_json::to_vec(value).unwrap())).unwrap()
+        }
+
+        fn gateway_service() -> Value {
+            crate::desired::ward_objects(&crate::fixtures::icu_ward(), None)
+                .into_iter()
+                .find(|o| o["kind"] == "Service")
+                .unwrap()
+        }
+
+        #[tokio::test]
+        async fn an_object_already_as_desired_is_read_and_not_written() {
+            let (applier, mut handle) = applier();
+            let desired = gateway_service();
+            let mut live = desired.clone();
+            live["spec"]["clusterIP"] = json!("10.0.0.7");
+            live["metadata"]["resourceVersion"] = json!("42");
+            let server = tokio::spawn(async move {
+                let (request, respond) = handle.next_request().await.expect("a GET");
+                assert_eq!(request.method(), Method::GET);
+                assert_eq!(request.uri().path(), "/api/v1/namespaces/st-mary/services/icu-east-gateway");
+                respond.send_response(json_response(&live));
+                assert!(handle.next_request().await.is_none(), "no write follows");
+            });
+            let (outcome, _) = applier.apply(&desired).await.unwrap();
+            assert_eq!(outcome, Outcome::Unchanged);
+            drop(applier);
+            server.await.unwrap();
+        }
+
+        #[tokio::test]
+        async fn a_changed_object_is_applied_server_side_with_the_field_manager() {
+            let (applier, mut handle) = applier();
+            let desired = gateway_service();
+            let mut stale = desired.clone();
+            stale["spec"]["ports"][0]["port"] = json!(2576);
+            let applied = desired.clone();
+            let server = tokio::spawn(async move {
+                let (request, respond) = handle.next_request().await.expect("a GET");
+                assert_eq!(request.method(), Method::GET);
+                respond.send_response(json_response(&stale));
+                let (request, respond) = handle.next_request().await.expect("an apply");
+                assert_eq!(request.method(), Method::PATCH);
+                assert_eq!(request.uri().path(), "/api/v1/namespaces/st-mary/services/icu-east-gateway");
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                assert!(query.contains("fieldManager=wardwatch-operator") && query.contains("force=true"), "{query}");
+                assert_eq!(request.headers()["content-type"], "application/apply-patch+yaml");
+                respond.send_response(json_response(&applied));
+                assert!(handle.next_request().await.is_none(), "nothing else");
+            });
+            let (outcome, _) = applier.apply(&desired).await.unwrap();
+            assert_eq!(outcome, Outcome::Applied);
+            drop(applier);
+            server.await.unwrap();
+        }
+    }
+
     #[test]
     fn every_kind_the_builders_make_has_a_resource() {
         let ward = crate::fixtures::icu_ward();
