@@ -1,8 +1,8 @@
 //! Classifies one captured frame by its outermost transport, with etherparse doing the parsing.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{ArpPacketSlice, EtherType, LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
 use serde::Serialize;
 
 /// The link type of a capture, as libpcap reports it (DLT/LINKTYPE numbers).
@@ -88,6 +88,22 @@ impl TcpSegment<'_> {
     }
 }
 
+/// Who an Ethernet/IPv4 ARP packet says it is: its sender IP and MAC address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpSender {
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+}
+
+impl ArpSender {
+    /// The sender of an ARP packet for IPv4 over Ethernet-sized hardware addresses.
+    fn from_slice(arp: &ArpPacketSlice<'_>) -> Option<Self> {
+        let ip: [u8; 4] = arp.sender_protocol_addr().try_into().ok()?;
+        let mac: [u8; 6] = arp.sender_hw_addr().try_into().ok()?;
+        Some(Self { ip: ip.into(), mac })
+    }
+}
+
 /// One decoded frame: what it is, and for IP traffic who talks to whom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet<'a> {
@@ -96,6 +112,8 @@ pub struct Packet<'a> {
     pub endpoints: Option<Endpoints>,
     /// Present for TCP segments.
     pub tcp: Option<TcpSegment<'a>>,
+    /// Present for ARP packets of IPv4 over Ethernet.
+    pub arp: Option<ArpSender>,
     /// The capture kept less than the packet's length (snaplen): its headers decoded, but its
     /// payload is incomplete.
     pub snap_truncated: bool,
@@ -110,6 +128,7 @@ pub fn classify(link: LinkType, frame: &[u8]) -> Result<Protocol, DecodeError> {
 struct Layers<'a> {
     addresses: Option<(IpAddr, IpAddr)>,
     arp: bool,
+    arp_sender: Option<ArpSender>,
     transport: Option<TransportSlice<'a>>,
 }
 
@@ -131,7 +150,11 @@ fn strict_layers(link: LinkType, frame: &[u8]) -> Result<Layers<'_>, DecodeError
         _ => None,
     };
     let arp = matches!(sliced.net, Some(NetSlice::Arp(_)));
-    Ok(Layers { addresses, arp, transport: sliced.transport })
+    let arp_sender = match &sliced.net {
+        Some(NetSlice::Arp(packet)) => ArpSender::from_slice(packet),
+        _ => None,
+    };
+    Ok(Layers { addresses, arp, arp_sender, transport: sliced.transport })
 }
 
 /// Parses a frame cut short by the snapshot length: IP lengths may exceed what was captured.
@@ -152,7 +175,11 @@ fn lax_layers(link: LinkType, frame: &[u8]) -> Option<Layers<'_>> {
         _ => None,
     };
     let arp = matches!(sliced.net, Some(LaxNetSlice::Arp(_)));
-    (addresses.is_some() || arp).then_some(Layers { addresses, arp, transport: sliced.transport })
+    let arp_sender = match &sliced.net {
+        Some(LaxNetSlice::Arp(packet)) => ArpSender::from_slice(packet),
+        _ => None,
+    };
+    (addresses.is_some() || arp).then_some(Layers { addresses, arp, arp_sender, transport: sliced.transport })
 }
 
 /// Decodes one frame captured with link type `link` down to its transport header; `wire_len`
@@ -189,7 +216,7 @@ pub fn decode(link: LinkType, frame: &[u8], wire_len: u32) -> Result<Packet<'_>,
         }),
         _ => None,
     };
-    Ok(Packet { protocol, endpoints, tcp, snap_truncated })
+    Ok(Packet { protocol, endpoints, tcp, arp: layers.arp_sender, snap_truncated })
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! The exporter sidecar: capture, decode, count, export. Everything between the capture handle
 //! and the metrics registry is plain functions over bytes and plain data ([`pipeline`]); libpcap
-//! handles stay in [`offline`] and [`capture`], sockets in [`server`].
+//! handles stay in [`offline`] and [`capture`], sockets in [`server`]. The intrusion rules
+//! ([`ids`]) are pure too; their alerts leave through [`alert_output`] (stdout, optional POST).
 
+pub mod alert_output;
 pub mod capture;
 pub mod decode;
 pub mod flow;
 pub mod hl7vitals;
+pub mod ids;
 pub mod metrics;
 pub mod offline;
 pub mod pipeline;

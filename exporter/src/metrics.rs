@@ -6,14 +6,16 @@ use std::collections::{HashMap, VecDeque};
 
 use anyhow::Result;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder, exponential_buckets,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder, exponential_buckets,
 };
 use wardwatch_clinical::VITAL_SIGNS;
 
+use crate::alert_output::DeliveryResult;
 use crate::decode::{DecodeError, Protocol};
 use crate::flow::EvictReason;
 use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
+use crate::ids::Rule;
 use crate::pipeline::{Event, Sink};
 
 pub const PROTOCOLS: [Option<Protocol>; 8] = [
@@ -104,6 +106,10 @@ pub struct Metrics {
     /// One gauge family per vital sign, by its metric name, labelled by patient.
     vitals: HashMap<&'static str, GaugeVec>,
     capture_open: IntGauge,
+    ids_alerts: IntCounterVec,
+    ids_alert_active: IntGaugeVec,
+    ids_untracked: IntCounter,
+    alert_deliveries: IntCounterVec,
     capture_received: IntCounter,
     capture_dropped: IntCounterVec,
 }
@@ -199,6 +205,28 @@ impl Metrics {
             )?,
             vitals,
             capture_open: int_gauge("wardwatch_capture_open", "1 while the packet capture is open")?,
+            ids_alerts: counter_vec(
+                "wardwatch_ids_alerts_total",
+                "Intrusion alerts fired, by rule and severity (once per episode)",
+                &["rule", "severity"],
+            )?,
+            ids_alert_active: {
+                let gauge = IntGaugeVec::new(
+                    Opts::new("wardwatch_ids_alert_active", "1 while an intrusion rule's condition holds, by rule"),
+                    &["rule"],
+                )?;
+                registry.register(Box::new(gauge.clone()))?;
+                gauge
+            },
+            ids_untracked: counter(
+                "wardwatch_ids_untracked_inputs_total",
+                "Inputs the intrusion rules did not look at because their bounded tables were full",
+            )?,
+            alert_deliveries: counter_vec(
+                "wardwatch_alert_deliveries_total",
+                "Alert POSTs to --alert-url, by result (sent, failed, dropped: the queue was full)",
+                &["result"],
+            )?,
             capture_received: counter(
                 "wardwatch_capture_received_packets_total",
                 "Packets the capture received (libpcap ps_recv)",
@@ -240,6 +268,18 @@ impl Metrics {
         for reason in ["kernel", "interface"] {
             self.capture_dropped.with_label_values(&[reason]);
         }
+        for rule in Rule::ALL {
+            self.ids_alerts.with_label_values(&[rule.as_str(), rule.severity().as_str()]);
+            self.ids_alert_active.with_label_values(&[rule.as_str()]);
+        }
+        for result in DeliveryResult::ALL {
+            self.alert_deliveries.with_label_values(&[result.as_str()]);
+        }
+    }
+
+    /// Counts one alert POST's outcome.
+    pub fn record_alert_delivery(&self, result: DeliveryResult) {
+        self.alert_deliveries.with_label_values(&[result.as_str()]).inc();
     }
 
     pub fn registry(&self) -> &Registry {
@@ -321,7 +361,7 @@ impl Sink for MetricsSink<'_> {
                 m.flows_active.dec();
             }
             Event::FlowOverflow => m.flow_overflow.inc(),
-            Event::TcpHandshakeCompleted => m.tcp_handshakes.inc(),
+            Event::TcpHandshakeCompleted { .. } => m.tcp_handshakes.inc(),
             Event::TcpHandshakeRtt(rtt) => m.tcp_handshake_rtt.observe(rtt.as_secs_f64()),
             Event::TcpReset => m.tcp_resets.inc(),
             Event::TcpRetransmission => m.tcp_retransmissions.inc(),
@@ -340,6 +380,13 @@ impl Sink for MetricsSink<'_> {
             }
             Event::Hl7Error(error) => m.hl7_errors.with_label_values(&[error.as_str()]).inc(),
             Event::Hl7AckRtt(rtt) => m.hl7_ack_rtt.observe(rtt.as_secs_f64()),
+            Event::AlertFired(alert) => {
+                m.ids_alerts.with_label_values(&[alert.rule.as_str(), alert.severity.as_str()]).inc();
+                m.ids_alert_active.with_label_values(&[alert.rule.as_str()]).set(1);
+            }
+            Event::AlertCleared(rule) => m.ids_alert_active.with_label_values(&[rule.as_str()]).set(0),
+            Event::IdsUntracked(count) => m.ids_untracked.inc_by(count),
+            Event::FlowStarted(_) | Event::FlowBytes { .. } | Event::TcpSyn { .. } | Event::Arp { .. } => {}
         }
     }
 }
@@ -401,6 +448,40 @@ pub(crate) mod tests {
             series.iter().filter(|l| l.starts_with("wardwatch_vital_spo2_percent{")).copied().collect();
         assert_eq!(patients.len(), 4, "only the most recent patients keep series: {patients:?}");
         assert!(sample(&text, r#"wardwatch_vital_spo2_percent{patient="P-19"}"#).is_some());
+    }
+
+    #[test]
+    fn alerts_count_by_rule_and_severity_and_hold_a_gauge_while_active() {
+        use crate::ids::{Alert, Rule, Severity};
+        let metrics = Metrics::new().unwrap();
+        let text = metrics.render().unwrap();
+        for rule in Rule::ALL {
+            let counter = format!(
+                r#"wardwatch_ids_alerts_total{{rule="{}",severity="{}"}}"#,
+                rule.as_str(),
+                rule.severity().as_str()
+            );
+            assert_eq!(sample(&text, &counter), Some(0.0), "pre-registered: {counter}");
+            let gauge = format!(r#"wardwatch_ids_alert_active{{rule="{}"}}"#, rule.as_str());
+            assert_eq!(sample(&text, &gauge), Some(0.0), "pre-registered: {gauge}");
+        }
+        let mut sink = MetricsSink::new(&metrics, 4);
+        let alert = Alert {
+            rule: Rule::SynFlood,
+            severity: Severity::Critical,
+            at: Duration::from_secs(1_790_000_000),
+            description: "flood".into(),
+        };
+        sink.record(Event::AlertFired(&alert));
+        sink.record(Event::IdsUntracked(3));
+        let text = metrics.render().unwrap();
+        assert_eq!(sample(&text, r#"wardwatch_ids_alerts_total{rule="syn_flood",severity="critical"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"wardwatch_ids_alert_active{rule="syn_flood"}"#), Some(1.0));
+        assert_eq!(sample(&text, "wardwatch_ids_untracked_inputs_total"), Some(3.0));
+        sink.record(Event::AlertCleared(Rule::SynFlood));
+        let text = metrics.render().unwrap();
+        assert_eq!(sample(&text, r#"wardwatch_ids_alert_active{rule="syn_flood"}"#), Some(0.0));
+        assert_eq!(sample(&text, r#"wardwatch_ids_alerts_total{rule="syn_flood",severity="critical"}"#), Some(1.0));
     }
 
     #[test]

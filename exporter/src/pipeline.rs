@@ -1,13 +1,27 @@
-//! The pure packet pipeline: frame -> decode -> flow table -> TCP session -> HL7 -> vitals.
-//! It keeps no counters of its own; everything it learns goes to a [`Sink`] as an [`Event`]
-//! (the offline summary and the Prometheus metrics are two sinks).
+//! The pure packet pipeline: frame -> decode -> flow table -> TCP session -> HL7 -> vitals, with
+//! the intrusion rules ([`crate::ids`]) fed from the same events. It keeps no counters of its
+//! own; everything it learns goes to a [`Sink`] as an [`Event`] (the offline summary, the
+//! Prometheus metrics and the alert output are sinks).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::decode::{DecodeError, LinkType, Protocol, decode};
-use crate::flow::{EvictReason, FlowConfig, FlowTable, Observed};
+use crate::decode::{ArpSender, DecodeError, LinkType, Protocol, TcpSegment, decode};
+use crate::flow::{Direction, EvictReason, FlowConfig, FlowTable, Observed};
 use crate::hl7vitals::{Hl7Error, Hl7Message};
+use crate::ids::{Alert, AlertChange, Ids, IdsConfig, Rule};
 use crate::session::{SessionConfig, SessionEvent, TcpSession};
+
+/// The first packet of a flow, seen from the side that sent it (the client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowStart {
+    pub at: Duration,
+    pub protocol: Protocol,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    /// 0 for transports without ports.
+    pub server_port: u16,
+}
 
 /// Everything the pipeline reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,10 +35,30 @@ pub enum Event<'a> {
     /// A frame the snapshot length cut short; counted, but not analysed past its headers.
     SnapTruncated,
     FlowCreated,
+    /// Follows [`Event::FlowCreated`]: who opened the flow to what.
+    FlowStarted(FlowStart),
+    /// Wire bytes of one packet of a tracked flow; `from_client` when `src` opened the flow.
+    FlowBytes {
+        at: Duration,
+        src: IpAddr,
+        dst: IpAddr,
+        from_client: bool,
+        wire_len: u32,
+    },
     FlowEvicted(EvictReason),
     /// A packet of a new flow found the flow table full.
     FlowOverflow,
-    TcpHandshakeCompleted,
+    /// A SYN without ACK (every one, retransmissions included, tracked flow or not).
+    TcpSyn {
+        at: Duration,
+        client: IpAddr,
+        server: IpAddr,
+        server_port: u16,
+    },
+    TcpHandshakeCompleted {
+        at: Duration,
+        server: IpAddr,
+    },
     TcpHandshakeRtt(Duration),
     TcpReset,
     TcpRetransmission,
@@ -37,6 +71,17 @@ pub enum Event<'a> {
     },
     Hl7Error(Hl7Error),
     Hl7AckRtt(Duration),
+    /// An ARP packet's sender (IPv4 over Ethernet).
+    Arp {
+        at: Duration,
+        sender: ArpSender,
+    },
+    /// An intrusion rule started to fire.
+    AlertFired(&'a Alert),
+    /// An intrusion rule's condition no longer holds.
+    AlertCleared(Rule),
+    /// Inputs the intrusion rules did not look at because their tables were full.
+    IdsUntracked(u64),
 }
 
 /// Where events go.
@@ -61,23 +106,66 @@ impl<A: Sink, B: Sink> Sink for (A, B) {
 /// How often (in packet time) the flow table is swept for expired flows.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PipelineConfig {
     pub flows: FlowConfig,
     pub session: SessionConfig,
+    pub ids: IdsConfig,
 }
 
-/// The pipeline's state: the live flows and their TCP sessions.
+/// What the pipeline keeps with each flow.
+#[derive(Debug, Default)]
+struct FlowState {
+    /// The direction of the flow's first packet: from the side that opened it.
+    client: Option<Direction>,
+    session: TcpSession,
+}
+
+/// The pipeline's state: the live flows, their TCP sessions, and the intrusion rules.
 pub struct Pipeline {
-    config: PipelineConfig,
-    flows: FlowTable<TcpSession>,
+    session_config: SessionConfig,
+    flows: FlowTable<FlowState>,
+    ids: Ids,
     last_sweep: Option<Duration>,
     session_events: Vec<SessionEvent>,
 }
 
+/// Passes every event to the sink and to the intrusion rules.
+struct Tee<'p, S> {
+    ids: &'p mut Ids,
+    sink: &'p mut S,
+}
+
+impl<S: Sink> Sink for Tee<'_, S> {
+    fn record(&mut self, event: Event<'_>) {
+        self.sink.record(event);
+        match event {
+            Event::FlowStarted(start) => self.ids.on_flow_start(&start),
+            Event::FlowBytes { at, src, dst, from_client, wire_len } => {
+                self.ids.on_bytes(at, src, dst, from_client, u64::from(wire_len));
+            }
+            Event::TcpSyn { at, client, server, server_port } => self.ids.on_syn(at, client, server, server_port),
+            Event::TcpHandshakeCompleted { server, .. } => self.ids.on_handshake_completed(server),
+            Event::Arp { at, sender } => self.ids.on_arp(at, sender),
+            _ => {}
+        }
+    }
+}
+
 impl Pipeline {
     pub fn new(config: PipelineConfig) -> Self {
-        Self { config, flows: FlowTable::new(config.flows), last_sweep: None, session_events: Vec::new() }
+        Self {
+            session_config: config.session,
+            flows: FlowTable::new(config.flows),
+            ids: Ids::new(config.ids),
+            last_sweep: None,
+            session_events: Vec::new(),
+        }
+    }
+
+    /// The intrusion rules' state.
+    pub fn ids(&self) -> &Ids {
+        &self.ids
     }
 
     pub fn active_flows(&self) -> usize {
@@ -89,33 +177,104 @@ impl Pipeline {
         if self.last_sweep.is_none_or(|last| at.saturating_sub(last) >= SWEEP_INTERVAL) {
             self.expire(at, sink);
         }
-        let packet = match decode(link, frame, wire_len) {
-            Ok(packet) => packet,
-            Err(error) => {
-                sink.record(Event::Packet { protocol: None, wire_len });
-                sink.record(Event::DecodeError(error));
-                return;
-            }
-        };
-        sink.record(Event::Packet { protocol: Some(packet.protocol), wire_len });
-        if packet.snap_truncated {
-            sink.record(Event::SnapTruncated);
-        }
-        // A cut frame's headers count, but its payload is incomplete: sequence ranges and
-        // reassembly would see holes that were never on the wire, so TCP analysis skips it.
-        let segment = packet.tcp.filter(|_| !packet.snap_truncated);
-        let Some(endpoints) = packet.endpoints else { return };
-        let observed = self.flows.observe(at, packet.protocol, &endpoints, wire_len, segment.as_ref());
-        let Observed::Tracked { flow, direction, created, tcp } = observed else {
-            sink.record(Event::FlowOverflow);
+        self.ids.advance(at);
+        let mut tee = Tee { ids: &mut self.ids, sink: &mut *sink };
+        let Some((flow, direction, segment)) = track(&mut self.flows, at, link, frame, wire_len, &mut tee) else {
+            report_alerts(&mut self.ids, sink);
             return;
         };
-        if created {
-            sink.record(Event::FlowCreated);
+        if let Some(segment) = segment {
+            flow.state.session.on_segment(&self.session_config, at, direction, &segment, &mut self.session_events);
+            report(&mut self.session_events, at, &mut tee);
         }
-        let Some(segment) = segment else { return };
+        report_alerts(&mut self.ids, sink);
+    }
+
+    /// Evicts the flows idle or too old at `now` (packet time, or the wall clock when a live
+    /// capture is quiet) and delivers what their streams still held.
+    pub fn expire(&mut self, now: Duration, sink: &mut impl Sink) {
+        self.last_sweep = Some(now);
+        for (mut flow, reason) in self.flows.expire(now) {
+            flow.state.session.finish(&self.session_config, now, &mut self.session_events);
+            report(&mut self.session_events, now, sink);
+            sink.record(Event::FlowEvicted(reason));
+        }
+        // A quiet live capture still lets windows end, so alerts clear without traffic.
+        self.ids.advance(now);
+        report_alerts(&mut self.ids, sink);
+    }
+
+    /// The capture is over: delivers what every live stream still held. Flows stay in the table
+    /// (they did not time out), so their counts are not reported as evictions.
+    pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
+        let (config, events) = (&self.session_config, &mut self.session_events);
+        self.flows.for_each_state(|state| state.session.finish(config, at, events));
+        report(&mut self.session_events, at, sink);
+    }
+}
+
+/// Decodes one frame and accounts it in the flow table, reporting what it shows; hands back its
+/// flow, direction and (for TCP, unless cut short) segment for the session to read.
+fn track<'f, 'b>(
+    flows: &'f mut FlowTable<FlowState>,
+    at: Duration,
+    link: LinkType,
+    frame: &'b [u8],
+    wire_len: u32,
+    sink: &mut impl Sink,
+) -> Option<(&'f mut crate::flow::Flow<FlowState>, Direction, Option<TcpSegment<'b>>)> {
+    let packet = match decode(link, frame, wire_len) {
+        Ok(packet) => packet,
+        Err(error) => {
+            sink.record(Event::Packet { protocol: None, wire_len });
+            sink.record(Event::DecodeError(error));
+            return None;
+        }
+    };
+    sink.record(Event::Packet { protocol: Some(packet.protocol), wire_len });
+    if packet.snap_truncated {
+        sink.record(Event::SnapTruncated);
+    }
+    if let Some(sender) = packet.arp {
+        sink.record(Event::Arp { at, sender });
+    }
+    // A cut frame's headers count, but its payload is incomplete: sequence ranges and
+    // reassembly would see holes that were never on the wire, so TCP analysis skips it.
+    let segment = packet.tcp.filter(|_| !packet.snap_truncated);
+    let endpoints = packet.endpoints?;
+    if let Some(tcp) = &packet.tcp
+        && tcp.flags.syn
+        && !tcp.flags.ack
+    {
+        sink.record(Event::TcpSyn {
+            at,
+            client: endpoints.src,
+            server: endpoints.dst,
+            server_port: endpoints.dst_port,
+        });
+    }
+    let observed = flows.observe(at, packet.protocol, &endpoints, wire_len, segment.as_ref());
+    let Observed::Tracked { flow, direction, created, tcp } = observed else {
+        sink.record(Event::FlowOverflow);
+        return None;
+    };
+    if created {
+        flow.state.client = Some(direction);
+        sink.record(Event::FlowCreated);
+        sink.record(Event::FlowStarted(FlowStart {
+            at,
+            protocol: packet.protocol,
+            client: endpoints.src,
+            server: endpoints.dst,
+            server_port: endpoints.dst_port,
+        }));
+    }
+    let from_client = flow.state.client == Some(direction);
+    sink.record(Event::FlowBytes { at, src: endpoints.src, dst: endpoints.dst, from_client, wire_len });
+    if segment.is_some() {
         if tcp.handshake_completed {
-            sink.record(Event::TcpHandshakeCompleted);
+            // The segment completing the handshake is the client's final ACK.
+            sink.record(Event::TcpHandshakeCompleted { at, server: endpoints.dst });
         }
         if let Some(rtt) = tcp.handshake_rtt {
             sink.record(Event::TcpHandshakeRtt(rtt));
@@ -126,26 +285,21 @@ impl Pipeline {
         if tcp.retransmission {
             sink.record(Event::TcpRetransmission);
         }
-        flow.state.on_segment(&self.config.session, at, direction, &segment, &mut self.session_events);
-        report(&mut self.session_events, at, sink);
     }
+    Some((flow, direction, segment))
+}
 
-    /// Evicts the flows idle or too old at `now` (packet time, or the wall clock when a live
-    /// capture is quiet) and delivers what their streams still held.
-    pub fn expire(&mut self, now: Duration, sink: &mut impl Sink) {
-        self.last_sweep = Some(now);
-        for (mut flow, reason) in self.flows.expire(now) {
-            flow.state.finish(&self.config.session, now, &mut self.session_events);
-            report(&mut self.session_events, now, sink);
-            sink.record(Event::FlowEvicted(reason));
+/// Hands the intrusion rules' news to the sink.
+fn report_alerts(ids: &mut Ids, sink: &mut impl Sink) {
+    let untracked = ids.take_untracked();
+    if untracked > 0 {
+        sink.record(Event::IdsUntracked(untracked));
+    }
+    for change in ids.drain_changes() {
+        match change {
+            AlertChange::Fired(alert) => sink.record(Event::AlertFired(&alert)),
+            AlertChange::Cleared { rule, .. } => sink.record(Event::AlertCleared(rule)),
         }
-    }
-
-    /// The capture is over: delivers what every live stream still held. Flows stay in the table
-    /// (they did not time out), so their counts are not reported as evictions.
-    pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
-        self.flows.for_each_state(|session| session.finish(&self.config.session, at, &mut self.session_events));
-        report(&mut self.session_events, at, sink);
     }
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::decode::{DecodeError, Protocol};
 use crate::flow::EvictReason;
 use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
+use crate::ids::Rule;
 use crate::pipeline::{Event, Sink};
 
 #[derive(Debug, Default, PartialEq, Serialize)]
@@ -24,6 +25,15 @@ pub struct Summary {
     pub hl7: Hl7Totals,
     /// Vital signs seen, by patient (PID-3) and vital key.
     pub vitals: BTreeMap<String, BTreeMap<&'static str, VitalTotals>>,
+    pub ids: IdsTotals,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IdsTotals {
+    /// Alerts fired, by rule (a rule fires once per episode, however long it holds).
+    pub alerts: BTreeMap<Rule, u64>,
+    /// Inputs the rules did not look at because their tables were full.
+    pub untracked: u64,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -93,7 +103,7 @@ impl Sink for Summary {
             Event::FlowCreated => self.flows.created += 1,
             Event::FlowEvicted(reason) => *self.flows.evicted.entry(reason).or_default() += 1,
             Event::FlowOverflow => self.flows.overflow_packets += 1,
-            Event::TcpHandshakeCompleted => self.tcp.handshakes += 1,
+            Event::TcpHandshakeCompleted { .. } => self.tcp.handshakes += 1,
             Event::TcpHandshakeRtt(rtt) => self.tcp.handshake_rtt_seconds.add(rtt.as_secs_f64()),
             Event::TcpReset => self.tcp.resets += 1,
             Event::TcpRetransmission => self.tcp.retransmissions += 1,
@@ -125,6 +135,13 @@ impl Sink for Summary {
             }
             Event::Hl7Error(error) => *self.hl7.errors.entry(error).or_default() += 1,
             Event::Hl7AckRtt(rtt) => self.hl7.ack_rtt_seconds.add(rtt.as_secs_f64()),
+            Event::AlertFired(alert) => *self.ids.alerts.entry(alert.rule).or_default() += 1,
+            Event::IdsUntracked(count) => self.ids.untracked += count,
+            Event::FlowStarted(_)
+            | Event::FlowBytes { .. }
+            | Event::TcpSyn { .. }
+            | Event::Arp { .. }
+            | Event::AlertCleared(_) => {}
         }
     }
 }

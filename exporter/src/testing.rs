@@ -18,19 +18,25 @@ pub enum Flags {
     Rst,
 }
 
-/// One TCP conversation between [`CLIENT`] and [`SERVER`], tracking both sequence numbers.
+/// One TCP conversation (by default between [`CLIENT`] and [`SERVER`]), tracking both sequence numbers.
 pub struct Conversation {
+    pub client: ([u8; 4], u16),
+    pub server: ([u8; 4], u16),
     pub client_seq: u32,
     pub server_seq: u32,
 }
 
 impl Default for Conversation {
     fn default() -> Self {
-        Self { client_seq: 1_000, server_seq: 50_000 }
+        Self::between(CLIENT, SERVER)
     }
 }
 
 impl Conversation {
+    pub fn between(client: ([u8; 4], u16), server: ([u8; 4], u16)) -> Self {
+        Self { client, server, client_seq: 1_000, server_seq: 50_000 }
+    }
+
     /// SYN, SYN/ACK, ACK.
     pub fn handshake(&mut self) -> Vec<Vec<u8>> {
         let syn = self.client(Flags::Syn, b"");
@@ -41,13 +47,13 @@ impl Conversation {
 
     /// A segment from the client; sequence numbers advance as TCP's would.
     pub fn client(&mut self, flags: Flags, payload: &[u8]) -> Vec<u8> {
-        let frame = segment(CLIENT, SERVER, self.client_seq, self.server_seq, flags, payload);
+        let frame = segment(self.client, self.server, self.client_seq, self.server_seq, flags, payload);
         self.client_seq = advance(self.client_seq, flags, payload);
         frame
     }
 
     pub fn server(&mut self, flags: Flags, payload: &[u8]) -> Vec<u8> {
-        let frame = segment(SERVER, CLIENT, self.server_seq, self.client_seq, flags, payload);
+        let frame = segment(self.server, self.client, self.server_seq, self.client_seq, flags, payload);
         self.server_seq = advance(self.server_seq, flags, payload);
         frame
     }
@@ -72,6 +78,29 @@ pub fn segment(from: ([u8; 4], u16), to: ([u8; 4], u16), seq: u32, ack: u32, fla
     };
     let mut frame = Vec::with_capacity(builder.size(payload.len()));
     builder.write(&mut frame, payload).unwrap();
+    frame
+}
+
+/// One Ethernet/IPv4/UDP datagram.
+pub fn datagram(from: ([u8; 4], u16), to: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
+    let builder =
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(from.0, to.0, 64).udp(from.1, to.1);
+    let mut frame = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut frame, payload).unwrap();
+    frame
+}
+
+/// An ARP reply in which `ip` says it is at `mac`, sent from `mac`.
+pub fn arp_reply(ip: [u8; 4], mac: [u8; 6]) -> Vec<u8> {
+    let arp = etherparse::ArpEthIpv4Packet {
+        operation: etherparse::ArpOperation::REPLY,
+        sender_mac: mac,
+        sender_ipv4: ip,
+        target_mac: [2, 0, 0, 0, 0, 7],
+        target_ipv4: [10, 1, 0, 7],
+    };
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(mac, [2, 0, 0, 0, 0, 7]).arp(arp.into()).write(&mut frame).unwrap();
     frame
 }
 

@@ -181,3 +181,149 @@ fn live_capture_on_loopback_prints_the_vitals_when_stopped() {
     assert_eq!(summary["vitals"]["P-77"]["spo2"]["last"], 92.5, "{stdout}");
     assert_eq!(summary["tcp"]["handshakes"], 1);
 }
+
+/// The environment the operator gives an exporter container of device 10.1.0.7.
+fn ward_environment(command: &mut Command) -> &mut Command {
+    command
+        .env("WARDWATCH_DEVICE_ID", "monitor-7")
+        .env("WARDWATCH_HL7_PORTS", "2575")
+        .env("WARDWATCH_ALLOWED_CIDRS", "10.1.0.0/24")
+        .env("WARDWATCH_ALLOWED_PORTS", "UDP/123,TCP/443,ICMP,TCP/2575")
+        .env("WARDWATCH_LOCAL_CIDRS", "10.1.0.7/32")
+        .env("WARDWATCH_IDS_SENSITIVITY", "medium")
+        .env_remove("WARDWATCH_ALERT_URL")
+}
+
+/// An HL7 session from the device to the gateway, a port scan of the device by 10.1.0.66, and
+/// the device contacting 203.0.113.9:443, written to a pcap file in `dir`.
+fn attacked_ward_capture(dir: &std::path::Path) -> std::path::PathBuf {
+    use testing::{Conversation, Flags, segment};
+    let device = [10, 1, 0, 7];
+    let mut hl7 = Conversation::between((device, 40000), ([10, 1, 0, 2], 2575));
+    let mut frames = hl7.handshake();
+    let message = testing::oru("P-9", "MSG1", &[("spo2", 97.0)]);
+    frames.push(hl7.client(Flags::Ack, &wardwatch_clinical::mllp::frame(message.as_bytes())));
+    for port in 1..=20 {
+        frames.push(segment(([10, 1, 0, 66], 41000), (device, port), 7, 0, Flags::Syn, b""));
+    }
+    frames.push(segment((device, 41001), ([203, 0, 113, 9], 443), 1, 0, Flags::Syn, b""));
+    let path = dir.join("attacked.pcap");
+    testing::write_pcap(&path, pcap::Linktype::ETHERNET, &frames);
+    path
+}
+
+/// Every JSON value on `stdout`, in order: the alert lines, then the summary.
+fn json_values(stdout: &[u8]) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_slice(stdout).into_iter().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn alerts_are_json_lines_on_stdout_and_counted_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = attacked_ward_capture(dir.path());
+    let output =
+        ward_environment(&mut exporter()).arg("--read").arg(&path).args(["--summary", "json"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut values = json_values(stdout.as_bytes());
+    let summary = values.pop().unwrap();
+    let alert_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("{\"device_id\"")).collect();
+    assert_eq!(alert_lines.len(), 2, "one line per alert: {stdout}");
+    let types: Vec<&str> = values.iter().map(|v| v["alert_type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["port_scan", "external_contact"]);
+    assert_eq!(values[0]["device_id"], "monitor-7");
+    assert_eq!(values[0]["severity"], "warning");
+    assert_eq!(values[1]["severity"], "critical");
+    assert!(values[1]["description"].as_str().unwrap().contains("203.0.113.9:443"));
+    assert!(values[0]["timestamp"].as_str().unwrap().starts_with("2026-09-21T14:13:20."));
+    assert_eq!(summary["ids"]["alerts"]["port_scan"], 1);
+    assert_eq!(summary["ids"]["alerts"]["external_contact"], 1);
+    assert_eq!(summary["hl7"]["messages"]["oru_r01"], 1, "the HL7 path is unchanged");
+
+    // A ward that allows every destination: the contact is no longer an alert, the scan still is.
+    let output = ward_environment(&mut exporter())
+        .env("WARDWATCH_ALLOWED_CIDRS", "0.0.0.0/0")
+        .arg("--read")
+        .arg(&path)
+        .args(["--summary", "json"])
+        .output()
+        .unwrap();
+    let values = json_values(&output.stdout);
+    assert_eq!(values.len(), 2, "one alert line and the summary");
+    assert_eq!(values[0]["alert_type"], "port_scan");
+}
+
+#[test]
+fn a_malformed_ward_setting_is_refused_with_its_value() {
+    let output = ward_environment(&mut exporter())
+        .env("WARDWATCH_ALLOWED_PORTS", "TCP/443,SCTP/9")
+        .args(["--read", "x.pcap", "--summary", "json"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SCTP/9"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A one-shot HTTP listener on 127.0.0.1 that answers 200 to `count` requests and hands their
+/// bodies back.
+fn alert_receiver(count: usize) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    let (bodies, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..count {
+            let Ok((stream, _)) = listener.accept() else { return };
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut stream = reader.into_inner();
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            let _ = bodies.send(format!("{} {}", request_line.trim(), String::from_utf8_lossy(&body)));
+        }
+    });
+    (url, received)
+}
+
+#[test]
+fn alerts_are_posted_to_the_alert_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = attacked_ward_capture(dir.path());
+    let (url, received) = alert_receiver(2);
+    let output = ward_environment(&mut exporter())
+        .env("WARDWATCH_ALERT_URL", &url)
+        .arg("--read")
+        .arg(&path)
+        .args(["--summary", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut posted = Vec::new();
+    for _ in 0..2 {
+        let request = received.recv_timeout(std::time::Duration::from_secs(10)).expect("an alert POST");
+        let (line, body) = request.split_once(' ').unwrap();
+        assert_eq!(line, "POST");
+        let (_path, body) = body.split_once(" HTTP/1.1 ").unwrap();
+        let alert: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(alert["device_id"], "monitor-7");
+        posted.push(alert["alert_type"].as_str().unwrap().to_owned());
+    }
+    posted.sort();
+    assert_eq!(posted, ["external_contact", "port_scan"]);
+}
