@@ -41,6 +41,8 @@ fn device_pod_runs_twin_and_exporter_with_least_privilege() {
     assert_eq!(exporter["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(exporter["ports"][0]["name"], "metrics");
     assert_eq!(env(exporter, "WARDWATCH_DEVICE_ID"), "bed-01");
+    let local = exporter["env"].as_array().unwrap().iter().find(|e| e["name"] == "WARDWATCH_LOCAL_CIDRS").unwrap();
+    assert_eq!(local["valueFrom"]["fieldRef"]["fieldPath"], "status.podIPs");
 
     let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
     for (label, value) in

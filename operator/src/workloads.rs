@@ -59,27 +59,35 @@ pub fn exporter_container(ward: &Ward, device_id: &str) -> Container {
         .chain(std::iter::once(format!("TCP/{HL7_PORT}")))
         .collect();
     let settings = &ward.spec.exporter;
+    let mut variables = env(&[
+        ("WARDWATCH_INTERFACE", "eth0".to_owned()),
+        ("WARDWATCH_LISTEN", format!("0.0.0.0:{EXPORTER_METRICS_PORT}")),
+        ("WARDWATCH_DEVICE_ID", device_id.to_owned()),
+        ("WARDWATCH_HL7_PORTS", HL7_PORT.to_string()),
+        ("WARDWATCH_ALLOWED_CIDRS", network.allowed_cidrs.join(",")),
+        ("WARDWATCH_ALLOWED_PORTS", allowed_ports.join(",")),
+        (
+            "WARDWATCH_IDS_SENSITIVITY",
+            serde_json::to_value(intrusion.sensitivity).unwrap().as_str().unwrap().to_owned(),
+        ),
+        ("WARDWATCH_IDS_WINDOW_SECONDS", intrusion.window_seconds.to_string()),
+        ("WARDWATCH_IDS_PORT_SCAN_PORTS", intrusion.port_scan_distinct_ports.to_string()),
+        ("WARDWATCH_IDS_PORT_SCAN_HOSTS", intrusion.port_scan_distinct_hosts.to_string()),
+        ("WARDWATCH_IDS_SYN_FLOOD_RATE", intrusion.syn_flood_syns_per_second.to_string()),
+        ("WARDWATCH_IDS_EXFILTRATION_FACTOR", intrusion.exfiltration_baseline_factor.to_string()),
+        ("WARDWATCH_IDS_BEACONING_CONNECTIONS", intrusion.beaconing_min_connections.to_string()),
+        ("WARDWATCH_ANOMALY_ENABLED", ward.spec.anomaly.enabled.to_string()),
+        ("WARDWATCH_ANOMALY_TRAINING_WINDOW", ward.spec.anomaly.training_window.clone()),
+        ("WARDWATCH_ANOMALY_RETRAIN_INTERVAL", ward.spec.anomaly.retrain_interval.clone()),
+    ]);
+    // The pod's own addresses tell the intrusion rules which side of a flow is the device.
+    variables.as_array_mut()
+        .expect("env is a list")
+        .push(json!({"name": "WARDWATCH_LOCAL_CIDRS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}));
     serde_json::from_value(json!({
         "name": "exporter",
         "image": image(settings, "exporter"),
-        "env": env(&[
-            ("WARDWATCH_INTERFACE", "eth0".to_owned()),
-            ("WARDWATCH_LISTEN", format!("0.0.0.0:{EXPORTER_METRICS_PORT}")),
-            ("WARDWATCH_DEVICE_ID", device_id.to_owned()),
-            ("WARDWATCH_HL7_PORTS", HL7_PORT.to_string()),
-            ("WARDWATCH_ALLOWED_CIDRS", network.allowed_cidrs.join(",")),
-            ("WARDWATCH_ALLOWED_PORTS", allowed_ports.join(",")),
-            ("WARDWATCH_IDS_SENSITIVITY", serde_json::to_value(intrusion.sensitivity).unwrap().as_str().unwrap().to_owned()),
-            ("WARDWATCH_IDS_WINDOW_SECONDS", intrusion.window_seconds.to_string()),
-            ("WARDWATCH_IDS_PORT_SCAN_PORTS", intrusion.port_scan_distinct_ports.to_string()),
-            ("WARDWATCH_IDS_PORT_SCAN_HOSTS", intrusion.port_scan_distinct_hosts.to_string()),
-            ("WARDWATCH_IDS_SYN_FLOOD_RATE", intrusion.syn_flood_syns_per_second.to_string()),
-            ("WARDWATCH_IDS_EXFILTRATION_FACTOR", intrusion.exfiltration_baseline_factor.to_string()),
-            ("WARDWATCH_IDS_BEACONING_CONNECTIONS", intrusion.beaconing_min_connections.to_string()),
-            ("WARDWATCH_ANOMALY_ENABLED", ward.spec.anomaly.enabled.to_string()),
-            ("WARDWATCH_ANOMALY_TRAINING_WINDOW", ward.spec.anomaly.training_window.clone()),
-            ("WARDWATCH_ANOMALY_RETRAIN_INTERVAL", ward.spec.anomaly.retrain_interval.clone()),
-        ]),
+        "env": variables,
         "ports": [{"name": "metrics", "containerPort": EXPORTER_METRICS_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "failureThreshold": 3},
