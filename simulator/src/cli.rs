@@ -2,14 +2,19 @@
 //! (`WARDWATCH_*`), so that the operator can configure a pod through either. Parsing and the
 //! conversion into the library's configurations are here; running them is `main`'s job.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::capture::CaptureConfig;
+use crate::capture::plan::CaptureScenario;
 use crate::device::DeviceConfig;
+use crate::device_type::DeviceType;
 use crate::gateway::GatewayConfig;
+use crate::live::{LiveAttack, PortRange};
+use crate::network_scenario::NetworkScenario;
 use crate::oru;
 use crate::scenario::{Episode, Scenario, Timeline};
 
@@ -34,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// A device twin: a simulated patient whose vitals are sent to the gateway as HL7 ORU^R01.
-    Device(DeviceArgs),
+    Device(Box<DeviceArgs>),
     /// The ward gateway (central station): receives, validates and acknowledges HL7 messages.
     Gateway(GatewayArgs),
     /// Writes a labelled capture of N devices' traffic without sending anything.
@@ -50,6 +55,19 @@ pub struct ScenarioArgs {
     /// Seed of the patient's random processes: the same seed replays the same patient.
     #[arg(long, env = "WARDWATCH_SEED", default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub shape: EpisodeShapeArgs,
+}
+
+impl ScenarioArgs {
+    pub fn episode(&self) -> Episode {
+        self.shape.episode(self.scenario)
+    }
+}
+
+/// The shape of an episode in time.
+#[derive(Debug, Args)]
+pub struct EpisodeShapeArgs {
     /// Seconds from start until the episode begins.
     #[arg(long, env = "WARDWATCH_SCENARIO_ONSET", default_value_t = 60.0, value_parser = non_negative)]
     pub onset: f64,
@@ -64,16 +82,23 @@ pub struct ScenarioArgs {
     pub recovery: f64,
 }
 
-impl ScenarioArgs {
-    pub fn episode(&self) -> Episode {
-        Episode {
-            scenario: self.scenario,
-            onset_s: self.onset,
-            ramp_s: self.ramp,
-            plateau_s: self.plateau,
-            recovery_s: self.recovery,
-        }
+impl EpisodeShapeArgs {
+    pub fn episode(&self, scenario: Scenario) -> Episode {
+        Episode { scenario, onset_s: self.onset, ramp_s: self.ramp, plateau_s: self.plateau, recovery_s: self.recovery }
     }
+}
+
+/// An attack scenario's one target, or none (`WARDWATCH_ATTACK_TARGET` is empty when the
+/// operator sets up a normal device).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttackTarget(pub Option<IpAddr>);
+
+fn attack_target(text: &str) -> Result<AttackTarget, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(AttackTarget(None));
+    }
+    text.parse().map(|ip| AttackTarget(Some(ip))).map_err(|e| format!("{text:?} is not an IP address: {e}"))
 }
 
 /// Where the device sits.
@@ -132,6 +157,71 @@ pub struct DeviceArgs {
     /// Stop after this many readings (default: run until terminated).
     #[arg(long, env = "WARDWATCH_READINGS")]
     pub readings: Option<u64>,
+    /// Whether a bedside monitor's ORUs carry each interval's ECG strip (lead II, 250 Hz) as
+    /// an NA observation.
+    #[arg(long, env = "WARDWATCH_ECG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub ecg: bool,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// The device's kind and its network behaviour: normal, or one opt-in attack scenario aimed at
+/// one target, bounded in rate, count and time.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Device type: bedside-monitor, pulse-oximeter, infusion-pump, ventilator,
+    /// point-of-care-analyzer, imaging-modality or workstation.
+    #[arg(long, env = "WARDWATCH_DEVICE_TYPE", default_value = "bedside-monitor")]
+    pub device_type: DeviceType,
+    /// Network scenario: normal, or an attack (port-scan, syn-flood, external-contact,
+    /// exfiltration, beaconing, arp-spoof) played against --attack-target only. syn-flood and
+    /// arp-spoof send raw frames and run only inside a network namespace made for them.
+    #[arg(long, env = "WARDWATCH_NETWORK_SCENARIO", default_value = "normal")]
+    pub network_scenario: NetworkScenario,
+    /// The one IP address an attack scenario aims at (empty for normal).
+    #[arg(long, env = "WARDWATCH_ATTACK_TARGET", default_value = "", value_parser = attack_target)]
+    pub attack_target: AttackTarget,
+    /// Ports: the range a port scan probes (default 1-1024), or the port the other TCP
+    /// scenarios use (default 2575 for syn-flood, 443 otherwise).
+    #[arg(long, env = "WARDWATCH_ATTACK_PORTS")]
+    pub attack_ports: Option<PortRange>,
+    /// Probes, SYNs, connections, segments or announcements per second (each scenario has its
+    /// own default; at most 500).
+    #[arg(long, env = "WARDWATCH_ATTACK_RATE", value_parser = positive)]
+    pub attack_rate: Option<f64>,
+    /// Seconds the attack lasts at most (at most 3600).
+    #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value = "60", value_parser = seconds)]
+    pub attack_duration: Duration,
+    /// Most operations the attack makes, whatever the time (at most 100000).
+    #[arg(long, env = "WARDWATCH_ATTACK_MAX", default_value_t = 10_000)]
+    pub attack_max: u64,
+    /// Seconds after start before the attack begins.
+    #[arg(long, env = "WARDWATCH_ATTACK_ONSET", default_value_t = 0.0, value_parser = non_negative)]
+    pub attack_onset: f64,
+}
+
+impl NetworkArgs {
+    /// The attack to play, if any, checked against the bounds.
+    pub fn live_attack(&self) -> Result<Option<LiveAttack>, String> {
+        let scenario = self.network_scenario;
+        if !scenario.is_attack() {
+            return Ok(None);
+        }
+        let Some(target) = self.attack_target.0 else {
+            return Err(format!("--network-scenario {scenario} needs --attack-target: the only address it may aim at"));
+        };
+        let attack = LiveAttack {
+            scenario,
+            target,
+            ports: self.attack_ports.unwrap_or_else(|| LiveAttack::default_ports(scenario)),
+            rate_per_s: self.attack_rate.unwrap_or_else(|| LiveAttack::default_rate(scenario)),
+            duration: self.attack_duration,
+            max_operations: self.attack_max,
+            onset: Duration::from_secs_f64(self.attack_onset),
+        };
+        attack.validate().map_err(|e| e.to_string())?;
+        Ok(Some(attack))
+    }
 }
 
 impl DeviceArgs {
@@ -155,6 +245,7 @@ impl DeviceArgs {
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
             max_message_bytes: self.max_message_bytes,
+            ecg: self.ecg && self.network.device_type == DeviceType::BedsideMonitor,
         }
     }
 }
@@ -214,24 +305,59 @@ pub struct PcapArgs {
     pub start: u64,
     #[command(flatten)]
     pub place: PlaceArgs,
+    /// What the capture shows: a clinical scenario (stable, hypoxia, sepsis, tachyarrhythmia,
+    /// hypotension, disconnect, artefact) every patient plays; a network scenario (normal,
+    /// port-scan, syn-flood, external-contact, exfiltration, beaconing, arp-spoof) the first
+    /// device plays from --onset; or mixed-attacks: devices of every type, every network
+    /// scenario at seeded random times.
+    #[arg(long, env = "WARDWATCH_SCENARIO", default_value = "stable")]
+    pub scenario: CaptureScenario,
+    /// Seed of every random process in the capture: the same seed writes the same file.
+    #[arg(long, env = "WARDWATCH_SEED", default_value_t = 1)]
+    pub seed: u64,
     #[command(flatten)]
-    pub scenario: ScenarioArgs,
+    pub shape: EpisodeShapeArgs,
+    /// Every device's type (bedside-monitor, pulse-oximeter, infusion-pump, ventilator,
+    /// point-of-care-analyzer, imaging-modality, workstation). Default: bedside monitors, or
+    /// every type in turn for mixed-attacks.
+    #[arg(long, env = "WARDWATCH_DEVICE_TYPE")]
+    pub device_type: Option<DeviceType>,
+    /// The IPv4 address every attack aims at (default: the gateway for port-scan, syn-flood
+    /// and arp-spoof; documentation addresses outside the ward for the others).
+    #[arg(long, env = "WARDWATCH_ATTACK_TARGET", default_value = "", value_parser = attack_target)]
+    pub attack_target: AttackTarget,
+    /// Seconds each attack lasts at most.
+    #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value_t = 30.0, value_parser = positive)]
+    pub attack_duration: f64,
+    /// Whether bedside monitors' ORUs carry each interval's ECG strip (lead II, 250 Hz).
+    #[arg(long, env = "WARDWATCH_ECG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub ecg: bool,
 }
 
 impl PcapArgs {
-    pub fn config(&self) -> CaptureConfig {
-        CaptureConfig {
+    pub fn config(&self) -> Result<CaptureConfig, String> {
+        let attack_target = match self.attack_target.0 {
+            None => None,
+            Some(IpAddr::V4(ip)) => Some(ip),
+            Some(IpAddr::V6(ip)) => return Err(format!("--attack-target {ip}: captures are IPv4 only")),
+        };
+        Ok(CaptureConfig {
             devices: self.devices,
             duration_s: self.duration,
             interval_s: self.interval,
-            episode: self.scenario.episode(),
-            seed: self.scenario.seed,
+            scenario: self.scenario,
+            episode: self.shape.episode(self.scenario.clinical()),
+            device_type: self.device_type,
+            attack_target,
+            attack_duration_s: self.attack_duration,
+            ecg: self.ecg,
+            seed: self.seed,
             start_unix_s: self.start,
             gateway_port: self.gateway_port,
             hospital_id: self.place.hospital_id.clone(),
             ward: self.place.ward.clone(),
             receiver: self.place.gateway_application.clone(),
-        }
+        })
     }
 }
 
@@ -296,6 +422,57 @@ mod tests {
         assert_eq!(config.timeline.episodes[0].scenario, Scenario::Sepsis);
         assert_eq!(config.timeline.episodes[0].onset_s, 0.0);
         assert_eq!(config.seed, 5);
+    }
+
+    fn device_network(flags: &[&str]) -> NetworkArgs {
+        let base = ["wardwatch-simulator", "device", "--gateway=gw:2575", "--device-id=d", "--patient-id=p", "--bed=1"];
+        let cli = Cli::try_parse_from(base.iter().chain(flags)).unwrap();
+        let Command::Device(args) = cli.command else { panic!("not device") };
+        args.network
+    }
+
+    #[test]
+    fn device_network_flags_become_a_bounded_live_attack() {
+        let normal = device_network(&["--device-type=ventilator", "--attack-target="]);
+        assert_eq!(normal.device_type, DeviceType::Ventilator);
+        assert_eq!(normal.live_attack(), Ok(None));
+        let scan =
+            device_network(&["--network-scenario=port-scan", "--attack-target=10.0.0.9", "--attack-ports=20-30"])
+                .live_attack()
+                .unwrap()
+                .unwrap();
+        assert_eq!(scan.target, "10.0.0.9".parse::<IpAddr>().unwrap());
+        assert_eq!(scan.ports.ports().count(), 11);
+        assert_eq!(scan.rate_per_s, LiveAttack::default_rate(NetworkScenario::PortScan));
+        let untargeted = device_network(&["--network-scenario=beaconing"]).live_attack().unwrap_err();
+        assert!(untargeted.contains("--attack-target"), "{untargeted}");
+        let too_fast =
+            device_network(&["--network-scenario=syn-flood", "--attack-target=10.0.0.9", "--attack-rate=5000"]);
+        assert!(too_fast.live_attack().is_err());
+        let bad_ip = ["wardwatch-simulator", "device", "--gateway=g", "--device-id=d", "--patient-id=p", "--bed=1"];
+        let err = Cli::try_parse_from(bad_ip.iter().chain(&["--attack-target=10.0.0"])).unwrap_err();
+        assert!(err.to_string().contains("--attack-target"), "{err}");
+    }
+
+    #[test]
+    fn pcap_takes_network_scenarios_and_mixed_attacks() {
+        let cli = Cli::try_parse_from([
+            "wardwatch-simulator",
+            "pcap",
+            "--out=x.pcap",
+            "--scenario=mixed-attacks",
+            "--device-type=workstation",
+            "--attack-target=192.0.2.1",
+        ])
+        .unwrap();
+        let Command::Pcap(args) = cli.command else { panic!("not pcap") };
+        let config = args.config().unwrap();
+        assert_eq!(config.scenario, CaptureScenario::MixedAttacks);
+        assert_eq!(config.device_type, Some(DeviceType::Workstation));
+        assert_eq!(config.attack_target, Some(std::net::Ipv4Addr::new(192, 0, 2, 1)));
+        let cli = Cli::try_parse_from(["wardwatch-simulator", "pcap", "--out=x.pcap", "--attack-target=::1"]).unwrap();
+        let Command::Pcap(args) = cli.command else { panic!("not pcap") };
+        assert!(args.config().unwrap_err().contains("IPv4"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use wardwatch_simulator::cli::{Cli, Command, DeviceArgs, GatewayArgs, PcapArgs};
 use wardwatch_simulator::device::Device;
 use wardwatch_simulator::gateway::Gateway;
-use wardwatch_simulator::{capture, http};
+use wardwatch_simulator::{capture, http, live};
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -19,7 +19,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Pcap(args) => pcap(&args),
-        Command::Device(args) => runtime()?.block_on(device(args)),
+        Command::Device(args) => runtime()?.block_on(device(*args)),
         Command::Gateway(args) => runtime()?.block_on(gateway(args)),
     }
 }
@@ -29,25 +29,53 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn pcap(args: &PcapArgs) -> Result<()> {
-    let labels = capture::write_files(&args.config(), &args.out)?;
+    let config = args.config().map_err(anyhow::Error::msg)?;
+    let labels = capture::write_files(&config, &args.out)?;
     let summary = serde_json::json!({
         "pcap": args.out,
         "labels": capture::labels_path(&args.out),
         "packets": labels.packets,
         "messages": labels.messages,
         "devices": labels.devices.len(),
+        "attacks": labels.attacks.len(),
     });
     println!("{summary}");
     Ok(())
 }
 
+/// Runs the twin's HL7 feed and, if one is configured, its network scenario side by side,
+/// until both are done or the process is told to stop. A refused or failed attack ends the
+/// process with its error.
 async fn device(args: DeviceArgs) -> Result<()> {
+    let attack = args.network.live_attack().map_err(anyhow::Error::msg)?;
+    tracing::info!(device_type = %args.network.device_type, network_scenario = %args.network.network_scenario, "device twin starting");
     let mut device = Device::new(args.config());
-    tokio::select! {
-        () = device.run(args.readings) => {}
-        () = terminated() => {}
+    let mut report = None;
+    {
+        let feed = device.run(args.readings);
+        let network = async {
+            match &attack {
+                Some(attack) => live::run(attack).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        tokio::pin!(feed, network);
+        let (mut feed_done, mut network_done) = (false, false);
+        while !(feed_done && network_done) {
+            tokio::select! {
+                () = &mut feed, if !feed_done => feed_done = true,
+                outcome = &mut network, if !network_done => {
+                    network_done = true;
+                    report = outcome?;
+                }
+                () = terminated() => break,
+            }
+        }
     }
-    println!("{}", serde_json::to_string(&stats_json(device.stats()))?);
+    let mut summary = stats_json(device.stats());
+    summary["device_type"] = serde_json::json!(args.network.device_type);
+    summary["attack"] = serde_json::to_value(&report)?;
+    println!("{summary}");
     Ok(())
 }
 

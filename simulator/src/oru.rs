@@ -60,8 +60,28 @@ fn format_value(value: f64, decimals: usize) -> String {
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
 }
 
+/// A waveform strip sent as an OBX of type NA (numeric array): lead II ECG in millivolts.
+#[derive(Clone, Copy, Debug)]
+pub struct Waveform<'a> {
+    pub samples_mv: &'a [f64],
+}
+
+/// ISO/IEEE 11073 MDC code of ECG lead II, the monitor's default trace.
+pub const MDC_ECG_LEAD_II: [&str; 3] = ["131330", "MDC_ECG_ELEC_POTL_II", "MDC"];
+
 /// Builds one ORU^R01 message (segments separated by `\r`), control id `control_id`.
 pub fn build(context: &Context, observations: &[Observation], unix_seconds: i64, control_id: &str) -> String {
+    build_with_waveform(context, observations, None, unix_seconds, control_id)
+}
+
+/// Builds one ORU^R01 message, with a waveform strip after the vital signs if given.
+pub fn build_with_waveform(
+    context: &Context,
+    observations: &[Observation],
+    waveform: Option<Waveform<'_>>,
+    unix_seconds: i64,
+    control_id: &str,
+) -> String {
     let when = hl7_timestamp(unix_seconds);
     let mut w = Writer::new(Separators::default());
     w.segment("MSH")
@@ -102,6 +122,26 @@ pub fn build(context: &Context, observations: &[Observation], unix_seconds: i64,
             .field(&[])
             .field(&[&format_value(observation.value, 2)])
             .field(&[vital.ucum, vital.ucum, "UCUM"])
+            .field(&[])
+            .field(&[])
+            .field(&[])
+            .field(&[])
+            .field(&["F"])
+            .field(&[])
+            .field(&[])
+            .field(&[&when])
+            .end();
+    }
+    if let Some(waveform) = waveform {
+        let samples: Vec<String> = waveform.samples_mv.iter().map(|v| format!("{v:.3}")).collect();
+        let components: Vec<&str> = samples.iter().map(String::as_str).collect();
+        w.segment("OBX")
+            .field(&[&(observations.len() + 1).to_string()])
+            .field(&["NA"])
+            .field(&MDC_ECG_LEAD_II)
+            .field(&[])
+            .field(&components)
+            .field(&["mV", "mV", "UCUM"])
             .field(&[])
             .field(&[])
             .field(&[])
@@ -162,6 +202,20 @@ mod tests {
             obx,
             [("59408-5".into(), "88.5".into(), "%".into()), ("8867-4".into(), "112".into(), "/min".into())]
         );
+    }
+
+    #[test]
+    fn a_waveform_follows_the_vitals_as_a_numeric_array() {
+        let observations = [Observation { vital: by_key("heart_rate").unwrap(), value: 60.0 }];
+        let strip = [0.0, 1.2345, -0.25];
+        let text = build_with_waveform(&context(), &observations, Some(Waveform { samples_mv: &strip }), 0, "1");
+        let message = Message::parse(text.as_bytes()).unwrap();
+        let obx: Vec<_> = message.segments_named("OBX").collect();
+        assert_eq!(obx.len(), 2);
+        assert_eq!((obx[1].field(1), obx[1].field(2)), ("2", "NA"));
+        assert_eq!(message.component(obx[1].field(3), 1), "131330");
+        assert_eq!(obx[1].field(5), "0.000^1.234^-0.250");
+        assert_eq!(message.component(obx[1].field(6), 1), "mV");
     }
 
     #[test]

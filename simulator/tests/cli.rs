@@ -72,7 +72,7 @@ fn oru_by_tshark(pcap: &Path) -> BTreeMap<(String, String), Vec<(String, f64)>> 
         let key = (msh[2].to_owned(), msh[9].to_owned());
         let observations = segments
             .iter()
-            .filter(|s| s[0] == "OBX")
+            .filter(|s| s[0] == "OBX" && s[2] == "NM")
             .map(|s| (s[3].split('^').next().unwrap().to_owned(), s[5].parse::<f64>().unwrap()))
             .collect();
         assert!(messages.insert(key, observations).is_none(), "a message decoded twice");

@@ -40,6 +40,7 @@ fn device_config(gateway: String, device: &str, timeline: Timeline) -> DeviceCon
         backoff_initial: Duration::from_millis(10),
         backoff_max: Duration::from_millis(40),
         max_message_bytes: 64 * 1024,
+        ecg: true,
     }
 }
 

@@ -1,9 +1,12 @@
-//! The ground truth written next to a capture (`F.labels.json`): for each device its addresses,
-//! its scenario episodes as time ranges, and every reading with what the patient really had and
-//! what the device sent.
+//! The ground truth written next to a capture (`F.labels.json`): for each device its type,
+//! addresses, scenario episodes as time ranges, and every reading with what the patient really
+//! had and what the device sent; and every attack with its device, target and time range.
 
 use serde::Serialize;
 
+use super::plan::CaptureScenario;
+use crate::device_type::DeviceType;
+use crate::network_scenario::NetworkScenario;
 use crate::physiology::Vitals;
 use crate::scenario::{Episode, Scenario};
 
@@ -13,7 +16,8 @@ pub const FORMAT: &str = "wardwatch-labels/v1";
 pub struct Labels {
     pub format: &'static str,
     pub seed: u64,
-    pub scenario: Scenario,
+    /// The `--scenario` asked for: clinical, network, or `mixed-attacks`.
+    pub scenario: CaptureScenario,
     pub start_unix_s: u64,
     pub duration_s: f64,
     pub interval_s: f64,
@@ -23,6 +27,24 @@ pub struct Labels {
     /// ORU^R01 messages in the capture (each answered by one ACK).
     pub messages: u64,
     pub devices: Vec<DeviceLabels>,
+    /// Every attack in the capture, in time order.
+    pub attacks: Vec<AttackLabel>,
+}
+
+/// One attack: who, at whom, when. The time range runs from the attack's first frame to its
+/// last, both included.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttackLabel {
+    pub scenario: NetworkScenario,
+    pub device_id: String,
+    pub device_ip: String,
+    pub device_mac: String,
+    /// The attacked address (for `arp-spoof`, the IP the device claims).
+    pub target: String,
+    pub start_unix_s: f64,
+    pub end_unix_s: f64,
+    /// Frames of the attack, both directions.
+    pub packets: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +57,7 @@ pub struct Address {
 #[derive(Clone, Debug, Serialize)]
 pub struct DeviceLabels {
     pub device_id: String,
+    pub device_type: DeviceType,
     pub patient_id: String,
     pub bed: String,
     pub ward: String,

@@ -1,25 +1,35 @@
-//! Labelled captures without a network: N device twins talking to the gateway, synthesised
-//! straight into pcap frames (Ethernet, IPv4, TCP with real handshakes, MLLP-framed ORU^R01
-//! and the gateway's ACKs) together with the ground truth. The exporter's test and benchmark
-//! input. Generation is pure and deterministic for a seed; only `write_files` touches disk.
+//! Labelled captures without a network: N device twins on a ward network, synthesised straight
+//! into pcap frames (Ethernet, IPv4, TCP with real handshakes, MLLP-framed ORU^R01 and the
+//! gateway's ACKs; each device type's own traffic; the attacks of the network scenarios)
+//! together with the ground truth. The exporter's test and benchmark input. Generation is pure
+//! and deterministic for a seed; only `write_files` touches disk.
 
 pub mod labels;
 pub mod pcap_file;
+pub mod plan;
 pub mod tcp_session;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
 use wardwatch_clinical::mllp;
 
+use crate::device_type::DeviceType;
+use crate::ecg::EcgGenerator;
 use crate::gateway::verdict::{self, AckHeader};
-use crate::oru::{self, hl7_timestamp};
+use crate::oru::{self, Waveform, hl7_timestamp};
 use crate::patient::Patient;
+use crate::physiology::Vital;
 use crate::scenario::{Episode, Timeline};
-use labels::{Address, DeviceLabels, EpisodeLabel, Labels, ReadingLabel, ip_string, mac_string};
+use crate::traffic::{self, Host, Window, attack, background, hosts};
+use labels::{Address, AttackLabel, DeviceLabels, EpisodeLabel, Labels, ReadingLabel, ip_string, mac_string};
 use pcap_file::PcapWriter;
+use plan::{CaptureScenario, PlanConfig};
 use tcp_session::{Endpoint, Frame, ROUND_TRIP_US, TcpSession};
 
 /// What to capture.
@@ -28,8 +38,17 @@ pub struct CaptureConfig {
     pub devices: u32,
     pub duration_s: f64,
     pub interval_s: f64,
-    /// The episode every device plays (each with its own patient seed).
+    /// What the capture shows; a clinical scenario is played by every patient as `episode`.
+    pub scenario: CaptureScenario,
+    /// The episode's shape; its onset is also when a single network scenario's attack starts.
     pub episode: Episode,
+    /// Every device's type, if fixed (see `plan::PlanConfig::device_type`).
+    pub device_type: Option<DeviceType>,
+    /// The address every attack aims at; each scenario has its own default.
+    pub attack_target: Option<Ipv4Addr>,
+    pub attack_duration_s: f64,
+    /// Whether bedside monitors' ORUs carry each interval's ECG strip.
+    pub ecg: bool,
     pub seed: u64,
     /// Unix time of the start of the capture.
     pub start_unix_s: u64,
@@ -46,12 +65,18 @@ pub struct Capture {
     pub labels: Labels,
 }
 
-const GATEWAY_MAC: [u8; 6] = [0x02, 0x57, 0x57, 0xff, 0xff, 0xfe];
-const GATEWAY_IP: [u8; 4] = [10, 20, 0, 1];
 /// Devices are numbered from 1 and placed after a few addresses kept for infrastructure.
 const FIRST_DEVICE_HOST: u32 = 10;
 /// A new connection is opened this long before the reading it carries.
 const CONNECT_LEAD_US: u64 = 2_000;
+/// Random streams of one device, apart from its patient's.
+const BACKGROUND_STREAM: u64 = 0xb4c6_0000_0000_0001;
+const ATTACK_STREAM: u64 = 0xa77a_0000_0000_0002;
+/// Each device numbers its source ports from `index * PORTS_PER_DEVICE`: HL7 first, then its
+/// background traffic, then attack flows.
+const PORTS_PER_DEVICE: u32 = 64;
+const BACKGROUND_PORTS: u32 = 16;
+const ATTACK_PORTS: u32 = 40;
 
 impl CaptureConfig {
     fn validate(&self) -> Result<()> {
@@ -64,33 +89,64 @@ impl CaptureConfig {
         if !self.duration_s.is_finite() || self.duration_s <= 0.0 {
             bail!("--duration must be positive, not {}", self.duration_s);
         }
+        if !self.attack_duration_s.is_finite() || self.attack_duration_s <= 0.0 || self.attack_duration_s > 3_600.0 {
+            bail!("--attack-duration must be above 0 and at most 3600 s, not {}", self.attack_duration_s);
+        }
         Ok(())
+    }
+
+    fn plan_config(&self) -> PlanConfig {
+        PlanConfig {
+            scenario: self.scenario,
+            devices: self.devices,
+            duration_s: self.duration_s,
+            device_type: self.device_type,
+            attack_onset_s: self.episode.onset_s,
+            attack_duration_s: self.attack_duration_s,
+            start_unix_s: self.start_unix_s,
+            seed: self.seed,
+        }
     }
 }
 
 /// The twin behind device `index` (0-based).
 struct DeviceTwin {
+    device_type: DeviceType,
     context: oru::Context,
-    endpoint: Endpoint,
+    host: Host,
     seed: u64,
 }
 
-fn device_twin(config: &CaptureConfig, index: u32) -> DeviceTwin {
+fn device_twin(config: &CaptureConfig, index: u32, device_type: DeviceType) -> DeviceTwin {
     let number = index + 1;
     let host = FIRST_DEVICE_HOST + index;
     let [_, _, hi, lo] = host.to_be_bytes();
     let [_, _, n_hi, n_lo] = number.to_be_bytes();
     DeviceTwin {
+        device_type,
         context: oru::Context {
-            device_id: format!("monitor-{number:03}"),
+            device_id: format!("{}-{number:03}", id_prefix(device_type)),
             hospital_id: config.hospital_id.clone(),
             receiver: config.receiver.clone(),
             patient_id: format!("P-{number:05}"),
             bed: number.to_string(),
             ward: config.ward.clone(),
         },
-        endpoint: Endpoint { mac: [0x02, 0x57, 0x57, 0x00, n_hi, n_lo], ip: [10, 20, hi, lo], port: 0 },
+        host: Host { mac: [0x02, 0x57, 0x57, 0x00, n_hi, n_lo], ip: [10, 20, hi, lo] },
         seed: device_seed(config.seed, index),
+    }
+}
+
+/// The first part of a device id, by type.
+fn id_prefix(device_type: DeviceType) -> &'static str {
+    match device_type {
+        DeviceType::BedsideMonitor => "monitor",
+        DeviceType::PulseOximeter => "oximeter",
+        DeviceType::InfusionPump => "pump",
+        DeviceType::Ventilator => "ventilator",
+        DeviceType::PointOfCareAnalyzer => "analyzer",
+        DeviceType::ImagingModality => "imaging",
+        DeviceType::Workstation => "workstation",
     }
 }
 
@@ -110,109 +166,190 @@ fn splitmix64(x: u64) -> u64 {
 /// Generates the whole capture in memory.
 pub fn generate(config: &CaptureConfig) -> Result<Capture> {
     config.validate()?;
-    let gateway = Endpoint { mac: GATEWAY_MAC, ip: GATEWAY_IP, port: config.gateway_port };
+    let plan = plan::plan(&config.plan_config())?;
     let start_us = config.start_unix_s * 1_000_000;
-    let interval_us = (config.interval_s * 1e6).round() as u64;
-    let timeline = Timeline::of(config.episode);
+    let window = Window { start_us, end_us: start_us + (config.duration_s * 1e6) as u64 };
+    let timeline = Timeline::of(Episode { scenario: config.scenario.clinical(), ..config.episode });
     let mut frames = Vec::new();
     let mut devices = Vec::new();
+    let mut twins = Vec::new();
     let mut messages = 0;
     for index in 0..config.devices {
-        let twin = device_twin(config, index);
-        // Stagger the devices across one interval, as monitors switched on at different times.
-        let phase_us = interval_us * u64::from(index) / u64::from(config.devices);
-        let mut patient = Patient::new(timeline.clone(), twin.seed);
-        let mut session: Option<TcpSession> = None;
-        let mut connections = 0u32;
-        let mut readings = Vec::new();
-        let mut last_us = start_us;
-        for k in 1u64.. {
-            let offset_us = phase_us + k * interval_us;
-            if offset_us as f64 > config.duration_s * 1e6 {
-                break;
-            }
-            let t_us = start_us + offset_us;
-            let reading = patient.advance(config.interval_s);
-            let time_unix_s = t_us as f64 / 1e6;
-            let Some(vitals) = reading.reported else {
-                if let Some(mut open) = session.take() {
-                    frames.extend(open.close(t_us));
-                }
-                readings.push(ReadingLabel {
-                    time_unix_s,
-                    scenario: reading.scenario,
-                    control_id: None,
-                    truth: reading.truth,
-                    reported: None,
-                });
-                continue;
-            };
-            let open = session.get_or_insert_with(|| {
-                let mut endpoint = twin.endpoint;
-                endpoint.port = ephemeral_port(index, connections);
-                let isn = |side: u64| splitmix64(twin.seed ^ (u64::from(connections) << 1) ^ side) as u32;
-                let mut fresh = TcpSession::new(endpoint, gateway, isn(0), isn(1));
-                connections += 1;
-                frames.extend(fresh.open(t_us - CONNECT_LEAD_US));
-                fresh
-            });
-            let control_id = k.to_string();
-            let unix_s = (t_us / 1_000_000) as i64;
-            let request = oru::build(&twin.context, &oru::observations(&vitals), unix_s, &control_id);
-            let ack_id = format!("GW{messages}");
-            let header = AckHeader { sender: &config.receiver, timestamp: &hl7_timestamp(unix_s), control_id: &ack_id };
-            let answer = verdict::judge(request.as_bytes(), &header);
-            let ack = answer.ack.context("the gateway answers every ORU the simulator builds")?;
-            frames.extend(open.exchange(t_us, &mllp::frame(request.as_bytes()), &mllp::frame(ack.as_bytes())));
-            messages += 1;
-            last_us = t_us;
-            readings.push(ReadingLabel {
-                time_unix_s,
-                scenario: reading.scenario,
-                control_id: Some(control_id),
-                truth: reading.truth,
-                reported: Some(vitals),
-            });
-        }
-        if let Some(mut open) = session.take() {
-            frames.extend(open.close(last_us + 4 * ROUND_TRIP_US));
-        }
+        let twin = device_twin(config, index, plan.device_types[index as usize]);
+        let readings = if twin.device_type.sends_hl7() {
+            let feed = hl7_feed(config, &twin, index, &timeline, messages)?;
+            frames.extend(feed.frames);
+            messages += feed.messages;
+            feed.readings
+        } else {
+            Vec::new()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(twin.seed ^ BACKGROUND_STREAM);
+        let port_base = index * PORTS_PER_DEVICE + BACKGROUND_PORTS;
+        frames.extend(background::frames(
+            twin.device_type,
+            twin.host,
+            port_base,
+            &twin.context.patient_id,
+            window,
+            &mut rng,
+        ));
         devices.push(DeviceLabels {
-            device_id: twin.context.device_id,
-            patient_id: twin.context.patient_id,
-            bed: twin.context.bed,
-            ward: twin.context.ward,
-            hospital_id: twin.context.hospital_id,
-            mac: mac_string(twin.endpoint.mac),
-            ip: ip_string(twin.endpoint.ip),
+            device_id: twin.context.device_id.clone(),
+            device_type: twin.device_type,
+            patient_id: twin.context.patient_id.clone(),
+            bed: twin.context.bed.clone(),
+            ward: twin.context.ward.clone(),
+            hospital_id: twin.context.hospital_id.clone(),
+            mac: mac_string(twin.host.mac),
+            ip: ip_string(twin.host.ip),
             seed: twin.seed,
             episodes: timeline.episodes.iter().map(|e| EpisodeLabel::new(e, config.start_unix_s)).collect(),
             readings,
         });
+        twins.push(twin);
     }
-    // Stable: frames of one device keep their order when timestamps tie.
+    let mut attacks = Vec::new();
+    for planned in &plan.attacks {
+        let twin = &twins[planned.device as usize];
+        let target = config.attack_target.map_or_else(|| attack::default_target(planned.scenario), |ip| ip.octets());
+        let attack = attack::Attack {
+            scenario: planned.scenario,
+            attacker: twin.host,
+            port_base: planned.device * PORTS_PER_DEVICE + ATTACK_PORTS,
+            target,
+            window: planned.window,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(twin.seed ^ ATTACK_STREAM ^ planned.scenario as u64);
+        let attack_frames = attack::frames(&attack, &mut rng);
+        let (Some(first), Some(last)) =
+            (attack_frames.iter().map(|f| f.timestamp_us).min(), attack_frames.iter().map(|f| f.timestamp_us).max())
+        else {
+            bail!("the {} attack's window ({} s) is too short for it", planned.scenario, config.attack_duration_s);
+        };
+        attacks.push(AttackLabel {
+            scenario: planned.scenario,
+            device_id: twin.context.device_id.clone(),
+            device_ip: ip_string(twin.host.ip),
+            device_mac: mac_string(twin.host.mac),
+            target: ip_string(target),
+            start_unix_s: first as f64 / 1e6,
+            end_unix_s: last as f64 / 1e6,
+            packets: attack_frames.len() as u64,
+        });
+        frames.extend(attack_frames);
+    }
+    attacks.sort_by(|a, b| a.start_unix_s.total_cmp(&b.start_unix_s));
+    // Stable: frames of one flow keep their order when timestamps tie.
     frames.sort_by_key(|f| f.timestamp_us);
     let labels = Labels {
         format: labels::FORMAT,
         seed: config.seed,
-        scenario: config.episode.scenario,
+        scenario: config.scenario,
         start_unix_s: config.start_unix_s,
         duration_s: config.duration_s,
         interval_s: config.interval_s,
-        gateway: Address { mac: mac_string(GATEWAY_MAC), ip: ip_string(GATEWAY_IP), port: config.gateway_port },
+        gateway: Address {
+            mac: mac_string(hosts::GATEWAY.mac),
+            ip: ip_string(hosts::GATEWAY.ip),
+            port: config.gateway_port,
+        },
         packets: frames.len() as u64,
         messages,
         devices,
+        attacks,
     };
     Ok(Capture { frames, labels })
 }
 
-/// Source port of a device's `connection`-th connection: in the Linux ephemeral range, distinct
-/// for a device's successive connections.
+/// One device's HL7 feed: its frames, readings and message count.
+struct Hl7Feed {
+    frames: Vec<Frame>,
+    readings: Vec<ReadingLabel>,
+    messages: u64,
+}
+
+/// A device's readings sent as ORU^R01 over one MLLP connection (closed while the device is
+/// off the network), each answered by the gateway's ACK. `first_ack` numbers the gateway's
+/// ACKs across devices.
+fn hl7_feed(
+    config: &CaptureConfig,
+    twin: &DeviceTwin,
+    index: u32,
+    timeline: &Timeline,
+    first_ack: u64,
+) -> Result<Hl7Feed> {
+    let gateway = hosts::GATEWAY.at(config.gateway_port);
+    let start_us = config.start_unix_s * 1_000_000;
+    let interval_us = (config.interval_s * 1e6).round() as u64;
+    // Stagger the devices across one interval, as monitors switched on at different times.
+    let phase_us = interval_us * u64::from(index) / u64::from(config.devices);
+    let mut patient = Patient::new(timeline.clone(), twin.seed);
+    let mut ecg = (config.ecg && twin.device_type == DeviceType::BedsideMonitor).then(EcgGenerator::new);
+    let mut session: Option<TcpSession> = None;
+    let mut connections = 0u32;
+    let mut feed = Hl7Feed { frames: Vec::new(), readings: Vec::new(), messages: 0 };
+    let mut last_us = start_us;
+    for k in 1u64.. {
+        let offset_us = phase_us + k * interval_us;
+        if offset_us as f64 > config.duration_s * 1e6 {
+            break;
+        }
+        let t_us = start_us + offset_us;
+        let reading = patient.advance(config.interval_s);
+        let heart_rate = reading.truth.get(Vital::HeartRate);
+        let strip = ecg.as_mut().map(|ecg| ecg.strip(config.interval_s, |_| heart_rate));
+        let time_unix_s = t_us as f64 / 1e6;
+        let Some(vitals) = reading.reported else {
+            if let Some(mut open) = session.take() {
+                feed.frames.extend(open.close(t_us));
+            }
+            feed.readings.push(ReadingLabel {
+                time_unix_s,
+                scenario: reading.scenario,
+                control_id: None,
+                truth: reading.truth,
+                reported: None,
+            });
+            continue;
+        };
+        let open = session.get_or_insert_with(|| {
+            let endpoint = Endpoint { port: ephemeral_port(index, connections), ..twin.host.at(0) };
+            let isn = |side: u64| splitmix64(twin.seed ^ (u64::from(connections) << 1) ^ side) as u32;
+            let mut fresh = TcpSession::new(endpoint, gateway, isn(0), isn(1));
+            connections += 1;
+            feed.frames.extend(fresh.open(t_us - CONNECT_LEAD_US));
+            fresh
+        });
+        let control_id = k.to_string();
+        let unix_s = (t_us / 1_000_000) as i64;
+        let waveform = strip.as_deref().map(|samples_mv| Waveform { samples_mv });
+        let request =
+            oru::build_with_waveform(&twin.context, &oru::observations(&vitals), waveform, unix_s, &control_id);
+        let ack_id = format!("GW{}", first_ack + feed.messages);
+        let header = AckHeader { sender: &config.receiver, timestamp: &hl7_timestamp(unix_s), control_id: &ack_id };
+        let answer = verdict::judge(request.as_bytes(), &header);
+        let ack = answer.ack.context("the gateway answers every ORU the simulator builds")?;
+        feed.frames.extend(open.exchange(t_us, &mllp::frame(request.as_bytes()), &mllp::frame(ack.as_bytes())));
+        feed.messages += 1;
+        last_us = t_us;
+        feed.readings.push(ReadingLabel {
+            time_unix_s,
+            scenario: reading.scenario,
+            control_id: Some(control_id),
+            truth: reading.truth,
+            reported: Some(vitals),
+        });
+    }
+    if let Some(mut open) = session.take() {
+        feed.frames.extend(open.close(last_us + 4 * ROUND_TRIP_US));
+    }
+    Ok(feed)
+}
+
+/// Source port of a device's `connection`-th HL7 connection.
 fn ephemeral_port(device: u32, connection: u32) -> u16 {
-    const FIRST: u32 = 32_768;
-    const COUNT: u32 = 60_999 - FIRST + 1;
-    (FIRST + (device.wrapping_mul(64).wrapping_add(connection)) % COUNT) as u16
+    traffic::ephemeral_port(device.wrapping_mul(PORTS_PER_DEVICE), connection)
 }
 
 /// Where the labels of `pcap` go: `F.pcap` -> `F.labels.json`.
@@ -252,7 +389,13 @@ mod tests {
             devices,
             duration_s: 60.0,
             interval_s: 1.0,
+            scenario: CaptureScenario::Clinical(scenario),
             episode: Episode { scenario, onset_s: 10.0, ramp_s: 5.0, plateau_s: 20.0, recovery_s: 5.0 },
+            device_type: None,
+            attack_target: None,
+            attack_duration_s: 30.0,
+            // One segment per message, for the counts below; the wire test turns strips on.
+            ecg: false,
             seed: 9,
             start_unix_s: 1_795_305_600,
             gateway_port: 2575,
@@ -269,7 +412,7 @@ mod tests {
         let (mut requests, mut answers, mut events) = (Vec::new(), Vec::new(), Vec::new());
         for frame in frames {
             let packet = SlicedPacket::from_ethernet(&frame.bytes).unwrap();
-            let Some(TransportSlice::Tcp(tcp)) = packet.transport else { panic!("not TCP") };
+            let Some(TransportSlice::Tcp(tcp)) = packet.transport else { continue };
             let (decoders, out, key) = if tcp.destination_port() == port {
                 (&mut to_gateway, &mut requests, tcp.source_port())
             } else {
@@ -284,6 +427,14 @@ mod tests {
         (requests, answers)
     }
 
+    /// The frames of the HL7 feeds (TCP to or from the gateway's port), without NTP and the rest.
+    fn hl7_frames(frames: &[Frame]) -> Vec<&Frame> {
+        frames
+            .iter()
+            .filter(|f| matches!(SlicedPacket::from_ethernet(&f.bytes).unwrap().transport, Some(TransportSlice::Tcp(t)) if t.source_port() == 2575 || t.destination_port() == 2575))
+            .collect()
+    }
+
     #[test]
     fn same_seed_same_bytes_other_seed_other_bytes() {
         let a = generate(&config(3, Scenario::Hypoxia)).unwrap().frames;
@@ -294,12 +445,32 @@ mod tests {
     }
 
     #[test]
+    fn mixed_attacks_are_deterministic_for_a_seed_and_label_every_attack() {
+        let mixed = |seed| CaptureConfig {
+            scenario: CaptureScenario::MixedAttacks,
+            devices: 7,
+            attack_duration_s: 3.0,
+            seed,
+            ..config(7, Scenario::Stable)
+        };
+        let a = generate(&mixed(9)).unwrap();
+        assert_eq!(a.frames, generate(&mixed(9)).unwrap().frames);
+        assert_ne!(a.frames, generate(&mixed(10)).unwrap().frames);
+        assert_eq!(a.labels.attacks.len(), 6);
+        let packets: u64 = a.labels.attacks.iter().map(|l| l.packets).sum();
+        assert!(packets > 1_000, "{packets} attack packets");
+        let start = a.labels.start_unix_s as f64;
+        assert!(a.labels.attacks.iter().all(|l| l.start_unix_s >= start && l.end_unix_s <= start + 60.0));
+        assert!(a.labels.attacks.windows(2).all(|w| w[0].start_unix_s <= w[1].start_unix_s), "in time order");
+    }
+
+    #[test]
     fn packet_counts_follow_connections_and_messages() {
         let capture = generate(&config(4, Scenario::Stable)).unwrap();
         // Each device: handshake (3), one reading per second (request, ACK, client ACK), close (3).
         let readings: usize = capture.labels.devices.iter().map(|d| d.readings.len()).sum();
         assert_eq!(capture.labels.messages as usize, readings);
-        assert_eq!(capture.frames.len(), 4 * 6 + 3 * readings);
+        assert_eq!(hl7_frames(&capture.frames).len(), 4 * 6 + 3 * readings);
         assert_eq!(capture.labels.packets as usize, capture.frames.len());
         assert!(capture.frames.windows(2).all(|w| w[0].timestamp_us <= w[1].timestamp_us));
     }
@@ -311,10 +482,9 @@ mod tests {
         let silent = device.readings.iter().filter(|r| r.reported.is_none()).count();
         assert_eq!(silent, 30, "onset 10 s to end 40 s");
         let sent = device.readings.len() - silent;
-        assert_eq!(capture.frames.len(), 2 * 6 + 3 * sent);
-        let syns = capture
-            .frames
-            .iter()
+        assert_eq!(hl7_frames(&capture.frames).len(), 2 * 6 + 3 * sent);
+        let syns = hl7_frames(&capture.frames)
+            .into_iter()
             .filter(|f| matches!(SlicedPacket::from_ethernet(&f.bytes).unwrap().transport, Some(TransportSlice::Tcp(t)) if t.syn() && !t.ack()))
             .count();
         assert_eq!(syns, 2);
@@ -322,8 +492,14 @@ mod tests {
 
     #[test]
     fn the_wire_carries_what_the_labels_report_and_every_message_is_accepted() {
-        let capture = generate(&config(2, Scenario::Hypoxia)).unwrap();
+        let capture = generate(&CaptureConfig { ecg: true, ..config(2, Scenario::Hypoxia) }).unwrap();
         let (requests, answers) = messages(&capture.frames, 2575);
+        for request in &requests {
+            let strip = request.segments_named("OBX").find(|o| o.field(2) == "NA").expect("an ECG strip");
+            let samples: Vec<f64> = strip.field(5).split('^').map(|v| v.parse().unwrap()).collect();
+            assert_eq!(samples.len(), 250, "one second at 250 Hz");
+            assert!(samples.iter().copied().fold(f64::MIN, f64::max) > 0.5, "an R wave in every second");
+        }
         assert_eq!(requests.len() as u64, capture.labels.messages);
         assert_eq!(answers.len(), requests.len());
         assert!(answers.iter().all(|a| a.segment("MSA").unwrap().field(1) == "AA"));
@@ -334,7 +510,10 @@ mod tests {
                 .map(|m| {
                     (
                         m.control_id(),
-                        m.segments_named("OBX").map(|o| o.field(5).parse::<f64>().unwrap()).collect::<Vec<_>>(),
+                        m.segments_named("OBX")
+                            .filter(|o| o.field(2) == "NM")
+                            .map(|o| o.field(5).parse::<f64>().unwrap())
+                            .collect::<Vec<_>>(),
                     )
                 })
                 .collect();

@@ -2,7 +2,7 @@
 //! them: handshake, data both ways with consistent sequence and acknowledgement numbers, and
 //! an orderly close. Pure: frames come back with their timestamps.
 
-use etherparse::{IpHeaders, Ipv4Header, PacketBuilder, TcpHeader};
+use crate::traffic::packet::{TcpFlags, tcp_frame};
 
 /// One side of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,19 +20,11 @@ pub struct Frame {
 }
 
 /// Payload bytes per segment: the MSS of a 1500-byte Ethernet MTU without TCP options.
-const MSS: usize = 1460;
-const WINDOW: u16 = 64_240;
-const TTL: u8 = 64;
+pub const MSS: usize = 1460;
 /// Time between a packet and its answer on a ward network.
 pub const ROUND_TRIP_US: u64 = 400;
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Flags {
-    syn: bool,
-    fin: bool,
-    psh: bool,
-    ack: bool,
-}
+/// A receiver acknowledges every second full segment (RFC 1122 delayed ACKs).
+const SEGMENTS_PER_ACK: usize = 2;
 
 /// A connection from `client` to `server`. Sequence numbers start at the given ISNs.
 #[derive(Clone, Debug)]
@@ -54,49 +46,70 @@ impl TcpSession {
 
     /// SYN, SYN-ACK, ACK starting at `t_us`.
     pub fn open(&mut self, t_us: u64) -> Vec<Frame> {
-        let syn = self.client_segment(t_us, Flags { syn: true, ..Flags::default() }, &[]);
-        let syn_ack =
-            self.server_segment(t_us + ROUND_TRIP_US, Flags { syn: true, ack: true, ..Flags::default() }, &[]);
-        let ack = self.client_segment(t_us + ROUND_TRIP_US + 50, Flags { ack: true, ..Flags::default() }, &[]);
+        let syn = self.client_segment(t_us, TcpFlags::SYN, &[]);
+        let syn_ack = self.server_segment(t_us + ROUND_TRIP_US, TcpFlags::SYN_ACK, &[]);
+        let ack = self.client_segment(t_us + ROUND_TRIP_US + 50, TcpFlags::ACK, &[]);
         vec![syn, syn_ack, ack]
     }
 
     /// The client sends `request`; the server answers with `response` (which acknowledges the
-    /// request), and the client acknowledges the response.
+    /// request), and the client acknowledges the response. Either may be empty. Meant for
+    /// answers within one receive window; `upload` paces larger transfers.
     pub fn exchange(&mut self, t_us: u64, request: &[u8], response: &[u8]) -> Vec<Frame> {
         let mut frames = Vec::new();
-        let data = Flags { psh: true, ack: true, ..Flags::default() };
         for (i, chunk) in request.chunks(MSS).enumerate() {
-            frames.push(self.client_segment(t_us + i as u64 * 10, data, chunk));
+            frames.push(self.client_segment(t_us + i as u64 * 10, TcpFlags::PSH_ACK, chunk));
         }
-        let answered = t_us + ROUND_TRIP_US;
+        // The server answers a round trip after the request's last segment; the client acknowledges
+        // the response half a round trip after its last.
+        let request_sent = t_us + request.len().div_ceil(MSS).saturating_sub(1) as u64 * 10;
+        let answered = request_sent + ROUND_TRIP_US;
         for (i, chunk) in response.chunks(MSS).enumerate() {
-            frames.push(self.server_segment(answered + i as u64 * 10, data, chunk));
+            frames.push(self.server_segment(answered + i as u64 * 10, TcpFlags::PSH_ACK, chunk));
         }
-        frames.push(self.client_segment(answered + ROUND_TRIP_US / 2, Flags { ack: true, ..Flags::default() }, &[]));
+        let response_sent = answered + response.len().div_ceil(MSS).saturating_sub(1) as u64 * 10;
+        frames.push(self.client_segment(response_sent + ROUND_TRIP_US / 2, TcpFlags::ACK, &[]));
         frames
+    }
+
+    /// The client sends `data` at `bytes_per_s`, the server acknowledging every second
+    /// segment half a round trip after it arrives, as a bulk transfer looks on a LAN. Returns
+    /// the frames and the time the last acknowledgement was seen.
+    pub fn upload(&mut self, t_us: u64, data: &[u8], bytes_per_s: u64) -> (Vec<Frame>, u64) {
+        let mut frames = Vec::with_capacity(data.len() / MSS * 3 / 2 + 2);
+        let spacing_us = (MSS as u64 * 1_000_000 / bytes_per_s.max(1)).max(1);
+        let chunks = data.chunks(MSS).count();
+        let mut last_us = t_us;
+        for (i, chunk) in data.chunks(MSS).enumerate() {
+            let sent_us = t_us + i as u64 * spacing_us;
+            frames.push(self.client_segment(sent_us, TcpFlags::PSH_ACK, chunk));
+            if (i + 1) % SEGMENTS_PER_ACK == 0 || i + 1 == chunks {
+                last_us = sent_us + ROUND_TRIP_US / 2;
+                frames.push(self.server_segment(last_us, TcpFlags::ACK, &[]));
+            }
+        }
+        (frames, last_us)
     }
 
     /// Client FIN, server FIN-ACK, client ACK.
     pub fn close(&mut self, t_us: u64) -> Vec<Frame> {
-        let fin = Flags { fin: true, ack: true, ..Flags::default() };
-        let client_fin = self.client_segment(t_us, fin, &[]);
-        let server_fin = self.server_segment(t_us + ROUND_TRIP_US, fin, &[]);
-        let last_ack = self.client_segment(t_us + ROUND_TRIP_US + 50, Flags { ack: true, ..Flags::default() }, &[]);
+        let client_fin = self.client_segment(t_us, TcpFlags::FIN_ACK, &[]);
+        let server_fin = self.server_segment(t_us + ROUND_TRIP_US, TcpFlags::FIN_ACK, &[]);
+        let last_ack = self.client_segment(t_us + ROUND_TRIP_US + 50, TcpFlags::ACK, &[]);
         vec![client_fin, server_fin, last_ack]
     }
 
-    fn client_segment(&mut self, t_us: u64, flags: Flags, payload: &[u8]) -> Frame {
-        let ack = if flags.ack { self.server_seq } else { 0 };
-        let bytes = segment(self.client, self.server, self.client_seq, ack, self.client_ip_id, flags, payload);
+    fn client_segment(&mut self, t_us: u64, flags: TcpFlags, payload: &[u8]) -> Frame {
+        let bytes =
+            tcp_frame(self.client, self.server, self.client_seq, self.server_seq, self.client_ip_id, flags, payload);
         self.client_seq = advance(self.client_seq, flags, payload);
         self.client_ip_id = self.client_ip_id.wrapping_add(1);
         Frame { timestamp_us: t_us, bytes }
     }
 
-    fn server_segment(&mut self, t_us: u64, flags: Flags, payload: &[u8]) -> Frame {
+    fn server_segment(&mut self, t_us: u64, flags: TcpFlags, payload: &[u8]) -> Frame {
         let bytes =
-            segment(self.server, self.client, self.server_seq, self.client_seq, self.server_ip_id, flags, payload);
+            tcp_frame(self.server, self.client, self.server_seq, self.client_seq, self.server_ip_id, flags, payload);
         self.server_seq = advance(self.server_seq, flags, payload);
         self.server_ip_id = self.server_ip_id.wrapping_add(1);
         Frame { timestamp_us: t_us, bytes }
@@ -104,30 +117,8 @@ impl TcpSession {
 }
 
 /// SYN and FIN each take one sequence number, as data bytes do.
-fn advance(seq: u32, flags: Flags, payload: &[u8]) -> u32 {
+fn advance(seq: u32, flags: TcpFlags, payload: &[u8]) -> u32 {
     seq.wrapping_add(payload.len() as u32 + u32::from(flags.syn) + u32::from(flags.fin))
-}
-
-fn segment(from: Endpoint, to: Endpoint, seq: u32, ack: u32, ip_id: u16, flags: Flags, payload: &[u8]) -> Vec<u8> {
-    let mut tcp = TcpHeader::new(from.port, to.port, seq, WINDOW);
-    tcp.syn = flags.syn;
-    tcp.fin = flags.fin;
-    tcp.psh = flags.psh;
-    tcp.ack = flags.ack;
-    tcp.acknowledgment_number = ack;
-    let ip = Ipv4Header {
-        source: from.ip,
-        destination: to.ip,
-        time_to_live: TTL,
-        identification: ip_id,
-        dont_fragment: true,
-        ..Ipv4Header::default()
-    };
-    let builder =
-        PacketBuilder::ethernet2(from.mac, to.mac).ip(IpHeaders::Ipv4(ip, Default::default())).tcp_header(tcp);
-    let mut bytes = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut bytes, payload).expect("a TCP segment within the MTU serialises");
-    bytes
 }
 
 #[cfg(test)]
@@ -175,6 +166,18 @@ mod tests {
         let expected: Vec<_> = expected.iter().map(|&(c, f, s, a, l)| (c, f.to_owned(), s, a, l)).collect();
         assert_eq!(decoded, expected);
         assert!(frames.windows(2).all(|w| w[0].timestamp_us < w[1].timestamp_us), "time moves forward");
+    }
+
+    #[test]
+    fn an_upload_is_paced_and_acknowledged_every_second_segment() {
+        let mut session = TcpSession::new(CLIENT, SERVER, 0, 0);
+        let (frames, last) = session.upload(0, &[7; 5 * 1460], 1460 * 1000);
+        let decoded: Vec<_> = frames.iter().map(decode).collect();
+        let acks: Vec<_> = decoded.iter().filter(|d| !d.0).map(|d| d.3).collect();
+        assert_eq!(acks, [2920, 5840, 7300]);
+        assert_eq!(decoded.iter().filter(|d| d.0).count(), 5);
+        assert_eq!(frames[1].timestamp_us, 1000, "a segment per millisecond at 1460 kB/s");
+        assert_eq!(last, 4000 + ROUND_TRIP_US / 2);
     }
 
     #[test]

@@ -12,8 +12,10 @@ use tokio::net::TcpStream;
 use wardwatch_clinical::mllp::{self, Decoder, Event};
 
 use crate::ack::AckCode;
-use crate::oru;
+use crate::ecg::EcgGenerator;
+use crate::oru::{self, Waveform};
 use crate::patient::Patient;
+use crate::physiology::Vital;
 use crate::scenario::Timeline;
 use backoff::Backoff;
 use reply::Reply;
@@ -35,6 +37,8 @@ pub struct DeviceConfig {
     pub backoff_max: Duration,
     /// Frames longer than this from the gateway are discarded.
     pub max_message_bytes: usize,
+    /// Whether each ORU carries the last interval's ECG strip (bedside monitors).
+    pub ecg: bool,
 }
 
 /// What the twin did so far.
@@ -125,6 +129,8 @@ pub struct Device {
     /// Distinguishes this run's control ids from an earlier run's.
     run_id: u64,
     stats: DeviceStats,
+    /// The heart's electrical activity, for monitors that send a strip with each ORU.
+    ecg: Option<EcgGenerator>,
 }
 
 impl Device {
@@ -132,7 +138,6 @@ impl Device {
         let patient = Patient::new(config.timeline.clone(), config.seed);
         let backoff = Backoff::new(config.backoff_initial, config.backoff_max);
         Self {
-            config,
             patient,
             connection: None,
             backoff,
@@ -140,6 +145,8 @@ impl Device {
             sequence: 0,
             run_id: unix_now().as_secs(),
             stats: DeviceStats::default(),
+            ecg: config.ecg.then(EcgGenerator::new),
+            config,
         }
     }
 
@@ -159,8 +166,12 @@ impl Device {
 
     /// Takes one reading and sends it if the device is on the network.
     pub async fn tick(&mut self) {
-        let reading = self.patient.advance(self.config.interval.as_secs_f64() * self.config.speed);
+        let elapsed_s = self.config.interval.as_secs_f64() * self.config.speed;
+        let reading = self.patient.advance(elapsed_s);
         self.stats.readings += 1;
+        // The heart beats on whether or not the device is on the network.
+        let heart_rate = reading.truth.get(Vital::HeartRate);
+        let strip = self.ecg.as_mut().map(|ecg| ecg.strip(elapsed_s, |_| heart_rate));
         let Some(vitals) = reading.reported else {
             if self.connection.take().is_some() {
                 tracing::info!(device = %self.config.context.device_id, "device off the network (disconnect scenario)");
@@ -174,8 +185,13 @@ impl Device {
         }
         self.sequence += 1;
         let control_id = format!("{:x}-{}", self.run_id, self.sequence);
-        let message =
-            oru::build(&self.config.context, &oru::observations(&vitals), unix_now().as_secs() as i64, &control_id);
+        let message = oru::build_with_waveform(
+            &self.config.context,
+            &oru::observations(&vitals),
+            strip.as_deref().map(|samples_mv| Waveform { samples_mv }),
+            unix_now().as_secs() as i64,
+            &control_id,
+        );
         let connection = self.connection.as_mut().expect("connected above");
         self.stats.sent += 1;
         match connection.exchange(&message, &control_id, self.config.ack_timeout).await {
