@@ -81,7 +81,8 @@ pub fn exporter_container(ward: &Ward, device_id: &str) -> Container {
         ("WARDWATCH_ANOMALY_RETRAIN_INTERVAL", ward.spec.anomaly.retrain_interval.clone()),
     ]);
     // The pod's own addresses tell the intrusion rules which side of a flow is the device.
-    variables.as_array_mut()
+    variables
+        .as_array_mut()
         .expect("env is a list")
         .push(json!({"name": "WARDWATCH_LOCAL_CIDRS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}));
     serde_json::from_value(json!({
