@@ -139,16 +139,23 @@ pub async fn run(args: RunArgs) -> Result<()> {
         // Lead until a signal, or until the lease cannot be kept.
         let (lost_tx, lost_rx) = watch::channel(false);
         let renewer = elector.clone().map(|e| tokio::spawn(keep_leading(e, args.lease_duration, lost_tx)));
-        let stop = {
-            let (mut signal, mut lost) = (signal_rx.clone(), lost_rx.clone());
-            async move {
-                tokio::select! {
-                    _ = signal.wait_for(|s| *s) => {}
-                    _ = lost.wait_for(|l| *l) => {}
+        loop {
+            let stop = {
+                let (mut signal, mut lost) = (signal_rx.clone(), lost_rx.clone());
+                async move {
+                    tokio::select! {
+                        _ = signal.wait_for(|s| *s) => {}
+                        _ = lost.wait_for(|l| *l) => {}
+                    }
                 }
+            };
+            let stopped = controller::run(client.clone(), scope.clone(), settings.clone(), metrics.clone(), stop).await;
+            if stopped == controller::Stopped::Desynced && !*signal_rx.borrow() && !*lost_rx.borrow() {
+                tracing::warn!("a watch desynced (410 Gone): restarting the controllers to list afresh");
+                continue;
             }
-        };
-        controller::run(client.clone(), scope.clone(), settings.clone(), metrics.clone(), stop).await;
+            break;
+        }
         metrics.leader.set(0);
         if let Some(renewer) = renewer {
             renewer.abort();

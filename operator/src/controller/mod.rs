@@ -42,20 +42,47 @@ where
     }
 }
 
+/// Why the controllers stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The caller's shutdown future resolved.
+    Shutdown,
+    /// A watch reported 410 Gone (for example after an API-server restart, whose watch cache
+    /// no longer holds our resource versions). kube-runtime's watchers were seen retrying the
+    /// stale version with growing backoff instead of relisting, so the caller restarts the
+    /// controllers, which list afresh.
+    Desynced,
+}
+
+fn is_desync<E: std::error::Error + 'static>(err: &runtime_controller::Error<E, watcher::Error>) -> bool {
+    matches!(err, runtime_controller::Error::QueueError(watcher::Error::WatchError(status)) if status.code == 410)
+}
+
 /// Only what the operator labelled as its own wakes anyone.
 fn owned() -> watcher::Config {
     watcher::Config::default().labels("app.kubernetes.io/managed-by=wardwatch")
 }
 
-/// Runs the Ward, MonitoredDevice and HospitalFederation controllers until `shutdown` resolves.
+/// Runs the Ward, MonitoredDevice and HospitalFederation controllers until `shutdown` resolves
+/// or a watch desyncs.
 pub async fn run(
     client: Client,
     scope: Scope,
     settings: Settings,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let shutdown = futures::future::FutureExt::shared(shutdown);
+) -> Stopped {
+    let (desync_tx, desync_rx) = tokio::sync::watch::channel(false);
+    let desync_tx = Arc::new(desync_tx);
+    let shutdown = {
+        let mut desynced = desync_rx.clone();
+        futures::future::FutureExt::shared(async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = desynced.wait_for(|d| *d) => {}
+            }
+        })
+    };
     let limits = runtime_controller::Config::default().concurrency(settings.concurrency);
 
     let device_controller = Controller::new(api::<MonitoredDevice>(&client, &scope), watcher::Config::default())
@@ -78,9 +105,16 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(device::reconcile, device::error_policy, ctx.clone())
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "device controller event");
+        .for_each({
+            let desync = desync_tx.clone();
+            move |result| {
+                if let Err(err) = &result {
+                    if is_desync(err) {
+                        let _ = desync.send(true);
+                    }
+                    tracing::debug!(%err, "device controller event");
+                }
+                futures::future::ready(())
             }
         });
 
@@ -95,9 +129,16 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(ward::reconcile, ward::error_policy, ctx.clone())
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "ward controller event");
+        .for_each({
+            let desync = desync_tx.clone();
+            move |result| {
+                if let Err(err) = &result {
+                    if is_desync(err) {
+                        let _ = desync.send(true);
+                    }
+                    tracing::debug!(%err, "ward controller event");
+                }
+                futures::future::ready(())
             }
         });
 
@@ -105,11 +146,19 @@ pub async fn run(
         .with_config(limits)
         .graceful_shutdown_on(shutdown)
         .run(federation::reconcile, federation::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "federation controller event");
+        .for_each({
+            let desync = desync_tx.clone();
+            move |result| {
+                if let Err(err) = &result {
+                    if is_desync(err) {
+                        let _ = desync.send(true);
+                    }
+                    tracing::debug!(%err, "federation controller event");
+                }
+                futures::future::ready(())
             }
         });
 
     futures::join!(device_controller, ward_controller, federation_controller);
+    if *desync_rx.borrow() { Stopped::Desynced } else { Stopped::Shutdown }
 }
