@@ -58,6 +58,24 @@ fn is_desync<E: std::error::Error + 'static>(err: &runtime_controller::Error<E, 
     matches!(err, runtime_controller::Error::QueueError(watcher::Error::WatchError(status)) if status.code == 410)
 }
 
+/// What a controller's result stream does with each result: errors are logged at debug (the
+/// reconcile errors were already counted and logged by the error policy), and a desync asks
+/// for a restart.
+fn report_errors<T, E: std::error::Error + 'static>(
+    controller: &'static str,
+    desync: Arc<tokio::sync::watch::Sender<bool>>,
+) -> impl FnMut(Result<T, runtime_controller::Error<E, watcher::Error>>) -> futures::future::Ready<()> {
+    move |result| {
+        if let Err(err) = &result {
+            if is_desync(err) {
+                let _ = desync.send(true);
+            }
+            tracing::debug!(%err, controller, "controller event");
+        }
+        futures::future::ready(())
+    }
+}
+
 /// Only what the operator labelled as its own wakes anyone.
 fn owned() -> watcher::Config {
     watcher::Config::default().labels("app.kubernetes.io/managed-by=wardwatch")
@@ -105,18 +123,7 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(device::reconcile, device::error_policy, ctx.clone())
-        .for_each({
-            let desync = desync_tx.clone();
-            move |result| {
-                if let Err(err) = &result {
-                    if is_desync(err) {
-                        let _ = desync.send(true);
-                    }
-                    tracing::debug!(%err, "device controller event");
-                }
-                futures::future::ready(())
-            }
-        });
+        .for_each(report_errors("device", desync_tx.clone()));
 
     let ward_controller = Controller::new(api::<Ward>(&client, &scope), watcher::Config::default())
         .with_config(limits.clone())
@@ -129,35 +136,13 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(ward::reconcile, ward::error_policy, ctx.clone())
-        .for_each({
-            let desync = desync_tx.clone();
-            move |result| {
-                if let Err(err) = &result {
-                    if is_desync(err) {
-                        let _ = desync.send(true);
-                    }
-                    tracing::debug!(%err, "ward controller event");
-                }
-                futures::future::ready(())
-            }
-        });
+        .for_each(report_errors("ward", desync_tx.clone()));
 
     let federation_controller = Controller::new(api::<HospitalFederation>(&client, &scope), watcher::Config::default())
         .with_config(limits)
         .graceful_shutdown_on(shutdown)
         .run(federation::reconcile, federation::error_policy, ctx)
-        .for_each({
-            let desync = desync_tx.clone();
-            move |result| {
-                if let Err(err) = &result {
-                    if is_desync(err) {
-                        let _ = desync.send(true);
-                    }
-                    tracing::debug!(%err, "federation controller event");
-                }
-                futures::future::ready(())
-            }
-        });
+        .for_each(report_errors("federation", desync_tx.clone()));
 
     futures::join!(device_controller, ward_controller, federation_controller);
     if *desync_rx.borrow() { Stopped::Desynced } else { Stopped::Shutdown }
