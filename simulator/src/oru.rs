@@ -69,6 +69,35 @@ pub struct Waveform<'a> {
 /// ISO/IEEE 11073 MDC code of ECG lead II, the monitor's default trace.
 pub const MDC_ECG_LEAD_II: [&str; 3] = ["131330", "MDC_ECG_ELEC_POTL_II", "MDC"];
 
+/// One final (`F`) OBX segment: set id, value type (OBX-2), observation identifier (OBX-3),
+/// value components (OBX-5), units (OBX-6) and observation time (OBX-14).
+fn write_obx(
+    w: &mut Writer,
+    set_id: usize,
+    value_type: &str,
+    code: &[&str],
+    value: &[&str],
+    unit: &[&str],
+    when: &str,
+) {
+    w.segment("OBX")
+        .field(&[&set_id.to_string()])
+        .field(&[value_type])
+        .field(code)
+        .field(&[])
+        .field(value)
+        .field(unit)
+        .field(&[])
+        .field(&[])
+        .field(&[])
+        .field(&[])
+        .field(&["F"])
+        .field(&[])
+        .field(&[])
+        .field(&[when])
+        .end();
+}
+
 /// Builds one ORU^R01 message (segments separated by `\r`), control id `control_id`.
 pub fn build(context: &Context, observations: &[Observation], unix_seconds: i64, control_id: &str) -> String {
     build_with_waveform(context, observations, None, unix_seconds, control_id)
@@ -115,42 +144,14 @@ pub fn build_with_waveform(
         .end();
     for (i, observation) in observations.iter().enumerate() {
         let vital = observation.vital;
-        w.segment("OBX")
-            .field(&[&(i + 1).to_string()])
-            .field(&["NM"])
-            .field(&[vital.loinc, vital.loinc_name, "LN"])
-            .field(&[])
-            .field(&[&format_value(observation.value, 2)])
-            .field(&[vital.ucum, vital.ucum, "UCUM"])
-            .field(&[])
-            .field(&[])
-            .field(&[])
-            .field(&[])
-            .field(&["F"])
-            .field(&[])
-            .field(&[])
-            .field(&[&when])
-            .end();
+        let value = format_value(observation.value, 2);
+        let unit = [vital.ucum, vital.ucum, "UCUM"];
+        write_obx(&mut w, i + 1, "NM", &[vital.loinc, vital.loinc_name, "LN"], &[&value], &unit, &when);
     }
     if let Some(waveform) = waveform {
         let samples: Vec<String> = waveform.samples_mv.iter().map(|v| format!("{v:.3}")).collect();
         let components: Vec<&str> = samples.iter().map(String::as_str).collect();
-        w.segment("OBX")
-            .field(&[&(observations.len() + 1).to_string()])
-            .field(&["NA"])
-            .field(&MDC_ECG_LEAD_II)
-            .field(&[])
-            .field(&components)
-            .field(&["mV", "mV", "UCUM"])
-            .field(&[])
-            .field(&[])
-            .field(&[])
-            .field(&[])
-            .field(&["F"])
-            .field(&[])
-            .field(&[])
-            .field(&[&when])
-            .end();
+        write_obx(&mut w, observations.len() + 1, "NA", &MDC_ECG_LEAD_II, &components, &["mV", "mV", "UCUM"], &when);
     }
     w.finish()
 }

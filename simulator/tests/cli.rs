@@ -5,22 +5,16 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::run;
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wardwatch-simulator");
 const PORT: u16 = 2575;
-
-fn run(command: &mut Command) -> Output {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); tshark and tcpdump come from Debian's packages"));
-    assert!(output.status.success(), "{program} failed: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
 
 fn write_capture(dir: &Path, seed: &str) -> (std::path::PathBuf, Value) {
     let pcap = dir.join(format!("ward-{seed}.pcap"));

@@ -4,8 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+mod common;
+
+use common::run;
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wardwatch-simulator");
@@ -13,15 +16,6 @@ const BINARY: &str = env!("CARGO_BIN_EXE_wardwatch-simulator");
 /// of the beacon or contact periods, so that counts do not hinge on jitter at the window's edge.
 const ATTACK_S: f64 = 22.0;
 const MIXED_ATTACK_S: f64 = 12.0;
-
-fn run(command: &mut Command) -> Output {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); tshark and tcpdump come from Debian's packages"));
-    assert!(output.status.success(), "{program} failed: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
 
 fn write_capture(dir: &Path, scenario: &str, devices: &str, duration: &str, attack_s: f64) -> (PathBuf, Value) {
     let pcap = dir.join(format!("{scenario}.pcap"));

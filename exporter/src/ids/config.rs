@@ -106,16 +106,16 @@ impl fmt::Display for CidrList {
     }
 }
 
+/// Parses a comma-separated list, items trimmed, empty items skipped (`""` is the empty list).
+fn comma_list<T>(text: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(item).collect()
+}
+
 impl FromStr for CidrList {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        comma_list(text, str::parse).map(Self)
     }
 }
 
@@ -168,12 +168,7 @@ impl FromStr for PortList {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        comma_list(text, str::parse).map(Self)
     }
 }
 
@@ -185,8 +180,7 @@ impl FromStr for PortNumbers {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let items = text.split(',').map(str::trim).filter(|item| !item.is_empty());
-        items.map(|p| p.parse().map_err(|_| format!("{p:?} is not a port number"))).collect::<Result<_, _>>().map(Self)
+        comma_list(text, |p| p.parse().map_err(|_| format!("{p:?} is not a port number"))).map(Self)
     }
 }
 
