@@ -21,7 +21,8 @@ impl std::fmt::Display for Missing {
         write!(
             f,
             "test bed program `{}` not found (looked in {}); build the test bed with \
-             `bash tests/testbed/build.sh` and install Debian's packages with `bash .ci/install-deps`",
+             `bash tests/testbed/build.sh`, install Debian's packages with `bash scripts/install-deps.sh` \
+             and build the workspace's binaries with `cargo build --workspace`",
             self.program,
             self.looked_in.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )
@@ -52,6 +53,19 @@ pub fn find_binary(program: &str) -> Result<PathBuf, Missing> {
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))
         .ok_or_else(|| Missing { program: program.to_owned(), looked_in })
+}
+
+/// One of the workspace's own binaries (`wardwatch-simulator`, `wardwatch-exporter`, ...), from
+/// the target directory this test was built into. `cargo test --workspace` builds them before
+/// any test runs; a test binary run on its own needs them built first.
+pub fn workspace_binary(name: &str) -> Result<PathBuf, Missing> {
+    // A test executable lives in target/<profile>/deps; the binaries one level up.
+    let profile_dir = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
+    let candidate = profile_dir.map(|dir| dir.join(name));
+    match candidate {
+        Some(path) if is_executable(&path) => Ok(path),
+        other => Err(Missing { program: name.to_owned(), looked_in: other.into_iter().collect() }),
+    }
 }
 
 fn is_executable(path: &Path) -> bool {

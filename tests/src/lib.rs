@@ -14,13 +14,15 @@
 pub mod binaries;
 pub mod control_plane;
 pub mod http_probe;
+pub mod netns;
 pub mod pki;
+pub mod pod;
 pub mod process;
 pub mod prometheus;
 pub mod prometheus_operator;
 pub mod wait;
 
-pub use binaries::{Missing, find_binary};
+pub use binaries::{Missing, find_binary, workspace_binary};
 pub use control_plane::{AdminCredentials, ControlPlane};
 pub use process::{ManagedProcess, free_port};
 pub use prometheus::{Alertmanager, Prometheus};
