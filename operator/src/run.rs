@@ -143,9 +143,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
             let stop = {
                 let (mut signal, mut lost) = (signal_rx.clone(), lost_rx.clone());
                 async move {
+                    // Without leader election nobody holds the sender of `lost`: its closed
+                    // channel must not read as a lost lease, so only `Ok` ends the wait.
                     tokio::select! {
                         _ = signal.wait_for(|s| *s) => {}
-                        _ = lost.wait_for(|l| *l) => {}
+                        Ok(_) = lost.wait_for(|l| *l) => {}
                     }
                 }
             };

@@ -191,7 +191,9 @@ async fn ward_lifecycle_end_to_end() {
 #[tokio::test]
 async fn federation_members_become_scrape_configs() {
     let cp = bed_with_crds().await;
-    let _operator = Operator::start(&cp, "operator", &[]).await;
+    // A single replica without a Lease reconciles as well (the controllers used to stop at
+    // once when leader election was off).
+    let _operator = Operator::start(&cp, "operator", &["--leader-election", "false"]).await;
     kubectl_ok(&cp, &["apply", "-f", repo_path("manifests/federation.yaml").to_str().unwrap()]);
     let central = "wardwatch-central";
     for member in ["region-north-st-mary", "region-north-general"] {

@@ -59,13 +59,16 @@ pub fn find_binary(program: &str) -> Result<PathBuf, Missing> {
 /// the target directory this test was built into. `cargo test --workspace` builds them before
 /// any test runs; a test binary run on its own needs them built first.
 pub fn workspace_binary(name: &str) -> Result<PathBuf, Missing> {
-    // A test executable lives in target/<profile>/deps; the binaries one level up.
-    let profile_dir = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
-    let candidate = profile_dir.map(|dir| dir.join(name));
-    match candidate {
-        Some(path) if is_executable(&path) => Ok(path),
-        other => Err(Missing { program: name.to_owned(), looked_in: other.into_iter().collect() }),
-    }
+    // A test executable lives in target/<profile>/deps, a binary such as the demo in
+    // target/<profile>: look beside the running executable and one level up.
+    let exe_dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let looked_in: Vec<PathBuf> =
+        exe_dir.iter().flat_map(|dir| [dir.clone()].into_iter().chain(dir.parent().map(Path::to_path_buf))).collect();
+    looked_in
+        .iter()
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| Missing { program: name.to_owned(), looked_in })
 }
 
 fn is_executable(path: &Path) -> bool {

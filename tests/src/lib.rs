@@ -11,12 +11,14 @@
 //! free on 127.0.0.1 and state lives in a fresh temporary directory, so parallel tests do not
 //! collide.
 
+pub mod alert_receiver;
 pub mod binaries;
 pub mod control_plane;
 pub mod http_probe;
 pub mod netns;
 pub mod pki;
 pub mod pod;
+pub mod pod_targets;
 pub mod process;
 pub mod prometheus;
 pub mod prometheus_operator;

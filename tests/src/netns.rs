@@ -22,6 +22,8 @@ impl NetworkNamespace {
     /// name-to-address lines as its hosts file.
     pub fn create(role: &str, hosts: &[(&str, &str)]) -> Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(remove_abandoned);
         let name = format!("ww-{role}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         run(Command::new("ip").args(["netns", "add", &name]))?;
         let namespace = Self { name };
@@ -60,18 +62,25 @@ impl NetworkNamespace {
         command
     }
 
+    /// Moves the calling thread into the namespace. Threads it starts afterwards (a tokio
+    /// runtime's workers, say) and the programs they spawn are born there too.
+    pub fn enter(&self) -> Result<()> {
+        let path = Path::new("/run/netns").join(&self.name);
+        let handle = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: setns on the calling thread; the descriptor is ours and open.
+        if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            bail!("setns into {}: {}", self.name, std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Runs `work` on a thread that has entered the namespace, so the sockets it opens are
     /// the namespace's (for reading a pod's metrics from the test).
     pub fn within<T: Send>(&self, work: impl FnOnce() -> T + Send) -> Result<T> {
-        let path = Path::new("/run/netns").join(&self.name);
-        let handle = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    // SAFETY: setns on this thread only; the descriptor is ours and open.
-                    if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        bail!("setns into {}: {}", self.name, std::io::Error::last_os_error());
-                    }
+                    self.enter()?;
                     Ok(work())
                 })
                 .join()
@@ -115,6 +124,52 @@ pub fn connect(a: &VethEnd, b: &VethEnd) -> Result<()> {
             .ip(&format!("neigh replace {peer_ip} lladdr {} dev {} nud permanent", peer.mac, end.interface))?;
     }
     Ok(())
+}
+
+/// A node's pod network: a bridge in the node's namespace, with each pod's `eth0` plugged into
+/// it through a veth pair, as a simple CNI plugin would do it.
+pub struct Bridge<'a> {
+    node: &'a NetworkNamespace,
+    name: &'static str,
+    plugged: AtomicU32,
+}
+
+impl<'a> Bridge<'a> {
+    /// Creates bridge `name` in `node` with the node's address on it (for example
+    /// `10.40.0.1/24`).
+    pub fn create(node: &'a NetworkNamespace, name: &'static str, address: &str) -> Result<Self> {
+        node.ip(&format!("link add {name} type bridge"))?;
+        node.ip(&format!("addr add {address} dev {name}"))?;
+        node.ip(&format!("link set {name} up"))?;
+        Ok(Self { node, name, plugged: AtomicU32::new(0) })
+    }
+
+    /// Gives `pod` an `eth0` with `address` (for example `10.40.0.21/24`), plugged into the
+    /// bridge.
+    pub fn plug(&self, pod: &NetworkNamespace, address: &str) -> Result<()> {
+        let host_side = format!("veth{}", self.plugged.fetch_add(1, Ordering::Relaxed));
+        pod.ip(&format!("link add eth0 type veth peer name {host_side} netns {}", self.node.name()))?;
+        pod.ip(&format!("addr add {address} dev eth0"))?;
+        pod.ip("link set eth0 up")?;
+        self.node.ip(&format!("link set {host_side} master {}", self.name))?;
+        self.node.ip(&format!("link set {host_side} up"))
+    }
+}
+
+/// Deletes the namespaces (and hosts files) of earlier runs whose process is gone: a test or
+/// demo killed outright had no chance to drop its handles.
+fn remove_abandoned() {
+    let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let owner =
+            name.strip_prefix("ww-").and_then(|rest| rest.split('-').nth(1)).and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            drop(NetworkNamespace { name: name.to_owned() });
+        }
+    }
 }
 
 fn run(command: &mut Command) -> Result<()> {
