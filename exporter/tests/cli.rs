@@ -219,6 +219,15 @@ fn a_malformed_ward_setting_is_refused_with_its_value() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("SCTP/9"), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let output = ward_environment(&mut exporter())
+        .env("WARDWATCH_ALLOWED_CIDRS", "10.1.0.0/24,10.2.0.0/40")
+        .args(["--read", "x.pcap", "--summary", "json"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--allowed-cidrs") && stderr.contains(r#""10.2.0.0/40": bad prefix length"#), "{stderr}");
 }
 
 /// A one-shot HTTP listener on 127.0.0.1 that answers 200 to `count` requests and hands their
