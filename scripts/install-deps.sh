@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what wardwatch's build and tests need on a fresh Debian machine, skipping what is
-# already there: Debian packages (libpcap, Prometheus, Alertmanager, tshark, tcpdump, iproute2),
-# the Rust components rustfmt and clippy, and a check that Go is new enough for the test bed.
+# already there: Debian packages (libpcap, Prometheus, Alertmanager, tshark, tcpdump, iproute2,
+# python3-venv), the Rust components rustfmt and clippy, Wireshark's test captures from Debian's
+# wireshark source package, python-hl7's mllp_send, and a check that Go is new enough for the
+# test bed.
 set -euo pipefail
 
 debian_packages=(
@@ -10,6 +12,7 @@ debian_packages=(
 	prometheus-alertmanager # alertmanager and amtool
 	tshark tcpdump         # reference readers of captures
 	iproute2               # network namespaces and veth pairs for capture tests
+	python3-venv           # python-hl7's virtual environment (scripts/python-hl7.sh)
 	ca-certificates curl git
 )
 
@@ -31,6 +34,10 @@ for component in rustfmt clippy; do
 		rustup component add "$component"
 	fi
 done
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bash "$here/wireshark-captures.sh" # third-party captures for the exporter's tshark comparison
+bash "$here/python-hl7.sh"         # a third-party MLLP sender for the exporter's live test
 
 # The test bed's Go modules declare go 1.26.0; newer local toolchains build them as they are.
 if ! command -v go >/dev/null; then

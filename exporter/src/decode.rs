@@ -11,6 +11,8 @@ pub enum LinkType {
     Ethernet,
     /// Linux cooked capture v1 (`any` interface).
     LinuxSll,
+    /// Linux cooked capture v2 (`any` interface, `tcpdump -y LINUX_SLL2`): adds the interface index.
+    LinuxSll2,
     /// Raw IPv4/IPv6 without a link header.
     RawIp,
     Other(i32),
@@ -21,7 +23,9 @@ impl LinkType {
         match dlt {
             1 => Self::Ethernet,
             113 => Self::LinuxSll,
-            12 | 101 => Self::RawIp,
+            276 => Self::LinuxSll2,
+            // DLT_RAW (12 on Linux, 101 as LINKTYPE_RAW), LINKTYPE_IPV4 and LINKTYPE_IPV6.
+            12 | 101 | 228 | 229 => Self::RawIp,
             other => Self::Other(other),
         }
     }
@@ -104,6 +108,55 @@ impl ArpSender {
     }
 }
 
+/// One fragment of an IPv4 or IPv6 datagram: which datagram, and which part of its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    /// The IPv4 identification, or the IPv6 fragment header's.
+    pub id: u32,
+    /// The protocol number of what the datagram carries (6 TCP, 17 UDP, ...).
+    pub ip_number: u8,
+    /// Where this fragment's data starts in the datagram's payload, in bytes.
+    pub offset: u32,
+    /// Bytes of the datagram's payload this fragment carries.
+    pub len: u32,
+    /// More fragments follow (false for the last one, which tells the payload's length).
+    pub more: bool,
+    /// The source and destination ports at the start of a first fragment of TCP or UDP.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl Fragment {
+    fn new(id: u32, payload: &etherparse::IpPayloadSlice<'_>, offset: u16, more: bool) -> Self {
+        let ip_number = payload.ip_number;
+        let data = payload.payload;
+        let ports = (offset == 0
+            && (ip_number == etherparse::IpNumber::TCP || ip_number == etherparse::IpNumber::UDP)
+            && data.len() >= 4)
+            .then(|| (u16::from_be_bytes([data[0], data[1]]), u16::from_be_bytes([data[2], data[3]])));
+        Self { id, ip_number: ip_number.0, offset: u32::from(offset), len: data.len() as u32, more, ports }
+    }
+
+    /// The fragment an IP packet is, if it is one.
+    fn of(net: &NetSlice<'_>) -> Option<Self> {
+        match net {
+            NetSlice::Ipv4(ip) if ip.is_payload_fragmented() => {
+                let header = ip.header();
+                let (id, offset) = (u32::from(header.identification()), header.fragments_offset().byte_offset());
+                Some(Self::new(id, ip.payload(), offset, header.more_fragments()))
+            }
+            NetSlice::Ipv6(ip) if ip.is_payload_fragmented() => {
+                let header = ip.extensions().clone().into_iter().find_map(|extension| match extension {
+                    etherparse::Ipv6ExtensionSlice::Fragment(header) => Some(header),
+                    _ => None,
+                })?;
+                let offset = header.fragment_offset().byte_offset();
+                Some(Self::new(header.identification(), ip.payload(), offset, header.more_fragments()))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One decoded frame: what it is, and for IP traffic who talks to whom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet<'a> {
@@ -114,6 +167,9 @@ pub struct Packet<'a> {
     pub tcp: Option<TcpSegment<'a>>,
     /// Present for ARP packets of IPv4 over Ethernet.
     pub arp: Option<ArpSender>,
+    /// Present for a fragment of an IP datagram (whose protocol is [`Protocol::OtherIp`] here:
+    /// only the whole datagram shows its transport). Not for frames cut by the snapshot length.
+    pub fragment: Option<Fragment>,
     /// The capture kept less than the packet's length (snaplen): its headers decoded, but its
     /// payload is incomplete.
     pub snap_truncated: bool,
@@ -125,25 +181,90 @@ pub fn classify(link: LinkType, frame: &[u8]) -> Result<Protocol, DecodeError> {
 }
 
 /// The layers of a frame that matter here, from either a strict or a lax parse.
+#[derive(Default)]
 struct Layers<'a> {
     addresses: Option<(IpAddr, IpAddr)>,
     arp: bool,
     arp_sender: Option<ArpSender>,
     transport: Option<TransportSlice<'a>>,
+    fragment: Option<Fragment>,
+}
+
+/// Where a Linux cooked header keeps its fields: its length, and the offsets of the protocol
+/// and of the ARPHRD type (both 16 bits, big-endian).
+struct LinuxCookedLayout {
+    len: usize,
+    protocol_at: usize,
+    arphrd_at: usize,
+}
+
+/// v1: packet type (2), ARPHRD type (2), address length (2), address (8), protocol (2).
+const LINUX_SLL: LinuxCookedLayout = LinuxCookedLayout { len: 16, protocol_at: 14, arphrd_at: 2 };
+/// v2: protocol (2), reserved (2), interface index (4), ARPHRD type (2), packet type (1),
+/// address length (1), address (8).
+const LINUX_SLL2: LinuxCookedLayout = LinuxCookedLayout { len: 20, protocol_at: 0, arphrd_at: 8 };
+/// ARPHRD_NETLINK: the protocol field holds a netlink family, not an EtherType.
+const ARPHRD_NETLINK: u16 = 824;
+
+/// The EtherType of a Linux cooked frame's payload, and the payload; the EtherType is `None`
+/// for a payload that is none (netlink, or the 802.3/802.2 values below 0x0600 that Linux
+/// uses). Any ARPHRD type is accepted, loopback (772) and tunnels included, as `any` captures
+/// them all.
+fn linux_cooked_payload<'a>(
+    layout: &LinuxCookedLayout,
+    frame: &'a [u8],
+) -> Result<(Option<EtherType>, &'a [u8]), DecodeError> {
+    let header = frame.get(..layout.len).ok_or(DecodeError::Truncated)?;
+    let field = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
+    let (protocol, arphrd) = (field(layout.protocol_at), field(layout.arphrd_at));
+    let ether_type = (arphrd != ARPHRD_NETLINK && protocol >= 0x0600).then_some(EtherType(protocol));
+    Ok((ether_type, &frame[layout.len..]))
+}
+
+/// Tunnels read through: IP in IP (protocol 4) and IPv6 in IP (41), nested at most this deep.
+const MAX_TUNNEL_DEPTH: usize = 8;
+
+/// The innermost packet of IP-in-IP tunnels, as tshark dissects through them; a tunnelled
+/// packet that does not parse leaves the outer one as it is.
+fn innermost(mut sliced: SlicedPacket<'_>) -> SlicedPacket<'_> {
+    for _ in 0..MAX_TUNNEL_DEPTH {
+        let payload = match &sliced.net {
+            Some(NetSlice::Ipv4(ip)) => ip.payload(),
+            Some(NetSlice::Ipv6(ip)) => ip.payload(),
+            _ => break,
+        };
+        let (ip_number, data) = (payload.ip_number, payload.payload);
+        let tunnel = ip_number == etherparse::IpNumber::IPV4 || ip_number == etherparse::IpNumber::IPV6;
+        if sliced.transport.is_some() || payload.fragmented || !tunnel {
+            break;
+        }
+        match SlicedPacket::from_ip(data) {
+            Ok(inner) => sliced = inner,
+            Err(_) => break,
+        }
+    }
+    sliced
 }
 
 /// Parses a frame whose headers must all be complete and consistent.
 fn strict_layers(link: LinkType, frame: &[u8]) -> Result<Layers<'_>, DecodeError> {
     let sliced = match link {
         LinkType::Ethernet => SlicedPacket::from_ethernet(frame),
-        LinkType::LinuxSll => SlicedPacket::from_linux_sll(frame),
+        LinkType::LinuxSll | LinkType::LinuxSll2 => {
+            let layout = if link == LinkType::LinuxSll { &LINUX_SLL } else { &LINUX_SLL2 };
+            match linux_cooked_payload(layout, frame)? {
+                (Some(ether_type), payload) => SlicedPacket::from_ether_type(ether_type, payload),
+                (None, _) => return Ok(Layers::default()),
+            }
+        }
         LinkType::RawIp => SlicedPacket::from_ip(frame),
         LinkType::Other(_) => return Err(DecodeError::UnsupportedLinkType),
     }
     .map_err(|err| match err {
         etherparse::err::packet::SliceError::Len(_) => DecodeError::Truncated,
         _ => DecodeError::Malformed,
-    })?;
+    })
+    .map(innermost)?;
     let addresses = match &sliced.net {
         Some(NetSlice::Ipv4(ip)) => Some((ip.header().source_addr().into(), ip.header().destination_addr().into())),
         Some(NetSlice::Ipv6(ip)) => Some((ip.header().source_addr().into(), ip.header().destination_addr().into())),
@@ -154,17 +275,20 @@ fn strict_layers(link: LinkType, frame: &[u8]) -> Result<Layers<'_>, DecodeError
         Some(NetSlice::Arp(packet)) => ArpSender::from_slice(packet),
         _ => None,
     };
-    Ok(Layers { addresses, arp, arp_sender, transport: sliced.transport })
+    let fragment = sliced.net.as_ref().and_then(Fragment::of);
+    Ok(Layers { addresses, arp, arp_sender, transport: sliced.transport, fragment })
 }
 
 /// Parses a frame cut short by the snapshot length: IP lengths may exceed what was captured.
 fn lax_layers(link: LinkType, frame: &[u8]) -> Option<Layers<'_>> {
     let sliced = match link {
         LinkType::Ethernet => LaxSlicedPacket::from_ethernet(frame).ok()?,
-        // Linux cooked header v1: 16 bytes, the EtherType of the payload in the last two.
-        LinkType::LinuxSll => {
-            let ether_type = u16::from_be_bytes([*frame.get(14)?, *frame.get(15)?]);
-            LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[16..])
+        LinkType::LinuxSll | LinkType::LinuxSll2 => {
+            let layout = if link == LinkType::LinuxSll { &LINUX_SLL } else { &LINUX_SLL2 };
+            match linux_cooked_payload(layout, frame).ok()? {
+                (Some(ether_type), payload) => LaxSlicedPacket::from_ether_type(ether_type, payload),
+                (None, _) => return None,
+            }
         }
         LinkType::RawIp => LaxSlicedPacket::from_ip(frame).ok()?,
         LinkType::Other(_) => return None,
@@ -179,7 +303,8 @@ fn lax_layers(link: LinkType, frame: &[u8]) -> Option<Layers<'_>> {
         Some(LaxNetSlice::Arp(packet)) => ArpSender::from_slice(packet),
         _ => None,
     };
-    (addresses.is_some() || arp).then_some(Layers { addresses, arp, arp_sender, transport: sliced.transport })
+    let transport = sliced.transport;
+    (addresses.is_some() || arp).then_some(Layers { addresses, arp, arp_sender, transport, fragment: None })
 }
 
 /// Decodes one frame captured with link type `link` down to its transport header; `wire_len`
@@ -216,7 +341,7 @@ pub fn decode(link: LinkType, frame: &[u8], wire_len: u32) -> Result<Packet<'_>,
         }),
         _ => None,
     };
-    Ok(Packet { protocol, endpoints, tcp, arp: layers.arp_sender, snap_truncated })
+    Ok(Packet { protocol, endpoints, tcp, arp: layers.arp_sender, fragment: layers.fragment, snap_truncated })
 }
 
 #[cfg(test)]
@@ -278,6 +403,93 @@ pub(crate) mod tests {
         assert_eq!(decode(LinkType::Ethernet, cut, 100), Err(DecodeError::Truncated));
         // Cut inside the IP header: nothing to decode.
         assert_eq!(decode(LinkType::Ethernet, &frame[..20], wire_len), Err(DecodeError::Truncated));
+    }
+
+    /// A Linux cooked v2 header (outgoing, on interface 3, Ethernet) before `payload`.
+    pub(crate) fn linux_sll2_frame(protocol: u16, arphrd: u16, payload: &[u8]) -> Vec<u8> {
+        let mut frame = protocol.to_be_bytes().to_vec();
+        frame.extend([0, 0, 0, 0, 0, 3]);
+        frame.extend(arphrd.to_be_bytes());
+        frame.extend([4, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+        frame.extend(payload);
+        frame
+    }
+
+    #[test]
+    fn decodes_linux_cooked_v2() {
+        let ip = &tcp_frame(b"MSH|")[14..];
+        let frame = linux_sll2_frame(0x0800, 1, ip);
+        assert_eq!(LinkType::from_dlt(276), LinkType::LinuxSll2);
+        let packet = decode(LinkType::LinuxSll2, &frame, frame.len() as u32).unwrap();
+        assert_eq!(packet.protocol, Protocol::Tcp);
+        assert_eq!(packet.endpoints.unwrap().dst_port, 2575);
+        assert_eq!(packet.tcp.unwrap().payload, b"MSH|");
+        // Cut by the snapshot length inside the TCP payload: the headers still decode.
+        let cut = decode(LinkType::LinuxSll2, &frame[..frame.len() - 2], frame.len() as u32).unwrap();
+        assert_eq!((cut.protocol, cut.snap_truncated), (Protocol::Tcp, true));
+        // Netlink, and 802.2 LLC (protocol 4): link-layer frames without IP.
+        assert_eq!(classify(LinkType::LinuxSll2, &linux_sll2_frame(0x0800, 824, ip)), Ok(Protocol::OtherLink));
+        assert_eq!(classify(LinkType::LinuxSll2, &linux_sll2_frame(4, 1, ip)), Ok(Protocol::OtherLink));
+        assert_eq!(classify(LinkType::LinuxSll2, &frame[..19]), Err(DecodeError::Truncated));
+        assert_eq!(classify(LinkType::LinuxSll2, &frame[..30]), Err(DecodeError::Truncated));
+    }
+
+    /// The Ethernet/IPv4 fragment of a UDP datagram (ports 5000 -> 6000) with the given offset.
+    pub(crate) fn udp_fragment(id: u16, offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut ip =
+            etherparse::Ipv4Header::new(data.len() as u16, 64, etherparse::IpNumber::UDP, [10, 0, 0, 1], [10, 0, 0, 2])
+                .unwrap();
+        ip.identification = id;
+        ip.more_fragments = more;
+        ip.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
+        ip.header_checksum = ip.calc_header_checksum();
+        let ethernet = etherparse::Ethernet2Header {
+            source: [2, 0, 0, 0, 0, 1],
+            destination: [2, 0, 0, 0, 0, 2],
+            ether_type: EtherType::IPV4,
+        };
+        let mut frame = ethernet.to_bytes().to_vec();
+        frame.extend(ip.to_bytes());
+        frame.extend(data);
+        frame
+    }
+
+    #[test]
+    fn a_fragment_is_other_ip_and_tells_its_place_in_the_datagram() {
+        let mut datagram = vec![0x13, 0x88, 0x17, 0x70, 0, 0, 0, 0];
+        datagram.extend([b'x'; 32]);
+        let first = udp_fragment(77, 0, true, &datagram[..16]);
+        let packet = decode(LinkType::Ethernet, &first, first.len() as u32).unwrap();
+        assert_eq!((packet.protocol, packet.endpoints.unwrap().dst_port), (Protocol::OtherIp, 0));
+        let expected = Fragment { id: 77, ip_number: 17, offset: 0, len: 16, more: true, ports: Some((5000, 6000)) };
+        assert_eq!(packet.fragment, Some(expected));
+        let last = udp_fragment(77, 16, false, &datagram[16..]);
+        let packet = decode(LinkType::Ethernet, &last, last.len() as u32).unwrap();
+        assert_eq!(packet.fragment, Some(Fragment { offset: 16, len: 24, more: false, ports: None, ..expected }));
+        let whole = tcp_frame(b"x");
+        assert_eq!(decode(LinkType::Ethernet, &whole, whole.len() as u32).unwrap().fragment, None);
+    }
+
+    #[test]
+    fn reads_through_ip_in_ip_tunnels_to_the_innermost_transport() {
+        let inner = &tcp_frame(b"MSH|")[14..];
+        let mut frame = tcp_frame(b"")[..14].to_vec();
+        let mut outer =
+            etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::IPV4, [192, 0, 2, 1], [192, 0, 2, 2]).unwrap();
+        outer.set_payload_len(inner.len()).unwrap();
+        frame.extend(outer.to_bytes());
+        frame.extend(inner);
+        let packet = decode(LinkType::Ethernet, &frame, frame.len() as u32).unwrap();
+        assert_eq!(packet.protocol, Protocol::Tcp);
+        let endpoints = packet.endpoints.unwrap();
+        assert_eq!((endpoints.src, endpoints.dst_port), (IpAddr::from([127, 0, 0, 1]), 2575), "the inner packet's");
+        assert_eq!(packet.tcp.unwrap().payload, b"MSH|");
+        // A broken inner packet leaves the outer one.
+        let broken = &frame[..frame.len() - inner.len() + 10];
+        let mut broken = broken.to_vec();
+        outer.set_payload_len(10).unwrap();
+        broken[14..34].copy_from_slice(&outer.to_bytes());
+        assert_eq!(classify(LinkType::Ethernet, &broken), Ok(Protocol::OtherIp));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod alert_output;
 pub mod capture;
 pub mod decode;
 pub mod flow;
+pub mod fragments;
 pub mod hl7vitals;
 pub mod ids;
 pub mod metrics;

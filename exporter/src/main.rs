@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use wardwatch_exporter::alert_output::{AlertOutput, AlertPoster};
 use wardwatch_exporter::capture::{self, LiveConfig};
 use wardwatch_exporter::flow::FlowConfig;
+use wardwatch_exporter::fragments::FragmentConfig;
 use wardwatch_exporter::ids::config::{Cidr, CidrList, PortList, PortNumbers};
 use wardwatch_exporter::ids::{IdsConfig, Sensitivity};
 use wardwatch_exporter::metrics::{Metrics, MetricsSink};
@@ -198,6 +199,12 @@ struct Limits {
     /// Patients whose vital-sign series are kept (the least recently reported go first).
     #[arg(long, env = "WARDWATCH_MAX_PATIENTS", default_value_t = 4)]
     max_patients: usize,
+    /// IP datagrams whose fragments are tracked at once (fragments of more are counted untracked).
+    #[arg(long, env = "WARDWATCH_MAX_FRAGMENTED_DATAGRAMS", default_value_t = FragmentConfig::default().max_datagrams)]
+    max_fragmented_datagrams: usize,
+    /// How long a fragmented IP datagram may take to complete.
+    #[arg(long, env = "WARDWATCH_FRAGMENT_TIMEOUT_SECONDS", default_value_t = FragmentConfig::default().timeout.as_secs())]
+    fragment_timeout_seconds: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -227,6 +234,10 @@ impl Cli {
                 ..SessionConfig::default()
             },
             ids,
+            fragments: FragmentConfig {
+                max_datagrams: limits.max_fragmented_datagrams,
+                timeout: Duration::from_secs(limits.fragment_timeout_seconds),
+            },
         }
     }
 }

@@ -14,6 +14,7 @@ use wardwatch_clinical::VITAL_SIGNS;
 use crate::alert_output::DeliveryResult;
 use crate::decode::{DecodeError, Protocol};
 use crate::flow::EvictReason;
+use crate::fragments::FragmentResult;
 use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
 use crate::ids::Rule;
 use crate::pipeline::{Event, Sink};
@@ -89,6 +90,8 @@ pub struct Metrics {
     bytes: IntCounterVec,
     decode_errors: IntCounterVec,
     snap_truncated: IntCounter,
+    ip_fragments: IntCounterVec,
+    ip_fragments_expired: IntCounter,
     flows_active: IntGauge,
     flows_created: IntCounter,
     flows_evicted: IntCounterVec,
@@ -160,6 +163,15 @@ impl Metrics {
             snap_truncated: counter(
                 "wardwatch_snaplen_truncated_packets_total",
                 "Frames the capture's snapshot length cut short (headers decoded, payload not analysed)",
+            )?,
+            ip_fragments: counter_vec(
+                "wardwatch_ip_fragments_total",
+                "IP fragments, by what they did to their datagram (pending, reassembled, untracked)",
+                &["result"],
+            )?,
+            ip_fragments_expired: counter(
+                "wardwatch_ip_fragment_datagrams_expired_total",
+                "Fragmented IP datagrams given up because their fragments did not all come in time",
             )?,
             flows_active: int_gauge("wardwatch_flows_active", "Flows in the flow table")?,
             flows_created: counter("wardwatch_flows_created_total", "Flows that entered the flow table")?,
@@ -251,6 +263,9 @@ impl Metrics {
         }
         for error in [DecodeError::Truncated, DecodeError::Malformed, DecodeError::UnsupportedLinkType] {
             self.decode_errors.with_label_values(&[decode_error_label(error)]);
+        }
+        for result in [FragmentResult::Pending, FragmentResult::Reassembled, FragmentResult::Untracked] {
+            self.ip_fragments.with_label_values(&[result.as_str()]);
         }
         for reason in [EvictReason::Idle, EvictReason::Active] {
             self.flows_evicted.with_label_values(&[reason.as_str()]);
@@ -352,6 +367,8 @@ impl Sink for MetricsSink<'_> {
             }
             Event::DecodeError(error) => m.decode_errors.with_label_values(&[decode_error_label(error)]).inc(),
             Event::SnapTruncated => m.snap_truncated.inc(),
+            Event::IpFragment(result) => m.ip_fragments.with_label_values(&[result.as_str()]).inc(),
+            Event::IpFragmentsExpired(count) => m.ip_fragments_expired.inc_by(count),
             Event::FlowCreated => {
                 m.flows_created.inc();
                 m.flows_active.inc();

@@ -6,8 +6,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::decode::{ArpSender, DecodeError, LinkType, Protocol, TcpSegment, decode};
+use crate::decode::{ArpSender, DecodeError, LinkType, Packet, Protocol, TcpSegment, decode};
 use crate::flow::{Direction, EvictReason, FlowConfig, FlowTable, Observed};
+use crate::fragments::{FragmentConfig, FragmentResult, FragmentTable};
 use crate::hl7vitals::{Hl7Error, Hl7Message};
 use crate::ids::{Alert, AlertChange, Ids, IdsConfig, Rule};
 use crate::session::{SessionConfig, SessionEvent, TcpSession};
@@ -32,6 +33,10 @@ pub enum Event<'a> {
         wire_len: u32,
     },
     DecodeError(DecodeError),
+    /// Follows the [`Event::Packet`] of an IP fragment: what it did to its datagram.
+    IpFragment(FragmentResult),
+    /// Datagrams given up because their fragments did not all come in time.
+    IpFragmentsExpired(u64),
     /// A frame the snapshot length cut short; counted, but not analysed past its headers.
     SnapTruncated,
     FlowCreated,
@@ -111,6 +116,7 @@ pub struct PipelineConfig {
     pub flows: FlowConfig,
     pub session: SessionConfig,
     pub ids: IdsConfig,
+    pub fragments: FragmentConfig,
 }
 
 /// What the pipeline keeps with each flow.
@@ -125,6 +131,7 @@ struct FlowState {
 pub struct Pipeline {
     session_config: SessionConfig,
     flows: FlowTable<FlowState>,
+    fragments: FragmentTable,
     ids: Ids,
     last_sweep: Option<Duration>,
     session_events: Vec<SessionEvent>,
@@ -157,6 +164,7 @@ impl Pipeline {
         Self {
             session_config: config.session,
             flows: FlowTable::new(config.flows),
+            fragments: FragmentTable::new(config.fragments),
             ids: Ids::new(config.ids),
             last_sweep: None,
             session_events: Vec::new(),
@@ -179,7 +187,8 @@ impl Pipeline {
         }
         self.ids.advance(at);
         let mut tee = Tee { ids: &mut self.ids, sink: &mut *sink };
-        let Some((flow, direction, segment)) = track(&mut self.flows, at, link, frame, wire_len, &mut tee) else {
+        let tables = (&mut self.flows, &mut self.fragments);
+        let Some((flow, direction, segment)) = track(tables, at, link, frame, wire_len, &mut tee) else {
             report_alerts(&mut self.ids, sink);
             return;
         };
@@ -199,6 +208,10 @@ impl Pipeline {
             report(&mut self.session_events, now, sink);
             sink.record(Event::FlowEvicted(reason));
         }
+        let expired = self.fragments.expire(now);
+        if expired > 0 {
+            sink.record(Event::IpFragmentsExpired(expired as u64));
+        }
         // A quiet live capture still lets windows end, so alerts clear without traffic.
         self.ids.advance(now);
         report_alerts(&mut self.ids, sink);
@@ -216,14 +229,14 @@ impl Pipeline {
 /// Decodes one frame and accounts it in the flow table, reporting what it shows; hands back its
 /// flow, direction and (for TCP, unless cut short) segment for the session to read.
 fn track<'f, 'b>(
-    flows: &'f mut FlowTable<FlowState>,
+    (flows, fragments): (&'f mut FlowTable<FlowState>, &mut FragmentTable),
     at: Duration,
     link: LinkType,
     frame: &'b [u8],
     wire_len: u32,
     sink: &mut impl Sink,
 ) -> Option<(&'f mut crate::flow::Flow<FlowState>, Direction, Option<TcpSegment<'b>>)> {
-    let packet = match decode(link, frame, wire_len) {
+    let mut packet = match decode(link, frame, wire_len) {
         Ok(packet) => packet,
         Err(error) => {
             sink.record(Event::Packet { protocol: None, wire_len });
@@ -231,7 +244,11 @@ fn track<'f, 'b>(
             return None;
         }
     };
+    let fragment_result = reassemble(fragments, at, &mut packet);
     sink.record(Event::Packet { protocol: Some(packet.protocol), wire_len });
+    if let Some(result) = fragment_result {
+        sink.record(Event::IpFragment(result));
+    }
     if packet.snap_truncated {
         sink.record(Event::SnapTruncated);
     }
@@ -287,6 +304,18 @@ fn track<'f, 'b>(
         }
     }
     Some((flow, direction, segment))
+}
+
+/// Passes an IP fragment to the fragment table. The fragment that completes its datagram takes
+/// the datagram's protocol and its first fragment's ports; the others stay `other_ip`.
+fn reassemble(fragments: &mut FragmentTable, at: Duration, packet: &mut Packet<'_>) -> Option<FragmentResult> {
+    let (fragment, endpoints) = (packet.fragment.as_ref()?, packet.endpoints.as_mut()?);
+    let (result, datagram) = fragments.observe(at, endpoints.src, endpoints.dst, fragment);
+    if let Some(datagram) = datagram {
+        packet.protocol = datagram.protocol();
+        (endpoints.src_port, endpoints.dst_port) = datagram.ports.unwrap_or_default();
+    }
+    Some(result)
 }
 
 /// Hands the intrusion rules' news to the sink.

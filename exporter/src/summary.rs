@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::decode::{DecodeError, Protocol};
 use crate::flow::EvictReason;
+use crate::fragments::FragmentResult;
 use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
 use crate::ids::Rule;
 use crate::pipeline::{Event, Sink};
@@ -20,6 +21,7 @@ pub struct Summary {
     pub decode_errors: BTreeMap<DecodeError, u64>,
     /// Frames the snapshot length cut short (counted above, not analysed past their headers).
     pub snap_truncated: u64,
+    pub ip_fragments: FragmentTotals,
     pub flows: FlowTotals,
     pub tcp: TcpTotals,
     pub hl7: Hl7Totals,
@@ -34,6 +36,14 @@ pub struct IdsTotals {
     pub alerts: BTreeMap<Rule, u64>,
     /// Inputs the rules did not look at because their tables were full.
     pub untracked: u64,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FragmentTotals {
+    /// IP fragments by what they did to their datagram.
+    pub fragments: BTreeMap<FragmentResult, u64>,
+    /// Datagrams given up because their fragments did not all come in time.
+    pub expired_datagrams: u64,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -100,6 +110,8 @@ impl Sink for Summary {
             }
             Event::DecodeError(error) => *self.decode_errors.entry(error).or_default() += 1,
             Event::SnapTruncated => self.snap_truncated += 1,
+            Event::IpFragment(result) => *self.ip_fragments.fragments.entry(result).or_default() += 1,
+            Event::IpFragmentsExpired(count) => self.ip_fragments.expired_datagrams += count,
             Event::FlowCreated => self.flows.created += 1,
             Event::FlowEvicted(reason) => *self.flows.evicted.entry(reason).or_default() += 1,
             Event::FlowOverflow => self.flows.overflow_packets += 1,
@@ -152,7 +164,7 @@ mod tests {
 
     use super::*;
     use crate::decode::LinkType;
-    use crate::decode::tests::{tcp_frame, udp6_frame};
+    use crate::decode::tests::{tcp_frame, udp_fragment, udp6_frame};
     use crate::pipeline::{Pipeline, PipelineConfig};
     use crate::session::SessionConfig;
     use crate::testing::{Conversation, Flags, ack, oru};
@@ -180,6 +192,36 @@ mod tests {
         assert_eq!(summary.protocols, BTreeMap::from([(Protocol::Tcp, 1), (Protocol::Udp, 1)]));
         assert_eq!(summary.decode_errors, BTreeMap::from([(DecodeError::Truncated, 1)]));
         assert_eq!(summary.flows.created, 2);
+    }
+
+    #[test]
+    fn the_fragment_completing_a_datagram_counts_as_its_transport_the_others_as_other_ip() {
+        let mut datagram = vec![0x13, 0x88, 0x17, 0x70, 0, 0, 0, 0];
+        datagram.extend([b'x'; 40]);
+        let frames = [
+            udp_fragment(1, 16, true, &datagram[16..32]),
+            udp_fragment(1, 32, false, &datagram[32..]),
+            udp_fragment(1, 0, true, &datagram[..16]),
+            udp_fragment(2, 0, true, &datagram[..16]),
+        ];
+        let summary = summarize(&frames, PipelineConfig::default());
+        assert_eq!(summary.protocols, BTreeMap::from([(Protocol::Udp, 1), (Protocol::OtherIp, 3)]));
+        let fragments = BTreeMap::from([(FragmentResult::Pending, 3), (FragmentResult::Reassembled, 1)]);
+        assert_eq!(summary.ip_fragments.fragments, fragments);
+
+        // Datagram 2 never completes: it is given up once its time is over.
+        let config = PipelineConfig {
+            fragments: crate::fragments::FragmentConfig { max_datagrams: 1, timeout: Duration::from_millis(1) },
+            ..PipelineConfig::default()
+        };
+        let mut pipeline = Pipeline::new(config);
+        let mut summary = Summary::default();
+        let start = Duration::from_secs(1_790_000_000);
+        pipeline.process(start, LinkType::Ethernet, &frames[3], frames[3].len() as u32, &mut summary);
+        pipeline.process(start, LinkType::Ethernet, &frames[0], frames[0].len() as u32, &mut summary);
+        assert_eq!(summary.ip_fragments.fragments[&FragmentResult::Untracked], 1, "the table holds one datagram");
+        pipeline.expire(start + Duration::from_secs(1), &mut summary);
+        assert_eq!(summary.ip_fragments.expired_datagrams, 1);
     }
 
     /// Two ORU messages and their ACKs, the ORUs cut into segments.

@@ -3,12 +3,13 @@
 use std::process::Command;
 
 #[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
 #[path = "../src/testing.rs"]
 mod testing;
 
-fn exporter() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wardwatch-exporter"))
-}
+use common::exporter;
+use common::live::{get, served_address, terminate};
 
 #[test]
 fn read_with_summary_json_prints_totals_and_the_vitals_per_patient() {
@@ -57,32 +58,6 @@ fn an_unreadable_file_fails_with_its_name() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/capture.pcap"));
 }
 
-/// The address the exporter logged it serves on, read from its stderr within `wait`.
-fn served_address(stderr: std::process::ChildStderr, wait: std::time::Duration) -> Option<String> {
-    use std::io::BufRead;
-    let (found, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some((_, address)) = line.split_once("address=") {
-                let _ = found.send(address.split_whitespace().next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    receive.recv_timeout(wait).ok()
-}
-
-/// GET `path` over a plain socket: (status line, body).
-fn get(address: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
-    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
-}
-
 #[test]
 fn a_replayed_file_is_served_as_metrics_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,24 +85,6 @@ fn a_replayed_file_is_served_as_metrics_until_sigterm() {
     assert!(body.lines().any(|l| l == "wardwatch_tcp_handshakes_total 1"), "{body}");
 
     terminate(&mut child);
-}
-
-/// Sends SIGTERM to `child` and waits (boundedly) for it to exit successfully.
-fn terminate(child: &mut std::process::Child) {
-    // SAFETY: signals the child this test started and still owns.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the exporter did not stop on SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status}");
 }
 
 #[test]
@@ -262,6 +219,15 @@ fn a_malformed_ward_setting_is_refused_with_its_value() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("SCTP/9"), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let output = ward_environment(&mut exporter())
+        .env("WARDWATCH_ALLOWED_CIDRS", "10.1.0.0/24,10.2.0.0/40")
+        .args(["--read", "x.pcap", "--summary", "json"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--allowed-cidrs") && stderr.contains(r#""10.2.0.0/40": bad prefix length"#), "{stderr}");
 }
 
 /// A one-shot HTTP listener on 127.0.0.1 that answers 200 to `count` requests and hands their

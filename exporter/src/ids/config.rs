@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use crate::decode::Protocol;
 
 /// How eager the rules are: `high` halves the count, rate and volume thresholds, `low` doubles
@@ -30,58 +32,38 @@ impl Sensitivity {
 
 /// An IPv4 or IPv6 network, `10.1.0.0/24` or a bare address (a single host).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     /// The network holding only `addr`.
     pub fn host(addr: IpAddr) -> Self {
-        Self { network: addr, prefix: if addr.is_ipv4() { 32 } else { 128 } }
+        Self(IpNet::from(addr))
     }
 
+    /// Whether `addr` is in the network (never across IPv4 and IPv6).
     pub fn contains(&self, addr: IpAddr) -> bool {
-        match (self.network, addr) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                prefix_matches(u32::from(net).into(), u32::from(a).into(), self.prefix, 32)
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => prefix_matches(u128::from(net), u128::from(a), self.prefix, 128),
-            _ => false,
-        }
+        self.0.contains(&addr)
     }
-}
-
-fn prefix_matches(network: u128, addr: u128, prefix: u8, bits: u8) -> bool {
-    let host_bits = u32::from(bits - prefix);
-    let mask = if host_bits >= 128 { 0 } else { (u128::MAX << host_bits) & (u128::MAX >> (128 - u32::from(bits))) };
-    network & mask == addr & mask
 }
 
 impl FromStr for Cidr {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let (addr, prefix) = text.split_once('/').unwrap_or((text, ""));
-        let network: IpAddr = addr.trim().parse().map_err(|_| format!("{text:?} is not an IP address or CIDR"))?;
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = if prefix.is_empty() {
-            bits
-        } else {
-            prefix
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= bits)
-                .ok_or_else(|| format!("{text:?}: bad prefix length"))?
+        let trimmed = text.trim();
+        let Some((addr, _prefix)) = trimmed.split_once('/') else {
+            return trimmed.parse().map(Self::host).map_err(|_| format!("{text:?} is not an IP address or CIDR"));
         };
-        Ok(Self { network, prefix })
+        trimmed.parse().map(Self).map_err(|_| match addr.parse::<IpAddr>() {
+            Ok(_) => format!("{text:?}: bad prefix length"),
+            Err(_) => format!("{text:?} is not an IP address or CIDR"),
+        })
     }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.0.fmt(f)
     }
 }
 
@@ -315,8 +297,17 @@ mod tests {
         assert!(!list.contains("2001:db9::1".parse().unwrap()));
         assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("8.8.8.8".parse().unwrap()));
         assert_eq!("".parse::<CidrList>().unwrap(), CidrList::default());
-        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("ten".parse::<CidrList>().is_err());
+        assert_eq!("10.0.0.0/33".parse::<Cidr>().unwrap_err(), r#""10.0.0.0/33": bad prefix length"#);
+        assert_eq!("2001:db8::/129".parse::<Cidr>().unwrap_err(), r#""2001:db8::/129": bad prefix length"#);
+        assert_eq!("ten".parse::<CidrList>().unwrap_err(), r#""ten" is not an IP address or CIDR"#);
+        assert_eq!("ten/8".parse::<Cidr>().unwrap_err(), r#""ten/8" is not an IP address or CIDR"#);
+        assert!("10.0.0.0/".parse::<Cidr>().is_err());
+        // Host bits are kept as written, and matching uses the network.
+        let written: Cidr = " 10.1.0.7/24 ".parse().unwrap();
+        assert_eq!(written.to_string(), "10.1.0.7/24");
+        assert!(written.contains("10.1.0.99".parse().unwrap()));
+        assert_eq!(Cidr::host("2001:db8::5".parse().unwrap()).to_string(), "2001:db8::5/128");
+        assert!(!"::/0".parse::<Cidr>().unwrap().contains("10.0.0.1".parse().unwrap()), "families never match");
     }
 
     #[test]

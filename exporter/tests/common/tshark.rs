@@ -1,0 +1,70 @@
+//! The exporter's packet, byte and per-protocol counts as tshark reads the same file.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::Counts;
+
+/// The exporter's protocol name for one frame, from tshark's `frame.protocols` layer list: the
+/// outermost transport, as the exporter's decoder classifies.
+pub fn protocol_of(layers: &[&str]) -> &'static str {
+    let transport = layers.iter().find_map(|layer| match *layer {
+        "tcp" => Some("tcp"),
+        "udp" => Some("udp"),
+        "icmp" => Some("icmp"),
+        "icmpv6" => Some("icmpv6"),
+        _ => None,
+    });
+    transport.unwrap_or(if layers.contains(&"arp") {
+        "arp"
+    } else if layers.contains(&"ip") || layers.contains(&"ipv6") {
+        "other_ip"
+    } else {
+        "other_link"
+    })
+}
+
+/// One frame as tshark reads it: its number, length on the wire and protocol layers.
+pub struct Frame {
+    pub number: u64,
+    pub len: u64,
+    pub layers: Vec<String>,
+}
+
+/// Every frame of the capture at `path`, as tshark dissects it with its default preferences.
+pub fn frames(path: &Path) -> Vec<Frame> {
+    let output = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-T", "fields", "-e", "frame.number", "-e", "frame.len", "-e", "frame.protocols"])
+        .output()
+        .expect("tshark is installed by scripts/install-deps.sh");
+    assert!(output.status.success(), "tshark on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let mut number = || fields.next().and_then(|f| f.parse().ok()).unwrap_or_else(|| panic!("tshark: {line}"));
+            let (number, len) = (number(), number());
+            let layers = fields.next().unwrap_or_default().split(':').map(str::to_owned).collect();
+            Frame { number, len, layers }
+        })
+        .collect()
+}
+
+/// The counts of `frames`, protocols mapped with [`protocol_of`].
+pub fn counts_of(frames: &[Frame]) -> Counts {
+    let mut counts = Counts::default();
+    for frame in frames {
+        counts.packets += 1;
+        counts.bytes += frame.len;
+        let layers: Vec<&str> = frame.layers.iter().map(String::as_str).collect();
+        *counts.protocols.entry(protocol_of(&layers).to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// [`counts_of`] every frame of the capture at `path`.
+pub fn counts(path: &Path) -> Counts {
+    counts_of(&frames(path))
+}
