@@ -159,6 +159,15 @@ pub enum NetworkScenario {
     ArpSpoof,
 }
 
+impl NetworkScenario {
+    /// Scenarios that forge frames (SYNs whose handshakes never complete, ARP announcements).
+    /// The twin plays them only inside a network namespace that a test made, and refuses
+    /// anywhere else, a pod included.
+    pub fn needs_test_namespace(self) -> bool {
+        matches!(self, Self::SynFlood | Self::ArpSpoof)
+    }
+}
+
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.scenario == 'normal' || has(self.target)")

@@ -95,6 +95,7 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
             if phase == DevicePhase::Running { "TwinRunning" } else { "TwinNotReady" },
             format!("Deployment {} has {ready_replicas} ready replica(s)", names::device_deployment(&device)),
         ),
+        network_scenario_state(&device),
         ConditionState::new(
             "Quarantined",
             quarantine_reason.is_some(),
@@ -111,10 +112,16 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
         quarantine_reason: quarantine_reason.clone(),
         conditions: conditions(&states, &previous.conditions, generation, now()),
     };
+    let scenario_refused = states.iter().any(|s| s.type_ == NETWORK_SCENARIO && !s.ok);
+    let was_refused = previous.conditions.iter().any(|c| c.type_ == NETWORK_SCENARIO && c.status == "False");
     let became_quarantined = quarantine_reason.is_some() && !previous.quarantined;
     write_status(&ctx, &device, status).await?;
     if became_quarantined {
         ctx.event(device.as_ref(), true, "Quarantined", quarantine_reason.unwrap_or_default()).await;
+    }
+    if scenario_refused && !was_refused {
+        let message = network_scenario_state(&device).message;
+        ctx.event(device.as_ref(), true, "NetworkScenarioRefused", message).await;
     }
     if !applied.is_empty() {
         ctx.event(device.as_ref(), false, "Applied", applied.join(", ")).await;
@@ -123,8 +130,57 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
     Ok(Action::requeue(ctx.settings.resync))
 }
 
+const NETWORK_SCENARIO: &str = "NetworkScenarioRunnable";
+
+/// Whether the twin can play the device's network scenario where it runs. Frame-forging
+/// scenarios are refused by the twin in a pod (they run only in a test's own network
+/// namespace), so the container exits with that error; the condition says so up front.
+fn network_scenario_state(device: &MonitoredDevice) -> ConditionState {
+    let scenario = device.spec.network.scenario;
+    let name = serde_json::to_value(scenario).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    if scenario.needs_test_namespace() {
+        ConditionState::new(
+            NETWORK_SCENARIO,
+            false,
+            "NeedsTestNamespace",
+            format!(
+                "spec.network.scenario {name} forges frames; the twin plays it only inside a network namespace a \
+                 test made and refuses in a pod, so its simulator container exits with that error"
+            ),
+        )
+    } else {
+        ConditionState::new(NETWORK_SCENARIO, true, "Runnable", format!("the twin plays network scenario {name}"))
+    }
+}
+
 pub fn error_policy(device: Arc<MonitoredDevice>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_errors.with_label_values(&[CONTROLLER, error.metric_label()]).inc();
     tracing::warn!(device = %device.name_any(), %error, "device reconcile failed");
     Action::requeue(ctx.backoff(format!("device/{}/{}", device.namespace().unwrap_or_default(), device.name_any())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_crds::MonitoredDeviceSpec;
+
+    fn device(network: &str) -> MonitoredDevice {
+        let spec: MonitoredDeviceSpec =
+            serde_yaml::from_str(&format!("ward: icu-east\ntype: Workstation\nnetwork: {network}\n")).unwrap();
+        MonitoredDevice::new("ws", spec)
+    }
+
+    #[test]
+    fn frame_forging_scenarios_are_flagged_before_the_pod_fails() {
+        for scenario in ["syn-flood", "arp-spoof"] {
+            let state = network_scenario_state(&device(&format!("{{scenario: {scenario}, target: 10.0.0.1}}")));
+            assert!(!state.ok, "{scenario}");
+            assert_eq!(state.reason, "NeedsTestNamespace");
+            assert!(state.message.contains(scenario), "{}", state.message);
+        }
+        for scenario in ["normal", "port-scan", "exfiltration", "beaconing", "external-contact"] {
+            let state = network_scenario_state(&device(&format!("{{scenario: {scenario}, target: 10.0.0.1}}")));
+            assert!(state.ok, "{scenario}");
+        }
+    }
 }
