@@ -161,6 +161,10 @@ pub struct DeviceArgs {
     /// an NA observation.
     #[arg(long, env = "WARDWATCH_ECG", default_value_t = true, action = clap::ArgAction::Set)]
     pub ecg: bool,
+    /// A file to append one JSON line to per ORU^R01 written to the gateway (device id,
+    /// control id, time, each OBX's LOINC code and value). Off unless set.
+    #[arg(long, env = "WARDWATCH_SENT_LOG")]
+    pub sent_log: Option<PathBuf>,
     #[command(flatten)]
     pub network: NetworkArgs,
 }
@@ -236,6 +240,7 @@ impl DeviceArgs {
                 bed: self.bed.clone(),
                 ward: self.place.ward.clone(),
             },
+            device_type: self.network.device_type,
             timeline: Timeline::of(self.scenario.episode()),
             seed: self.scenario.seed,
             interval: self.interval,

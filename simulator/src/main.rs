@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use wardwatch_simulator::cli::{Cli, Command, DeviceArgs, GatewayArgs, PcapArgs};
 use wardwatch_simulator::device::Device;
+use wardwatch_simulator::device::sent_log::SentLog;
 use wardwatch_simulator::gateway::Gateway;
 use wardwatch_simulator::{capture, http, live};
 
@@ -50,9 +51,29 @@ async fn device(args: DeviceArgs) -> Result<()> {
     let attack = args.network.live_attack().map_err(anyhow::Error::msg)?;
     tracing::info!(device_type = %args.network.device_type, network_scenario = %args.network.network_scenario, "device twin starting");
     let mut device = Device::new(args.config());
+    if let Some(path) = &args.sent_log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening --sent-log {}", path.display()))?;
+        device = device.with_sent_log(SentLog::new(Box::new(std::io::BufWriter::new(file))));
+    }
+    let sends_hl7 = args.network.device_type.sends_hl7();
+    if !sends_hl7 {
+        tracing::info!(device_type = %args.network.device_type, "this device type sends no HL7; no readings go to the gateway");
+    }
     let mut report = None;
     {
-        let feed = device.run(args.readings);
+        // A device that sends no HL7 stays on like one that does: until terminated, or at once
+        // if it was given a number of readings (there are none to take).
+        let feed = async {
+            match (sends_hl7, args.readings) {
+                (true, limit) => device.run(limit).await,
+                (false, None) => std::future::pending().await,
+                (false, Some(_)) => {}
+            }
+        };
         let network = async {
             match &attack {
                 Some(attack) => live::run(attack).await.map(Some),

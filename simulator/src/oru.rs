@@ -4,7 +4,7 @@
 use wardwatch_clinical::hl7::{Separators, Writer};
 use wardwatch_clinical::vitals::VitalSign;
 
-use crate::physiology::Vitals;
+use crate::physiology::{Vital, Vitals};
 
 /// Who and where: the identifiers an ORU carries besides the values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,9 +28,9 @@ pub struct Observation {
     pub value: f64,
 }
 
-/// One observation per vital sign, in catalogue order.
-pub fn observations(vitals: &Vitals) -> Vec<Observation> {
-    vitals.iter().map(|(vital, value)| Observation { vital: vital.sign(), value }).collect()
+/// One observation for each vital sign of `measured` (a device type's set), in that order.
+pub fn observations(vitals: &Vitals, measured: &[Vital]) -> Vec<Observation> {
+    measured.iter().map(|&vital| Observation { vital: vital.sign(), value: vitals.get(vital) }).collect()
 }
 
 /// The `YYYYMMDDHHMMSS` HL7 timestamp of a Unix time (UTC).
@@ -220,15 +220,19 @@ mod tests {
     }
 
     #[test]
-    fn every_simulated_vital_becomes_an_obx_with_its_displayed_value() {
+    fn each_measured_vital_becomes_an_obx_with_its_displayed_value_and_no_other() {
         let vitals = crate::physiology::Physiology::new().vitals().rounded();
-        let text = build(&context(), &observations(&vitals), 0, "1");
-        let message = Message::parse(text.as_bytes()).unwrap();
-        let sent: Vec<(String, f64)> = message
-            .segments_named("OBX")
-            .map(|s| (message.component(s.field(3), 1), s.field(5).parse().unwrap()))
-            .collect();
-        let expected: Vec<(String, f64)> = vitals.iter().map(|(v, value)| (v.sign().loinc.to_owned(), value)).collect();
-        assert_eq!(sent, expected);
+        for measured in [&Vital::ALL[..], &[Vital::Spo2, Vital::Etco2], &[]] {
+            let text = build(&context(), &observations(&vitals, measured), 0, "1");
+            let message = Message::parse(text.as_bytes()).unwrap();
+            let sent: Vec<(String, f64)> = message
+                .segments_named("OBX")
+                .map(|s| (message.component(s.field(3), 1), s.field(5).parse().unwrap()))
+                .collect();
+            let expected: Vec<(String, f64)> =
+                measured.iter().map(|&v| (v.sign().loinc.to_owned(), vitals.get(v))).collect();
+            assert_eq!(sent, expected);
+            assert_eq!(message.segment("OBR").unwrap().field(4), "VITALS^Vital signs^L", "an OBR even without OBX");
+        }
     }
 }

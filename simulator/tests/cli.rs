@@ -81,9 +81,10 @@ fn oru_by_labels(labels: &Value) -> BTreeMap<(String, String), Vec<(String, f64)
         for reading in device["readings"].as_array().unwrap() {
             let Some(control_id) = reading["control_id"].as_str() else { continue };
             let reported = reading["reported"].as_object().unwrap();
+            // The labels list what was sent, keyed by vital; the OBX follow the catalogue's order.
             let observations = wardwatch_clinical::VITAL_SIGNS
                 .iter()
-                .map(|v| (v.loinc.to_owned(), reported[v.key].as_f64().unwrap()))
+                .filter_map(|v| Some((v.loinc.to_owned(), reported.get(v.key)?.as_f64().unwrap())))
                 .collect();
             messages.insert((device["device_id"].as_str().unwrap().to_owned(), control_id.to_owned()), observations);
         }
