@@ -361,7 +361,8 @@ pub fn labels_path(pcap: &Path) -> PathBuf {
 pub fn write_files(config: &CaptureConfig, pcap: &Path) -> Result<Labels> {
     let capture = generate(config)?;
     let file = File::create(pcap).with_context(|| format!("creating {}", pcap.display()))?;
-    let mut writer = PcapWriter::new(BufWriter::new(file))?;
+    // Large writes: a capture is tens to hundreds of megabytes.
+    let mut writer = PcapWriter::new(BufWriter::with_capacity(1 << 20, file))?;
     for frame in &capture.frames {
         writer.write_packet(frame.timestamp_us, &frame.bytes)?;
     }
