@@ -28,6 +28,28 @@ impl Separators {
     /// Escapes the separators inside a value (HL7 `\F\ \S\ \R\ \E\ \T\`).
     pub fn escape(&self, value: &str) -> String {
         let mut out = String::with_capacity(value.len());
+        self.escape_into(&mut out, value);
+        out
+    }
+
+    /// Whether `c` must be escaped or replaced in a value.
+    fn is_special(&self, c: char) -> bool {
+        c == self.field
+            || c == self.component
+            || c == self.repetition
+            || c == self.escape
+            || c == self.subcomponent
+            || c == '\r'
+            || c == '\n'
+    }
+
+    /// Appends `value` escaped to `out`. Most values (numbers, codes, ids) hold no special
+    /// character and are copied as they are, in one go.
+    pub fn escape_into(&self, out: &mut String, value: &str) {
+        if !value.chars().any(|c| self.is_special(c)) {
+            out.push_str(value);
+            return;
+        }
         for c in value.chars() {
             let code = match c {
                 c if c == self.field => Some('F'),
@@ -43,7 +65,6 @@ impl Separators {
                 None => out.push(c),
             }
         }
-        out
     }
 
     /// Undoes [`Separators::escape`]; unknown escape sequences are kept as written.
@@ -199,7 +220,12 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(separators: Separators) -> Self {
-        Self { separators, out: String::new() }
+        Self::with_capacity(separators, 0)
+    }
+
+    /// A writer whose buffer holds `bytes` before it grows.
+    pub fn with_capacity(separators: Separators, bytes: usize) -> Self {
+        Self { separators, out: String::with_capacity(bytes) }
     }
 
     /// Starts a segment; MSH gets its separators written for it.
@@ -230,7 +256,23 @@ impl SegmentWriter<'_> {
             if i > 0 {
                 self.writer.out.push(sep.component);
             }
-            self.writer.out.push_str(&sep.escape(component));
+            sep.escape_into(&mut self.writer.out, component);
+        }
+        self
+    }
+
+    /// Appends one field of numbers, each with `decimals` decimals, joined with the component
+    /// separator: a waveform's samples, written without a string per sample (numbers need no
+    /// escaping).
+    pub fn numeric_field(self, values: &[f64], decimals: usize) -> Self {
+        use std::fmt::Write as _;
+        let sep = self.writer.separators;
+        self.writer.out.push(sep.field);
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.writer.out.push(sep.component);
+            }
+            write!(self.writer.out, "{value:.decimals$}").expect("writing to a String cannot fail");
         }
         self
     }
@@ -281,6 +323,8 @@ mod tests {
         let escaped = seps.escape(value);
         assert_eq!(escaped, r"a\F\b\S\c\R\d\E\e\T\f");
         assert_eq!(seps.unescape(&escaped), value);
+        assert_eq!(seps.escape("plain 88.5"), "plain 88.5");
+        assert_eq!(seps.escape("two\r\nlines"), "two  lines");
         assert_eq!(seps.unescape(r"x\H\y\"), r"x\H\y\", "unknown and unterminated sequences are kept");
     }
 
@@ -295,6 +339,13 @@ mod tests {
         let pid = message.segment("PID").unwrap();
         assert_eq!(message.component(pid.field(3), 1), "P|1");
         assert_eq!(message.component(pid.field(3), 4), "HOSP");
+    }
+
+    #[test]
+    fn numeric_fields_join_rounded_values() {
+        let mut writer = Writer::new(Separators::default());
+        writer.segment("OBX").field(&["1"]).numeric_field(&[0.0, 1.2345, -0.25], 3).end();
+        assert_eq!(writer.finish(), "OBX|1|0.000^1.234^-0.250\r");
     }
 
     #[test]

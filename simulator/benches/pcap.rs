@@ -36,8 +36,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     println!("pcap mode against tcpdump -r F -w /dev/null on the same file");
     println!(
-        "{:<40} {:>9} {:>8} {:>12} {:>10} {:>12} {:>7}",
-        "capture", "packets", "MB", "sim pkt/s", "tcpdump s", "tcpdump pkt/s", "ratio"
+        "{:<40} {:>9} {:>8} {:>12} {:>10} {:>12} {:>8}",
+        "capture", "packets", "MB", "sim pkt/s", "tcpdump s", "tcpdump pkt/s", "ratio %"
     );
     let captures = [("hypoxia", 200, 300.0, false), ("hypoxia", 200, 300.0, true), ("mixed-attacks", 70, 300.0, true)];
     for (scenario, devices, duration_s, ecg) in captures {
@@ -56,14 +56,14 @@ fn main() {
         assert!(status.success());
         let packets = labels.packets as f64;
         println!(
-            "{:<40} {:>9} {:>8.1} {:>12.0} {:>10.3} {:>12.0} {:>7.2}",
+            "{:<40} {:>9} {:>8.1} {:>12.0} {:>10.3} {:>12.0} {:>8.2}",
             format!("{scenario}, {devices} dev, {duration_s} s, ECG {}", if ecg { "on" } else { "off" }),
             labels.packets,
             bytes as f64 / 1e6,
             packets / simulator_s,
             tcpdump_s,
             packets / tcpdump_s,
-            (packets / simulator_s) / (packets / tcpdump_s),
+            100.0 * (packets / simulator_s) / (packets / tcpdump_s),
         );
     }
 }

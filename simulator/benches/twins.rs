@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use wardwatch_simulator::device::{Device, DeviceConfig};
+use wardwatch_simulator::device_type::DeviceType;
 use wardwatch_simulator::gateway::{Gateway, GatewayConfig};
 use wardwatch_simulator::oru;
 use wardwatch_simulator::scenario::{Scenario, Timeline};
@@ -59,6 +60,7 @@ fn config(gateway: String, index: usize) -> DeviceConfig {
             bed: index.to_string(),
             ward: "bench-ward".into(),
         },
+        device_type: DeviceType::BedsideMonitor,
         timeline: Timeline::single(Scenario::Stable),
         seed: index as u64,
         interval: Duration::from_secs(1),

@@ -2,7 +2,7 @@
 //! (`WARDWATCH_*`), so that the operator can configure a pod through either. Parsing and the
 //! conversion into the library's configurations are here; running them is `main`'s job.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,10 +13,12 @@ use crate::capture::plan::CaptureScenario;
 use crate::device::DeviceConfig;
 use crate::device_type::DeviceType;
 use crate::gateway::GatewayConfig;
+use crate::live::background::{LiveBackground, Servers};
 use crate::live::{LiveAttack, PortRange};
 use crate::network_scenario::NetworkScenario;
 use crate::oru;
 use crate::scenario::{Episode, Scenario, Timeline};
+use crate::traffic::{dicom, dns, ntp, tls};
 
 /// The start of captures unless told otherwise: 2026-11-22T00:00:00Z, so that a capture
 /// depends on its flags only.
@@ -161,8 +163,60 @@ pub struct DeviceArgs {
     /// an NA observation.
     #[arg(long, env = "WARDWATCH_ECG", default_value_t = true, action = clap::ArgAction::Set)]
     pub ecg: bool,
+    /// A file to append one JSON line to per ORU^R01 written to the gateway (device id,
+    /// control id, time, each OBX's LOINC code and value). Off unless set.
+    #[arg(long, env = "WARDWATCH_SENT_LOG")]
+    pub sent_log: Option<PathBuf>,
     #[command(flatten)]
     pub network: NetworkArgs,
+    #[command(flatten)]
+    pub background: BackgroundArgs,
+}
+
+/// A server the background traffic may use: `IP` (the protocol's port) or `IP:port`; empty
+/// for none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerArg(Option<(IpAddr, Option<u16>)>);
+
+impl ServerArg {
+    pub fn address(self, default_port: u16) -> Option<SocketAddr> {
+        self.0.map(|(ip, port)| SocketAddr::new(ip, port.unwrap_or(default_port)))
+    }
+}
+
+fn server(text: &str) -> Result<ServerArg, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(ServerArg(None));
+    }
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(ServerArg(Some((address.ip(), Some(address.port())))));
+    }
+    text.parse::<IpAddr>()
+        .map(|ip| ServerArg(Some((ip, None))))
+        .map_err(|_| format!("{text:?} is neither an IP address nor IP:port"))
+}
+
+/// The device type's traffic besides HL7 (as the pcap mode writes it), each kind sent only
+/// to its configured server: nothing unless set.
+#[derive(Debug, Args)]
+pub struct BackgroundArgs {
+    /// NTP server (IP or IP:port, port 123 by default) the device polls every 64 s.
+    #[arg(long, env = "WARDWATCH_NTP_SERVER", default_value = "", value_parser = server)]
+    pub ntp_server: ServerArg,
+    /// DNS server (port 53 by default) a workstation looks the health record's name up on.
+    #[arg(long, env = "WARDWATCH_DNS_SERVER", default_value = "", value_parser = server)]
+    pub dns_server: ServerArg,
+    /// Where a workstation's HTTPS-like sessions go (port 443 by default), every 15 to 45 s.
+    #[arg(long, env = "WARDWATCH_HTTPS_TARGET", default_value = "", value_parser = server)]
+    pub https_target: ServerArg,
+    /// The PACS an imaging modality stores a study to every 2 to 4 minutes (port 104 by
+    /// default).
+    #[arg(long, env = "WARDWATCH_DICOM_TARGET", default_value = "", value_parser = server)]
+    pub dicom_target: ServerArg,
+    /// Rounds of each kind of background traffic at most (at most 100000).
+    #[arg(long, env = "WARDWATCH_BACKGROUND_MAX", default_value_t = 10_000)]
+    pub background_max: u64,
 }
 
 /// The device's kind and its network behaviour: normal, or one opt-in attack scenario aimed at
@@ -225,6 +279,26 @@ impl NetworkArgs {
 }
 
 impl DeviceArgs {
+    /// The background traffic to send, checked against its bounds.
+    pub fn live_background(&self) -> Result<LiveBackground, String> {
+        let args = &self.background;
+        let background = LiveBackground {
+            device_type: self.network.device_type,
+            servers: Servers {
+                ntp: args.ntp_server.address(ntp::PORT),
+                dns: args.dns_server.address(dns::PORT),
+                https: args.https_target.address(tls::PORT),
+                dicom: args.dicom_target.address(dicom::PORT),
+            },
+            speed: self.speed,
+            max_per_activity: args.background_max,
+            patient_id: self.patient_id.clone(),
+            seed: self.scenario.seed,
+        };
+        background.validate().map_err(|e| e.to_string())?;
+        Ok(background)
+    }
+
     pub fn config(&self) -> DeviceConfig {
         DeviceConfig {
             gateway: self.gateway.clone(),
@@ -236,6 +310,7 @@ impl DeviceArgs {
                 bed: self.bed.clone(),
                 ward: self.place.ward.clone(),
             },
+            device_type: self.network.device_type,
             timeline: Timeline::of(self.scenario.episode()),
             seed: self.scenario.seed,
             interval: self.interval,
@@ -452,6 +527,27 @@ mod tests {
         let bad_ip = ["wardwatch-simulator", "device", "--gateway=g", "--device-id=d", "--patient-id=p", "--bed=1"];
         let err = Cli::try_parse_from(bad_ip.iter().chain(&["--attack-target=10.0.0"])).unwrap_err();
         assert!(err.to_string().contains("--attack-target"), "{err}");
+    }
+
+    #[test]
+    fn background_servers_are_off_unless_set_and_take_their_protocols_port() {
+        let parse = |flags: &[&str]| {
+            let base = ["wardwatch-simulator", "device", "--gateway=g:1", "--device-id=d", "--patient-id=p", "--bed=1"];
+            let cli = Cli::try_parse_from(base.iter().chain(flags)).unwrap();
+            let Command::Device(args) = cli.command else { panic!("not device") };
+            args.live_background()
+        };
+        assert_eq!(parse(&[]).unwrap().servers, Servers::default());
+        let servers =
+            parse(&["--ntp-server=127.0.0.1", "--dicom-target=127.0.0.1:11112", "--https-target=::1"]).unwrap().servers;
+        assert_eq!(servers.ntp, Some("127.0.0.1:123".parse().unwrap()));
+        assert_eq!(servers.dicom, Some("127.0.0.1:11112".parse().unwrap()));
+        assert_eq!(servers.https, Some("[::1]:443".parse().unwrap()));
+        assert_eq!(servers.dns, None);
+        assert!(parse(&["--background-max=0"]).is_err());
+        let base = ["wardwatch-simulator", "device", "--gateway=g:1", "--device-id=d", "--patient-id=p", "--bed=1"];
+        let err = Cli::try_parse_from(base.iter().chain(&["--ntp-server=time.example"])).unwrap_err();
+        assert!(err.to_string().contains("--ntp-server"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use wardwatch_simulator::cli::{Cli, Command, DeviceArgs, GatewayArgs, PcapArgs};
 use wardwatch_simulator::device::Device;
+use wardwatch_simulator::device::sent_log::SentLog;
 use wardwatch_simulator::gateway::Gateway;
 use wardwatch_simulator::{capture, http, live};
 
@@ -43,30 +44,62 @@ fn pcap(args: &PcapArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs the twin's HL7 feed and, if one is configured, its network scenario side by side,
-/// until both are done or the process is told to stop. A refused or failed attack ends the
-/// process with its error.
+/// Runs the twin's HL7 feed, its configured background traffic and, if one is configured, its
+/// network scenario side by side, until the feed and the attack are done or the process is
+/// told to stop. A refused or failed attack ends the process with its error. The summary's
+/// `background` is null when the background traffic was still going.
 async fn device(args: DeviceArgs) -> Result<()> {
     let attack = args.network.live_attack().map_err(anyhow::Error::msg)?;
+    let background = args.live_background().map_err(anyhow::Error::msg)?;
     tracing::info!(device_type = %args.network.device_type, network_scenario = %args.network.network_scenario, "device twin starting");
     let mut device = Device::new(args.config());
+    if let Some(path) = &args.sent_log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening --sent-log {}", path.display()))?;
+        device = device.with_sent_log(SentLog::new(Box::new(std::io::BufWriter::new(file))));
+    }
+    let sends_hl7 = args.network.device_type.sends_hl7();
+    if !sends_hl7 {
+        tracing::info!(device_type = %args.network.device_type, "this device type sends no HL7; no readings go to the gateway");
+    }
     let mut report = None;
+    let mut background_report = None;
     {
-        let feed = device.run(args.readings);
+        // A device that sends no HL7 stays on as long as one that does: until terminated, or
+        // for as many intervals as it was given readings.
+        let feed = async {
+            match (sends_hl7, args.readings) {
+                (true, limit) => device.run(limit).await,
+                (false, None) => std::future::pending().await,
+                (false, Some(n)) => {
+                    tokio::time::sleep(args.interval.saturating_mul(n.min(u32::MAX.into()) as u32)).await
+                }
+            }
+        };
         let network = async {
             match &attack {
                 Some(attack) => live::run(attack).await.map(Some),
                 None => Ok(None),
             }
         };
-        tokio::pin!(feed, network);
-        let (mut feed_done, mut network_done) = (false, false);
+        let side_traffic = live::background::run(&background);
+        tokio::pin!(feed, network, side_traffic);
+        // The background traffic goes on while the device is on: it ends with its own rounds,
+        // or when the feed and the attack are done.
+        let (mut feed_done, mut network_done, mut side_done) = (false, false, false);
         while !(feed_done && network_done) {
             tokio::select! {
                 () = &mut feed, if !feed_done => feed_done = true,
                 outcome = &mut network, if !network_done => {
                     network_done = true;
                     report = outcome?;
+                }
+                outcome = &mut side_traffic, if !side_done => {
+                    side_done = true;
+                    background_report = Some(outcome?);
                 }
                 () = terminated() => break,
             }
@@ -75,6 +108,7 @@ async fn device(args: DeviceArgs) -> Result<()> {
     let mut summary = stats_json(device.stats());
     summary["device_type"] = serde_json::json!(args.network.device_type);
     summary["attack"] = serde_json::to_value(&report)?;
+    summary["background"] = serde_json::to_value(&background_report)?;
     println!("{summary}");
     Ok(())
 }

@@ -4,7 +4,7 @@
 use wardwatch_clinical::hl7::{Separators, Writer};
 use wardwatch_clinical::vitals::VitalSign;
 
-use crate::physiology::Vitals;
+use crate::physiology::{Vital, Vitals};
 
 /// Who and where: the identifiers an ORU carries besides the values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,9 +28,9 @@ pub struct Observation {
     pub value: f64,
 }
 
-/// One observation per vital sign, in catalogue order.
-pub fn observations(vitals: &Vitals) -> Vec<Observation> {
-    vitals.iter().map(|(vital, value)| Observation { vital: vital.sign(), value }).collect()
+/// One observation for each vital sign of `measured` (a device type's set), in that order.
+pub fn observations(vitals: &Vitals, measured: &[Vital]) -> Vec<Observation> {
+    measured.iter().map(|&vital| Observation { vital: vital.sign(), value: vitals.get(vital) }).collect()
 }
 
 /// The `YYYYMMDDHHMMSS` HL7 timestamp of a Unix time (UTC).
@@ -69,23 +69,31 @@ pub struct Waveform<'a> {
 /// ISO/IEEE 11073 MDC code of ECG lead II, the monitor's default trace.
 pub const MDC_ECG_LEAD_II: [&str; 3] = ["131330", "MDC_ECG_ELEC_POTL_II", "MDC"];
 
+/// What OBX-5 holds.
+enum ObxValue<'a> {
+    /// Components, escaped as they are written.
+    Text(&'a [&'a str]),
+    /// Numbers with this many decimals (a waveform), written without a string each.
+    Numbers(&'a [f64], usize),
+}
+
 /// One final (`F`) OBX segment: set id, value type (OBX-2), observation identifier (OBX-3),
-/// value components (OBX-5), units (OBX-6) and observation time (OBX-14).
+/// value (OBX-5), units (OBX-6) and observation time (OBX-14).
 fn write_obx(
     w: &mut Writer,
     set_id: usize,
     value_type: &str,
     code: &[&str],
-    value: &[&str],
+    value: ObxValue<'_>,
     unit: &[&str],
     when: &str,
 ) {
-    w.segment("OBX")
-        .field(&[&set_id.to_string()])
-        .field(&[value_type])
-        .field(code)
-        .field(&[])
-        .field(value)
+    let segment = w.segment("OBX").field(&[&set_id.to_string()]).field(&[value_type]).field(code).field(&[]);
+    let segment = match value {
+        ObxValue::Text(components) => segment.field(components),
+        ObxValue::Numbers(values, decimals) => segment.numeric_field(values, decimals),
+    };
+    segment
         .field(unit)
         .field(&[])
         .field(&[])
@@ -112,7 +120,9 @@ pub fn build_with_waveform(
     control_id: &str,
 ) -> String {
     let when = hl7_timestamp(unix_seconds);
-    let mut w = Writer::new(Separators::default());
+    // Headers and vitals fit in a kilobyte; a strip takes up to seven bytes a sample.
+    let capacity = 1_024 + waveform.map_or(0, |w| w.samples_mv.len() * 7);
+    let mut w = Writer::with_capacity(Separators::default(), capacity);
     w.segment("MSH")
         .field(&[&context.device_id])
         .field(&[&context.hospital_id])
@@ -146,12 +156,12 @@ pub fn build_with_waveform(
         let vital = observation.vital;
         let value = format_value(observation.value, 2);
         let unit = [vital.ucum, vital.ucum, "UCUM"];
-        write_obx(&mut w, i + 1, "NM", &[vital.loinc, vital.loinc_name, "LN"], &[&value], &unit, &when);
+        let code = [vital.loinc, vital.loinc_name, "LN"];
+        write_obx(&mut w, i + 1, "NM", &code, ObxValue::Text(&[&value]), &unit, &when);
     }
     if let Some(waveform) = waveform {
-        let samples: Vec<String> = waveform.samples_mv.iter().map(|v| format!("{v:.3}")).collect();
-        let components: Vec<&str> = samples.iter().map(String::as_str).collect();
-        write_obx(&mut w, observations.len() + 1, "NA", &MDC_ECG_LEAD_II, &components, &["mV", "mV", "UCUM"], &when);
+        let samples = ObxValue::Numbers(waveform.samples_mv, 3);
+        write_obx(&mut w, observations.len() + 1, "NA", &MDC_ECG_LEAD_II, samples, &["mV", "mV", "UCUM"], &when);
     }
     w.finish()
 }
@@ -220,15 +230,19 @@ mod tests {
     }
 
     #[test]
-    fn every_simulated_vital_becomes_an_obx_with_its_displayed_value() {
+    fn each_measured_vital_becomes_an_obx_with_its_displayed_value_and_no_other() {
         let vitals = crate::physiology::Physiology::new().vitals().rounded();
-        let text = build(&context(), &observations(&vitals), 0, "1");
-        let message = Message::parse(text.as_bytes()).unwrap();
-        let sent: Vec<(String, f64)> = message
-            .segments_named("OBX")
-            .map(|s| (message.component(s.field(3), 1), s.field(5).parse().unwrap()))
-            .collect();
-        let expected: Vec<(String, f64)> = vitals.iter().map(|(v, value)| (v.sign().loinc.to_owned(), value)).collect();
-        assert_eq!(sent, expected);
+        for measured in [&Vital::ALL[..], &[Vital::Spo2, Vital::Etco2], &[]] {
+            let text = build(&context(), &observations(&vitals, measured), 0, "1");
+            let message = Message::parse(text.as_bytes()).unwrap();
+            let sent: Vec<(String, f64)> = message
+                .segments_named("OBX")
+                .map(|s| (message.component(s.field(3), 1), s.field(5).parse().unwrap()))
+                .collect();
+            let expected: Vec<(String, f64)> =
+                measured.iter().map(|&v| (v.sign().loinc.to_owned(), vitals.get(v))).collect();
+            assert_eq!(sent, expected);
+            assert_eq!(message.segment("OBR").unwrap().field(4), "VITALS^Vital signs^L", "an OBR even without OBX");
+        }
     }
 }

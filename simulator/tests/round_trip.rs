@@ -9,9 +9,10 @@ use wardwatch_clinical::hl7::Message;
 use wardwatch_clinical::mllp::{self, Decoder, Event};
 use wardwatch_simulator::ack::{self, AckCode};
 use wardwatch_simulator::device::{Device, DeviceConfig, DeviceStats};
+use wardwatch_simulator::device_type::DeviceType;
 use wardwatch_simulator::gateway::{Gateway, GatewayConfig};
 use wardwatch_simulator::oru;
-use wardwatch_simulator::physiology::Physiology;
+use wardwatch_simulator::physiology::{Physiology, Vital};
 use wardwatch_simulator::scenario::{Episode, Scenario, Timeline};
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -31,6 +32,7 @@ fn device_config(gateway: String, device: &str, timeline: Timeline) -> DeviceCon
     DeviceConfig {
         gateway,
         context: context(device),
+        device_type: DeviceType::BedsideMonitor,
         timeline,
         seed: 1,
         interval: Duration::from_millis(10),
@@ -126,7 +128,7 @@ async fn twins_are_acknowledged_and_malformed_frames_are_counted_not_fatal() {
     let adt = b"MSH|^~\\&|intruder|st-mary|WARDWATCH|st-mary|20261122000000||ADT^A01|BAD1|P|2.5\r";
     let ack = send_and_read(&mut raw, &mut decoder, &mllp::frame(adt), DEADLINE).await.unwrap();
     assert_eq!((msa_code(&ack), ack.segment("MSA").unwrap().field(2)), ("AR".into(), "BAD1"));
-    let good = oru::build(&context("monitor-9"), &oru::observations(Physiology::new().vitals()), 0, "OK1");
+    let good = oru::build(&context("monitor-9"), &oru::observations(Physiology::new().vitals(), &Vital::ALL), 0, "OK1");
     let ack = send_and_read(&mut raw, &mut decoder, &mllp::frame(good.as_bytes()), DEADLINE).await.unwrap();
     assert_eq!(msa_code(&ack), "AA");
 

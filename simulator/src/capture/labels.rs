@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::plan::CaptureScenario;
 use crate::device_type::DeviceType;
 use crate::network_scenario::NetworkScenario;
+use crate::oru::Observation;
 use crate::physiology::Vitals;
 use crate::scenario::{Episode, Scenario};
 
@@ -100,18 +101,29 @@ pub struct ReadingLabel {
     pub scenario: Scenario,
     /// MSH-10 of the message that carried this reading; `None` when nothing was sent.
     pub control_id: Option<String>,
+    /// Every vital the patient has, whatever the device measures.
     #[serde(serialize_with = "serialize_vitals")]
     pub truth: Vitals,
-    #[serde(serialize_with = "serialize_optional_vitals")]
-    pub reported: Option<Vitals>,
+    /// The values the message carried, one per OBX: only the device type's vital signs (an
+    /// empty map for an ORU without observations); `None` when nothing was sent.
+    #[serde(serialize_with = "serialize_optional_observations")]
+    pub reported: Option<Vec<Observation>>,
 }
 
 fn serialize_vitals<S: serde::Serializer>(vitals: &Vitals, serializer: S) -> Result<S::Ok, S::Error> {
     vitals_by_key(vitals).serialize(serializer)
 }
 
-fn serialize_optional_vitals<S: serde::Serializer>(vitals: &Option<Vitals>, serializer: S) -> Result<S::Ok, S::Error> {
-    vitals.as_ref().map(vitals_by_key).serialize(serializer)
+fn serialize_optional_observations<S: serde::Serializer>(
+    observations: &Option<Vec<Observation>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    observations.as_deref().map(observations_by_key).serialize(serializer)
+}
+
+/// Observations as a map from catalogue key to value.
+pub fn observations_by_key(observations: &[Observation]) -> serde_json::Map<String, serde_json::Value> {
+    observations.iter().map(|o| (o.vital.key.to_owned(), serde_json::json!(o.value))).collect()
 }
 
 /// The vitals as a map from catalogue key to value.
@@ -142,6 +154,12 @@ mod tests {
         assert_eq!(json["reported"], serde_json::Value::Null);
         assert_eq!(json["truth"].as_object().unwrap().len(), Vital::ALL.len());
         assert_eq!(json["truth"]["spo2"], truth.get(Vital::Spo2));
+        let sent = crate::oru::observations(&truth, &[Vital::Glucose]);
+        let reading = ReadingLabel { reported: Some(sent), control_id: Some("1".into()), ..reading };
+        let json = serde_json::to_value(&reading).unwrap();
+        assert_eq!(json["reported"], serde_json::json!({ "glucose": truth.get(Vital::Glucose) }));
+        let heartbeat = ReadingLabel { reported: Some(Vec::new()), ..reading };
+        assert_eq!(serde_json::to_value(&heartbeat).unwrap()["reported"], serde_json::json!({}));
     }
 
     #[test]

@@ -324,8 +324,8 @@ fn hl7_feed(
         let control_id = k.to_string();
         let unix_s = (t_us / 1_000_000) as i64;
         let waveform = strip.as_deref().map(|samples_mv| Waveform { samples_mv });
-        let request =
-            oru::build_with_waveform(&twin.context, &oru::observations(&vitals), waveform, unix_s, &control_id);
+        let observations = oru::observations(&vitals, twin.device_type.vitals());
+        let request = oru::build_with_waveform(&twin.context, &observations, waveform, unix_s, &control_id);
         let ack_id = format!("GW{}", first_ack + feed.messages);
         let header = AckHeader { sender: &config.receiver, timestamp: &hl7_timestamp(unix_s), control_id: &ack_id };
         let answer = verdict::judge(request.as_bytes(), &header);
@@ -338,7 +338,7 @@ fn hl7_feed(
             scenario: reading.scenario,
             control_id: Some(control_id),
             truth: reading.truth,
-            reported: Some(vitals),
+            reported: Some(observations),
         });
     }
     if let Some(mut open) = session.take() {
@@ -361,7 +361,8 @@ pub fn labels_path(pcap: &Path) -> PathBuf {
 pub fn write_files(config: &CaptureConfig, pcap: &Path) -> Result<Labels> {
     let capture = generate(config)?;
     let file = File::create(pcap).with_context(|| format!("creating {}", pcap.display()))?;
-    let mut writer = PcapWriter::new(BufWriter::new(file))?;
+    // Large writes: a capture is tens to hundreds of megabytes.
+    let mut writer = PcapWriter::new(BufWriter::with_capacity(1 << 20, file))?;
     for frame in &capture.frames {
         writer.write_packet(frame.timestamp_us, &frame.bytes)?;
     }
@@ -520,7 +521,9 @@ mod tests {
             let labelled: Vec<_> = device
                 .readings
                 .iter()
-                .filter_map(|r| Some((r.control_id.clone()?, r.reported?.iter().map(|(_, v)| v).collect::<Vec<_>>())))
+                .filter_map(|r| {
+                    Some((r.control_id.clone()?, r.reported.as_ref()?.iter().map(|o| o.value).collect::<Vec<_>>()))
+                })
                 .collect();
             assert_eq!(sent, labelled, "{}", device.device_id);
         }
@@ -533,6 +536,35 @@ mod tests {
             })
             .all(|r| r.truth.get(Vital::Spo2) < 93.0);
         assert!(low, "a short hypoxia episode still desaturates");
+    }
+
+    #[test]
+    fn each_device_type_sends_and_labels_only_its_own_vitals() {
+        for device_type in DeviceType::ALL.into_iter().filter(|t| t.sends_hl7()) {
+            let capture =
+                generate(&CaptureConfig { device_type: Some(device_type), ..config(1, Scenario::Sepsis) }).unwrap();
+            let expected: Vec<&str> = device_type.vitals().iter().map(|v| v.sign().loinc).collect();
+            let (requests, answers) = messages(&capture.frames, 2575);
+            assert_eq!(requests.len() as u64, capture.labels.messages, "{device_type}");
+            assert!(answers.iter().all(|a| a.segment("MSA").unwrap().field(1) == "AA"), "{device_type}");
+            for request in &requests {
+                let codes: Vec<String> = request
+                    .segments_named("OBX")
+                    .filter(|o| o.field(2) == "NM")
+                    .map(|o| request.component(o.field(3), 1))
+                    .collect();
+                assert_eq!(codes, expected, "{device_type}");
+            }
+            let keys: Vec<&str> = device_type.vitals().iter().map(|v| v.key()).collect();
+            for reading in &capture.labels.devices[0].readings {
+                let reported = reading.reported.as_ref().expect("sepsis keeps the device on the network");
+                assert_eq!(reported.iter().map(|o| o.vital.key).collect::<Vec<_>>(), keys, "{device_type}");
+                for observation in reported {
+                    let vital = Vital::ALL.into_iter().find(|v| v.key() == observation.vital.key).unwrap();
+                    assert_eq!(observation.value, reading.truth.get(vital), "no artefact in sepsis");
+                }
+            }
+        }
     }
 
     #[test]

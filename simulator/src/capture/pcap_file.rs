@@ -32,11 +32,11 @@ impl<W: Write> PcapWriter<W> {
         let length = u32::try_from(frame.len()).map_err(|_| io::Error::other("frame too large for pcap"))?;
         let captured = length.min(SNAPLEN);
         let seconds = u32::try_from(timestamp_us / 1_000_000).map_err(|_| io::Error::other("timestamp past 2106"))?;
-        let mut record = Vec::with_capacity(16);
-        record.extend(seconds.to_le_bytes());
-        record.extend(((timestamp_us % 1_000_000) as u32).to_le_bytes());
-        record.extend(captured.to_le_bytes());
-        record.extend(length.to_le_bytes());
+        let mut record = [0u8; 16];
+        record[0..4].copy_from_slice(&seconds.to_le_bytes());
+        record[4..8].copy_from_slice(&((timestamp_us % 1_000_000) as u32).to_le_bytes());
+        record[8..12].copy_from_slice(&captured.to_le_bytes());
+        record[12..16].copy_from_slice(&length.to_le_bytes());
         self.out.write_all(&record)?;
         self.out.write_all(&frame[..captured as usize])?;
         self.packets += 1;

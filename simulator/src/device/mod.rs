@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod reply;
+pub mod sent_log;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +13,7 @@ use tokio::net::TcpStream;
 use wardwatch_clinical::mllp::{self, Decoder, Event};
 
 use crate::ack::AckCode;
+use crate::device_type::DeviceType;
 use crate::ecg::EcgGenerator;
 use crate::oru::{self, Waveform};
 use crate::patient::Patient;
@@ -19,12 +21,15 @@ use crate::physiology::Vital;
 use crate::scenario::Timeline;
 use backoff::Backoff;
 use reply::Reply;
+use sent_log::{SentLog, SentMessage};
 
 #[derive(Clone, Debug)]
 pub struct DeviceConfig {
     /// The gateway's `host:port`.
     pub gateway: String,
     pub context: oru::Context,
+    /// What the device measures, and so which vital signs its ORUs carry.
+    pub device_type: DeviceType,
     pub timeline: Timeline,
     pub seed: u64,
     /// Wall time between two readings.
@@ -88,10 +93,14 @@ impl Connection {
         Self { stream, decoder: Decoder::new(max_message_bytes), messages: Default::default() }
     }
 
-    /// Sends one framed message and waits for its ACK, skipping answers to earlier messages
-    /// (a late ACK after a timeout).
-    async fn exchange(&mut self, message: &str, control_id: &str, timeout: Duration) -> Result<Reply, ExchangeError> {
-        self.stream.write_all(&mllp::frame(message.as_bytes())).await.map_err(ExchangeError::Io)?;
+    /// Writes one framed message.
+    async fn send(&mut self, message: &str) -> Result<(), ExchangeError> {
+        self.stream.write_all(&mllp::frame(message.as_bytes())).await.map_err(ExchangeError::Io)
+    }
+
+    /// Waits for the ACK of `control_id`, skipping answers to earlier messages (a late ACK
+    /// after a timeout).
+    async fn await_ack(&mut self, control_id: &str, timeout: Duration) -> Result<Reply, ExchangeError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut buffer = [0u8; 4096];
         let mut events = Vec::new();
@@ -131,6 +140,7 @@ pub struct Device {
     stats: DeviceStats,
     /// The heart's electrical activity, for monitors that send a strip with each ORU.
     ecg: Option<EcgGenerator>,
+    sent_log: Option<SentLog>,
 }
 
 impl Device {
@@ -146,8 +156,15 @@ impl Device {
             run_id: unix_now().as_secs(),
             stats: DeviceStats::default(),
             ecg: config.ecg.then(EcgGenerator::new),
+            sent_log: None,
             config,
         }
+    }
+
+    /// Records every message written to the gateway in `log`.
+    pub fn with_sent_log(mut self, log: SentLog) -> Self {
+        self.sent_log = Some(log);
+        self
     }
 
     pub fn stats(&self) -> &DeviceStats {
@@ -185,16 +202,29 @@ impl Device {
         }
         self.sequence += 1;
         let control_id = format!("{:x}-{}", self.run_id, self.sequence);
+        let observations = oru::observations(&vitals, self.config.device_type.vitals());
+        let unix_s = unix_now().as_secs() as i64;
         let message = oru::build_with_waveform(
             &self.config.context,
-            &oru::observations(&vitals),
+            &observations,
             strip.as_deref().map(|samples_mv| Waveform { samples_mv }),
-            unix_now().as_secs() as i64,
+            unix_s,
             &control_id,
         );
         let connection = self.connection.as_mut().expect("connected above");
         self.stats.sent += 1;
-        match connection.exchange(&message, &control_id, self.config.ack_timeout).await {
+        let exchange = match connection.send(&message).await {
+            Ok(()) => {
+                if let Some(log) = self.sent_log.as_mut() {
+                    let observations = SentMessage::observations(&observations);
+                    let device_id = &self.config.context.device_id;
+                    log.record(&SentMessage { device_id, control_id: &control_id, unix_s, observations });
+                }
+                connection.await_ack(&control_id, self.config.ack_timeout).await
+            }
+            Err(error) => Err(error),
+        };
+        match exchange {
             Ok(Reply::Ack(AckCode::Accept)) => self.stats.acked += 1,
             Ok(Reply::Ack(code)) => {
                 self.stats.naks += 1;

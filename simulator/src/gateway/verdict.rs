@@ -72,7 +72,7 @@ impl Malformed {
             Malformed::UnsupportedMessageType => "only ORU^R01 is accepted",
             Malformed::UnsupportedVersion => "only HL7 v2.x is accepted",
             Malformed::MissingSender => "MSH-3 sending application is empty",
-            Malformed::MissingSegment => "PID, OBR and at least one OBX are required",
+            Malformed::MissingSegment => "PID and OBR are required",
             Malformed::BadObservation => "an NM observation has a non-numeric value",
             Malformed::Oversized => "message too large",
             Malformed::Garbage => "bytes outside MLLP frames",
@@ -154,7 +154,9 @@ fn validate(message: &Message) -> Result<(), Malformed> {
         return Err(Malformed::MissingSender);
     }
     let has = |name| message.segment(name).is_some();
-    if !(has("PID") && has("OBR") && has("OBX")) {
+    // OBX is optional: in v2.5's ORU_R01 the OBSERVATION group under OBR is `[{...}]`, and an
+    // infusion pump's status message carries none of the catalogue's vital signs.
+    if !(has("PID") && has("OBR")) {
         return Err(Malformed::MissingSegment);
     }
     for obx in message.segments_named("OBX") {
@@ -169,20 +171,23 @@ fn validate(message: &Message) -> Result<(), Malformed> {
 mod tests {
     use super::*;
     use crate::oru;
-    use crate::physiology::Physiology;
+    use crate::physiology::{Physiology, Vital};
 
     const HEADER: AckHeader<'static> = AckHeader { sender: "WARDWATCH", timestamp: "20261122000000", control_id: "A1" };
 
-    fn oru_message() -> String {
-        let context = oru::Context {
-            device_id: "monitor-3".into(),
+    fn context(device_id: &str) -> oru::Context {
+        oru::Context {
+            device_id: device_id.into(),
             hospital_id: "st-mary".into(),
             receiver: "WARDWATCH".into(),
             patient_id: "P-1".into(),
             bed: "3".into(),
             ward: "icu".into(),
-        };
-        oru::build(&context, &oru::observations(Physiology::new().vitals()), 0, "C42")
+        }
+    }
+
+    fn oru_message() -> String {
+        oru::build(&context("monitor-3"), &oru::observations(Physiology::new().vitals(), &Vital::ALL), 0, "C42")
     }
 
     fn msa(verdict: &Verdict) -> (String, String) {
@@ -200,6 +205,13 @@ mod tests {
     }
 
     #[test]
+    fn an_oru_without_observations_is_accepted_as_a_status_message() {
+        let verdict = judge(oru::build(&context("pump-3"), &[], 0, "C43").as_bytes(), &HEADER);
+        assert_eq!(verdict.malformed, None);
+        assert_eq!(msa(&verdict), ("AA".into(), "C43".into()));
+    }
+
+    #[test]
     fn broken_messages_with_a_header_get_ae_or_ar() {
         let good = oru_message();
         let cases = [
@@ -207,6 +219,7 @@ mod tests {
             (good.replace("|P|2.5", "|P|3.0"), Malformed::UnsupportedVersion, "AR"),
             (good.replace("|monitor-3|", "||"), Malformed::MissingSender, "AE"),
             (good.replace("\rPID|", "\rZZZ|"), Malformed::MissingSegment, "AE"),
+            (good.replace("\rOBR|", "\rZZZ|"), Malformed::MissingSegment, "AE"),
             (
                 good.replacen("|NM|8867-4^Heart rate^LN||75|", "|NM|8867-4^Heart rate^LN||fast|", 1),
                 Malformed::BadObservation,

@@ -4,6 +4,7 @@
 //! half-open SYN flood and ARP spoofing need raw frames; those are sent only from a network
 //! namespace of the caller's own (see `namespace`), and refused otherwise.
 
+pub mod background;
 pub mod namespace;
 pub mod pacer;
 pub mod ports;

@@ -13,6 +13,36 @@ use crate::device_type::DeviceType;
 pub const NTP_POLL_US: u64 = 64_000_000;
 /// The name workstations look up before using the health record.
 pub const EHR_NAME: &str = "ehr.ward.example";
+/// Time between two of a workstation's web sessions.
+pub const WEB_SESSION_GAP_US: std::ops::Range<u64> = 15_000_000..45_000_000;
+/// Request/response exchanges in one web session, and their sizes in bytes.
+pub const WEB_EXCHANGES: std::ops::RangeInclusive<u32> = 1..=3;
+pub const WEB_REQUEST_BYTES: std::ops::Range<usize> = 400..1_200;
+pub const WEB_RESPONSE_BYTES: std::ops::Range<usize> = 2_000..50_000;
+/// Time between the end of an imaging study's transfer and the next, and its images.
+pub const STUDY_GAP_US: std::ops::Range<u64> = 120_000_000..240_000_000;
+pub const IMAGES_PER_STUDY: std::ops::RangeInclusive<u32> = 4..=12;
+
+/// One kind of background traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activity {
+    /// An NTP poll of the time server.
+    NtpPoll,
+    /// A DNS lookup of the health record's name, then an HTTPS session with it.
+    WebSession,
+    /// A study stored to the PACS over DICOM.
+    DicomStudy,
+}
+
+/// What each device type does besides HL7: the one list both the pcap mode and the live
+/// twins follow.
+pub fn activities(device_type: DeviceType) -> &'static [Activity] {
+    match device_type {
+        DeviceType::ImagingModality => &[Activity::NtpPoll, Activity::DicomStudy],
+        DeviceType::Workstation => &[Activity::NtpPoll, Activity::WebSession],
+        _ => &[Activity::NtpPoll],
+    }
+}
 
 /// One device's background traffic through `window`. `port_base` numbers its source ports
 /// apart from its other flows.
@@ -24,11 +54,13 @@ pub fn frames(
     window: Window,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Frame> {
-    let mut frames = ntp_polls(device, port_base, window, rng);
-    match device_type {
-        DeviceType::ImagingModality => frames.extend(studies(device, port_base, patient_id, window, rng)),
-        DeviceType::Workstation => frames.extend(web_sessions(device, port_base, window, rng)),
-        _ => {}
+    let mut frames = Vec::new();
+    for activity in activities(device_type) {
+        frames.extend(match activity {
+            Activity::NtpPoll => ntp_polls(device, port_base, window, rng),
+            Activity::DicomStudy => studies(device, port_base, patient_id, window, rng),
+            Activity::WebSession => web_sessions(device, port_base, window, rng),
+        });
     }
     frames
 }
@@ -49,7 +81,7 @@ fn studies(device: Host, port_base: u32, patient_id: &str, window: Window, rng: 
     let mut frames = Vec::new();
     let mut t_us = window.start_us + rng.random_range(1_000_000..60_000_000);
     for study in 1u32.. {
-        let images: u32 = rng.random_range(4..=12);
+        let images: u32 = rng.random_range(IMAGES_PER_STUDY);
         let transfer_us = u64::from(images) * dicom::PIXEL_BYTES as u64 * 1_000_000 / dicom::BYTES_PER_S;
         // Only studies that finish inside the window, with room for the handshakes.
         if t_us + transfer_us + u64::from(images) * 10_000 + 50_000 >= window.end_us {
@@ -61,7 +93,7 @@ fn studies(device: Host, port_base: u32, patient_id: &str, window: Window, rng: 
         let transfer = dicom::store_study(&mut session, t_us + 2 * ROUND_TRIP_US, images, study, patient_id, rng);
         frames.extend(transfer.frames);
         frames.extend(session.close(transfer.end_us));
-        t_us = transfer.end_us + rng.random_range(120_000_000..240_000_000);
+        t_us = transfer.end_us + rng.random_range(STUDY_GAP_US);
     }
     frames
 }
@@ -88,15 +120,15 @@ fn web_sessions(device: Host, port_base: u32, window: Window, rng: &mut ChaCha8R
         let mut session = TcpSession::new(web_client, hosts::EHR_SERVER.at(tls::PORT), rng.random(), rng.random());
         let mut at = t_us + 2_000;
         frames.extend(session.open(at));
-        for _ in 0..rng.random_range(1..=3) {
+        for _ in 0..rng.random_range(WEB_EXCHANGES) {
             at += 5_000;
-            let request = tls::records(rng.random_range(400..1_200), rng);
+            let request = tls::records(rng.random_range(WEB_REQUEST_BYTES), rng);
             // Responses stay within one receive window, as `exchange` sends them unpaced.
-            let response = tls::records(rng.random_range(2_000..50_000), rng);
+            let response = tls::records(rng.random_range(WEB_RESPONSE_BYTES), rng);
             frames.extend(session.exchange(at, &request, &response));
         }
         frames.extend(session.close(at + 10_000));
-        t_us += rng.random_range(15_000_000..45_000_000);
+        t_us += rng.random_range(WEB_SESSION_GAP_US);
     }
     frames
 }

@@ -24,6 +24,18 @@ const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 /// Time the PACS takes to store an image before answering.
 const STORE_US: u64 = 2_000;
+/// The AE titles of the modality and the PACS.
+pub const CALLING_AE: &str = "MODALITY";
+pub const CALLED_AE: &str = "PACS";
+/// PDU types (PS3.8 9.3).
+pub const PDU_ASSOCIATE_RQ: u8 = 1;
+pub const PDU_ASSOCIATE_AC: u8 = 2;
+pub const PDU_P_DATA_TF: u8 = 4;
+pub const PDU_RELEASE_RQ: u8 = 5;
+pub const PDU_RELEASE_RP: u8 = 6;
+pub const PDU_ABORT: u8 = 7;
+/// The header every PDU starts with: type, reserved, 32-bit big-endian body length.
+pub const PDU_HEADER_BYTES: usize = 6;
 
 /// What a study transfer left on the wire and when it ended.
 pub struct Transfer {
@@ -41,27 +53,56 @@ pub fn store_study(
     patient_id: &str,
     rng: &mut ChaCha8Rng,
 ) -> Transfer {
-    let mut frames = session.exchange(t_us, &associate_rq("MODALITY", "PACS"), &associate_ac("MODALITY", "PACS"));
+    let mut frames = session.exchange(t_us, &associate_rq(CALLING_AE, CALLED_AE), &associate_ac(CALLING_AE, CALLED_AE));
     let mut now = t_us + 2_000;
     let mut pixels = vec![0u8; PIXEL_BYTES];
     for image in 1..=images {
-        let instance = format!("2.25.{study}.{image}");
         rng.fill_bytes(&mut pixels);
-        let mut request = p_data(&[Pdv::last(true, command_store_rq(image as u16, &instance))]);
-        let data = dataset(&instance, patient_id, &pixels);
-        let fragments = data.len().div_ceil(MAX_PDU - 12);
-        for (i, fragment) in data.chunks(MAX_PDU - 12).enumerate() {
-            let pdv = Pdv { command: false, last: i + 1 == fragments, fragment: fragment.to_vec() };
-            request.extend(p_data(&[pdv]));
-        }
+        let request = store_request(study, image, patient_id, &pixels);
         let (upload, acked_us) = session.upload(now, &request, BYTES_PER_S);
         frames.extend(upload);
-        let response = p_data(&[Pdv::last(true, command_store_rsp(image as u16, &instance))]);
-        frames.extend(session.exchange(acked_us + STORE_US, &[], &response));
+        frames.extend(session.exchange(acked_us + STORE_US, &[], &store_response(study, image)));
         now = acked_us + STORE_US + 1_000;
     }
-    frames.extend(session.exchange(now, &pdu(5, &[0; 4]), &pdu(6, &[0; 4])));
+    frames.extend(session.exchange(now, &release_rq(), &release_rp()));
     Transfer { frames, end_us: now + 2_000 }
+}
+
+/// The SOP instance UID of a study's image.
+fn instance_uid(study: u32, image: u32) -> String {
+    format!("2.25.{study}.{image}")
+}
+
+/// One image's C-STORE request: the command set, then the data set in as many P-DATA-TF PDUs
+/// as the negotiated PDU size needs.
+pub fn store_request(study: u32, image: u32, patient_id: &str, pixels: &[u8]) -> Vec<u8> {
+    let instance = instance_uid(study, image);
+    let mut request = p_data(&[Pdv::last(true, command_store_rq(image as u16, &instance))]);
+    let data = dataset(&instance, patient_id, pixels);
+    let fragments = data.len().div_ceil(MAX_PDU - 12);
+    for (i, fragment) in data.chunks(MAX_PDU - 12).enumerate() {
+        let pdv = Pdv { command: false, last: i + 1 == fragments, fragment: fragment.to_vec() };
+        request.extend(p_data(&[pdv]));
+    }
+    request
+}
+
+/// The PACS's C-STORE response (success) to `store_request(study, image, ..)`.
+pub fn store_response(study: u32, image: u32) -> Vec<u8> {
+    p_data(&[Pdv::last(true, command_store_rsp(image as u16, &instance_uid(study, image)))])
+}
+
+pub fn release_rq() -> Vec<u8> {
+    pdu(PDU_RELEASE_RQ, &[0; 4])
+}
+
+pub fn release_rp() -> Vec<u8> {
+    pdu(PDU_RELEASE_RP, &[0; 4])
+}
+
+/// An A-ABORT from the service user (source 0, reason 0), for an association given up.
+pub fn abort() -> Vec<u8> {
+    pdu(PDU_ABORT, &[0; 4])
 }
 
 fn pdu(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -104,13 +145,13 @@ pub fn associate_rq(calling: &str, called: &str) -> Vec<u8> {
     let mut context = vec![PRESENTATION_CONTEXT, 0, 0, 0];
     context.extend(item(0x30, CT_IMAGE_STORAGE.as_bytes()));
     context.extend(item(0x40, EXPLICIT_VR_LITTLE_ENDIAN.as_bytes()));
-    association(1, calling, called, item(0x20, &context))
+    association(PDU_ASSOCIATE_RQ, calling, called, item(0x20, &context))
 }
 
 pub fn associate_ac(calling: &str, called: &str) -> Vec<u8> {
     let mut context = vec![PRESENTATION_CONTEXT, 0, 0, 0]; // result 0: acceptance
     context.extend(item(0x40, EXPLICIT_VR_LITTLE_ENDIAN.as_bytes()));
-    association(2, calling, called, item(0x21, &context))
+    association(PDU_ASSOCIATE_AC, calling, called, item(0x21, &context))
 }
 
 /// A presentation data value: a fragment of a command set or a data set. Readers reassemble
@@ -137,7 +178,7 @@ pub fn p_data(values: &[Pdv]) -> Vec<u8> {
         body.push(u8::from(pdv.command) | (u8::from(pdv.last) << 1));
         body.extend(&pdv.fragment);
     }
-    pdu(4, &body)
+    pdu(PDU_P_DATA_TF, &body)
 }
 
 /// UIDs are padded with a NUL to an even length.
