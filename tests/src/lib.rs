@@ -22,6 +22,7 @@ pub mod pod_targets;
 pub mod process;
 pub mod prometheus;
 pub mod prometheus_operator;
+pub mod tshark;
 pub mod wait;
 
 pub use binaries::{Missing, find_binary, workspace_binary};

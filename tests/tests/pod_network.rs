@@ -219,36 +219,6 @@ fn tcpdump_totals(capture: &Path) -> (u64, u64) {
     (lengths.len() as u64, lengths.iter().sum())
 }
 
-/// Every ORU^R01's numeric OBX values as tshark's HL7 dissector decodes them, in wire order:
-/// [(LOINC, value)] per message.
-fn oru_observations_by_tshark(capture: &Path) -> Vec<Vec<(String, f64)>> {
-    let fields = output(Command::new("tshark").arg("-r").arg(capture).args([
-        "-d",
-        "tcp.port==2575,hl7",
-        "-Y",
-        "hl7.message.type == \"ORU\"",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=`",
-        "-e",
-        "hl7.segment",
-    ]));
-    fields
-        .lines()
-        .map(|message| {
-            message
-                .split('`')
-                .map(|segment| segment.trim_end_matches("\\r").split('|').collect::<Vec<_>>())
-                .filter(|fields| fields[0] == "OBX" && fields[2] == "NM")
-                .map(|fields| (fields[3].split('^').next().unwrap().to_owned(), fields[5].parse().unwrap()))
-                .collect()
-        })
-        .collect()
-}
-
 /// The exporter's process runs as the pod's user with exactly NET_RAW and NET_ADMIN.
 fn assert_runs_unprivileged(exporter: &ManagedProcess) {
     let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).unwrap();
@@ -298,7 +268,8 @@ fn the_monitor_pods_exporter_reports_what_crossed_its_interface() {
     assert_eq!(exported.get("wardwatch_hl7_ack_rtt_seconds_count", &[]), 8.0);
 
     // The gauges hold the last message's values; the counters count every observation.
-    let messages = oru_observations_by_tshark(&capture);
+    let messages: Vec<Vec<(String, f64)>> =
+        testbed::tshark::oru_messages(&capture, 2575).unwrap().into_iter().map(|m| m.observations).collect();
     assert_eq!(messages.len(), 8, "tshark decodes every ORU");
     let patient = r#"patient="MRN-100234""#;
     for (loinc, value) in messages.last().unwrap() {

@@ -21,33 +21,10 @@ pub fn run(command: &mut Command) -> Output {
 
 /// (device, control id) -> [(LOINC, value)] for every ORU^R01 tshark's HL7 dissector finds.
 pub fn oru_by_tshark(pcap: &Path, port: u16) -> BTreeMap<(String, String), Vec<(String, f64)>> {
-    let decode = format!("tcp.port=={port},hl7");
-    let output = run(Command::new("tshark").args(["-r", pcap.to_str().unwrap(), "-d", &decode]).args([
-        "-Y",
-        "hl7.message.type == \"ORU\"",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=`",
-        "-e",
-        "hl7.segment",
-    ]));
     let mut messages = BTreeMap::new();
-    for line in String::from_utf8(output.stdout).unwrap().lines() {
-        // tshark prints each segment's terminating CR as the two characters `\r`.
-        let segments: Vec<Vec<&str>> =
-            line.split('`').map(|s| s.trim_end_matches("\\r").split('|').collect()).collect();
-        let msh = segments.iter().find(|s| s[0] == "MSH").expect("an MSH segment");
-        // Fields as written: in MSH, index n is MSH-(n+1) because MSH-1 is the separator.
-        let key = (msh[2].to_owned(), msh[9].to_owned());
-        let observations = segments
-            .iter()
-            .filter(|s| s[0] == "OBX" && s[2] == "NM")
-            .map(|s| (s[3].split('^').next().unwrap().to_owned(), s[5].parse::<f64>().unwrap()))
-            .collect();
-        assert!(messages.insert(key, observations).is_none(), "a message decoded twice");
+    for oru in testbed::tshark::oru_messages(pcap, port).unwrap() {
+        let key = (oru.sender, oru.control_id);
+        assert!(messages.insert(key, oru.observations).is_none(), "a message decoded twice");
     }
     messages
 }
