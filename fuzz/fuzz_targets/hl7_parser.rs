@@ -1,0 +1,113 @@
+//! HL7 v2: the parser (clinical/src/hl7.rs) and what the exporter makes of a message
+//! (exporter/src/hl7vitals.rs), on arbitrary bytes; and escaping, unescaping and the writer
+//! under arbitrary separators, which must round-trip.
+//!
+//! Input: any bytes, read twice. As a message: `Message::parse` and `interpret` must agree and
+//! never panic, and what parsed must keep the parser's promises. As text (lossy UTF-8): its
+//! first five characters are separators (field, component, repetition, escape, subcomponent)
+//! and, when a message could declare them, the rest is a list of values split at U+0001; every
+//! value must come back from `unescape(escape(value))` and from a written-then-parsed message,
+//! with line breaks (which no value can hold) turned into spaces.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wardwatch_clinical::hl7::{Message, ParseError, Separators, Writer};
+use wardwatch_exporter::hl7vitals::{Hl7Error, interpret};
+
+fn check_message(data: &[u8]) {
+    let parsed = Message::parse(data);
+    let interpreted = interpret(data);
+    let message = match parsed {
+        Err(error) => {
+            assert_eq!(interpreted, Err(Hl7Error::from(error.clone())), "{error:?}");
+            return;
+        }
+        Ok(message) => message,
+    };
+    match &interpreted {
+        Ok(hl7) => {
+            assert_eq!(hl7.control_id, message.control_id());
+            for observation in &hl7.observations {
+                assert!(observation.value.is_finite());
+                assert!(!observation.patient.is_empty());
+            }
+        }
+        Err(error) => assert_eq!(*error, Hl7Error::MissingPatient),
+    }
+    let s = message.separators;
+    let all = [s.field, s.component, s.repetition, s.escape, s.subcomponent];
+    for (i, c) in all.iter().enumerate() {
+        assert!(!all[..i].contains(c), "separators {all:?} are not distinct");
+        assert!(!c.is_alphanumeric() && *c != '\r' && *c != '\n');
+    }
+    assert_eq!(message.segments.first().map(|segment| segment.name.as_str()), Some("MSH"));
+    for segment in &message.segments {
+        assert!(segment.name.len() == 3 && segment.name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        for field in &segment.fields {
+            assert!(!field.contains(['\r', '\n']));
+        }
+        for n in 0..=segment.fields.len() + 1 {
+            let field = segment.field(n);
+            for c in 0..4 {
+                let _ = message.component(field, c);
+            }
+        }
+    }
+    assert_eq!(message.segment("MSH").unwrap().field(1), s.field.to_string());
+    let _ = message.message_type();
+}
+
+/// What a value becomes once written: line breaks cannot be in a value, they turn to spaces.
+fn written(value: &str) -> String {
+    value.replace(['\r', '\n'], " ")
+}
+
+fn check_round_trip(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut chars = text.chars();
+    let Some(all) = (|| Some([chars.next()?, chars.next()?, chars.next()?, chars.next()?, chars.next()?]))() else {
+        return;
+    };
+    let [field, component, repetition, escape, subcomponent] = all;
+    let separators = Separators { field, component, repetition, escape, subcomponent };
+    // Only separators a message can declare (what the parser accepts).
+    let header = format!("MSH{field}{}{field}\r", separators.encoding_characters());
+    if Message::parse(header.as_bytes()).map(|m| m.separators) != Ok(separators) {
+        assert!(matches!(Message::parse(header.as_bytes()), Err(ParseError::BadEncodingCharacters)));
+        return;
+    }
+    let values: Vec<&str> = chars.as_str().split('\u{1}').collect();
+    for value in &values {
+        let escaped = separators.escape(value);
+        assert!(
+            !escaped.contains([field, component, repetition, subcomponent, '\r', '\n']),
+            "{value:?} escaped as {escaped:?} under {separators:?}"
+        );
+        assert_eq!(
+            separators.unescape(&escaped),
+            written(value),
+            "{value:?} escaped as {escaped:?} under {separators:?}"
+        );
+    }
+    let mut writer = Writer::new(separators);
+    writer.segment("MSH").field(&["SENDER"]).field(&values[..1]).end();
+    writer.segment("OBX").field(&["1"]).field(&values).end();
+    let text = writer.finish();
+    let message = Message::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{text:?} does not parse: {e}"));
+    assert_eq!(message.separators, separators);
+    let names: Vec<&str> = message.segments.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["MSH", "OBX"], "{text:?}");
+    let msh = message.segment("MSH").unwrap();
+    assert_eq!(message.component(msh.field(4), 1), written(values[0]), "{text:?}");
+    let obx = message.segment("OBX").unwrap();
+    assert_eq!(obx.fields.len(), 2, "{text:?}");
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(message.component(obx.field(2), i + 1), written(value), "{text:?}");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    check_message(data);
+    check_round_trip(data);
+});
