@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::decode::{Endpoints, Protocol, TcpSegment};
+use crate::seq::stream_position;
 
 /// Bounds of the flow table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,43 +85,32 @@ pub struct DirectionStats {
 /// beyond it the oldest (lowest) range is forgotten.
 const MAX_SEQ_RANGES: usize = 16;
 
-/// The sequence ranges seen in one direction, unwrapped to 64 bits from the first sequence
-/// number seen, coalesced and bounded.
+/// The sequence ranges seen in one direction, as stream offsets from the first sequence number
+/// seen (negative before it), coalesced and bounded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SeenRanges {
     base: Option<u32>,
     /// Disjoint, sorted, non-adjacent half-open ranges.
-    ranges: Vec<(u64, u64)>,
+    ranges: Vec<(i64, i64)>,
+    /// The furthest offset reached, which sequence numbers are read relative to.
     highest: u64,
 }
 
 impl SeenRanges {
-    /// The 64-bit offset of `seq`: the one of its 2^32 aliases closest to the highest seen.
-    fn unwrap(&mut self, seq: u32) -> u64 {
-        let base = *self.base.get_or_insert(seq);
-        let relative = u64::from(seq.wrapping_sub(base));
-        let era = self.highest & !0xffff_ffff;
-        [era.checked_sub(1 << 32), Some(era), era.checked_add(1 << 32)]
-            .into_iter()
-            .flatten()
-            .map(|e| e | relative)
-            .min_by_key(|candidate| candidate.abs_diff(self.highest))
-            .unwrap_or(relative)
-    }
-
     /// Records `[seq, seq + len)` and tells whether all of it had been seen before.
     fn record(&mut self, seq: u32, len: u32) -> bool {
-        let start = self.unwrap(seq);
-        let end = start + u64::from(len);
+        let base = *self.base.get_or_insert(seq);
+        let start = stream_position(seq, base, self.highest);
+        let end = start + i64::from(len);
         let repeated = self.ranges.iter().any(|&(s, e)| s <= start && end <= e);
         if !repeated {
             self.insert(start, end);
         }
-        self.highest = self.highest.max(end);
+        self.highest = self.highest.max(u64::try_from(end).unwrap_or(0));
         repeated
     }
 
-    fn insert(&mut self, start: u64, end: u64) {
+    fn insert(&mut self, start: i64, end: i64) {
         let (mut start, mut end) = (start, end);
         self.ranges.retain(|&(s, e)| {
             let touches = s <= end && start <= e;
@@ -495,6 +485,27 @@ mod tests {
             !send(&mut table, secs(1), true, segment(start.wrapping_add(8), 1, ack, b"ijkl")).unwrap().retransmission
         );
         assert!(send(&mut table, secs(1), true, segment(2, 1, ack, b"gh")).unwrap().retransmission, "across the wrap");
+    }
+
+    /// Found by the `reassembler` fuzz target, which checks the flow table against a reference
+    /// on true stream positions: a segment from before the first sequence number seen was taken
+    /// as about 4 GiB ahead, the furthest point jumped there, and later retransmissions were
+    /// read a wrap further on and no longer recognised.
+    #[test]
+    fn old_data_from_before_the_first_segment_does_not_hide_retransmissions() {
+        let mut table = Table::new(FlowConfig::default());
+        let ack = flags(false, true, false, false);
+        let at = secs(1);
+        assert!(!send(&mut table, at, true, segment(5000, 1, ack, b"abcd")).unwrap().retransmission);
+        // Data from before the capture started: new to the flow table, not 4 GiB ahead.
+        assert!(!send(&mut table, at, true, segment(4990, 1, ack, b"0123456789")).unwrap().retransmission);
+        assert!(send(&mut table, at, true, segment(4990, 1, ack, b"0123456789")).unwrap().retransmission);
+        assert!(send(&mut table, at, true, segment(5000, 1, ack, b"abcd")).unwrap().retransmission);
+        assert!(!send(&mut table, at, true, segment(5004, 1, ack, b"efgh")).unwrap().retransmission);
+        let mut seen = SeenRanges::default();
+        seen.record(5000, 4);
+        seen.record(4990, 10);
+        assert_eq!((seen.ranges.as_slice(), seen.highest), ([(-10, 4)].as_slice(), 4));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod offline;
 pub mod pipeline;
 pub mod reassembly;
+mod seq;
 pub mod server;
 pub mod session;
 pub mod summary;

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::seq::stream_position;
+
 /// What the reassembler hands on, in stream order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk<'a> {
@@ -18,7 +20,8 @@ pub struct StreamStats {
     pub delivered_bytes: u64,
     /// Segments that arrived ahead of a hole and had to wait.
     pub out_of_order_segments: u64,
-    /// Bytes that had been delivered or buffered already (retransmissions and overlaps).
+    /// Bytes that had been delivered or buffered already (retransmissions and overlaps), or
+    /// that lie before the stream's start.
     pub duplicate_bytes: u64,
     pub gaps: u64,
     pub gap_bytes: u64,
@@ -32,6 +35,9 @@ pub struct Reassembler {
     base: Option<u32>,
     /// Stream offset of the next byte to deliver.
     next: u64,
+    /// The furthest stream offset reached (the end of the furthest segment seen): sequence
+    /// numbers are read relative to it.
+    highest: u64,
     /// Out-of-order data by stream offset.
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
@@ -45,6 +51,7 @@ impl Reassembler {
         Self {
             base: None,
             next: 0,
+            highest: 0,
             pending: BTreeMap::new(),
             pending_bytes: 0,
             max_pending_bytes,
@@ -67,8 +74,18 @@ impl Reassembler {
         }
         let data_seq = if syn { seq.wrapping_add(1) } else { seq };
         let base = *self.base.get_or_insert(data_seq);
-        let start = self.unwrap(data_seq.wrapping_sub(base));
+        let position = stream_position(data_seq, base, self.highest);
+        // Bytes from before the stream's start (before the SYN, or before the first byte the
+        // capture saw) are none of the stream's: dropped like retransmitted ones.
+        let before = usize::try_from(position.min(0).unsigned_abs()).unwrap_or(usize::MAX).min(payload.len());
+        self.stats.duplicate_bytes += before as u64;
+        let payload = &payload[before..];
+        if payload.is_empty() {
+            return;
+        }
+        let start = position.max(0) as u64;
         let end = start + payload.len() as u64;
+        self.highest = self.highest.max(end);
         if end <= self.next {
             self.stats.duplicate_bytes += payload.len() as u64;
             return;
@@ -92,18 +109,6 @@ impl Reassembler {
         while !self.pending.is_empty() {
             self.skip_to_first_pending(deliver);
         }
-    }
-
-    /// The stream offset of a sequence number relative to `base`: the one of its 2^32 aliases
-    /// closest to the next expected offset, so the stream may run past 4 GiB.
-    fn unwrap(&self, relative: u32) -> u64 {
-        let era = self.next & !0xffff_ffff;
-        [era.checked_sub(1 << 32), Some(era), era.checked_add(1 << 32)]
-            .into_iter()
-            .flatten()
-            .map(|e| e | u64::from(relative))
-            .min_by_key(|offset| offset.abs_diff(self.next))
-            .unwrap_or(u64::from(relative))
     }
 
     fn buffer(&mut self, start: u64, payload: &[u8]) {
@@ -242,6 +247,40 @@ mod tests {
             &[(isn, true, b""), (isn.wrapping_add(5), false, b"efg"), (isn.wrapping_add(1), false, b"abcd")],
         );
         assert_eq!(out, "abcdefg");
+    }
+
+    /// Found by the `reassembler` fuzz target: a segment from before the stream's start
+    /// (here: before the first byte the capture saw) was taken as about 4 GiB ahead, waited
+    /// there, and once the buffer was full a 4 GiB gap was skipped to deliver it.
+    #[test]
+    fn data_from_before_the_stream_start_is_old_not_four_gib_ahead() {
+        let mut r = Reassembler::new(8);
+        assert_eq!(run(&mut r, &[(5000, false, b"abc")]), "abc");
+        // Ten bytes before the first seen, overlapping it, and seven new ones.
+        assert_eq!(run(&mut r, &[(4990, false, b"0123456789abcdefghij")]), "defghij");
+        assert_eq!(run(&mut r, &[(4000, false, b"old")]), "");
+        assert_eq!(r.pending_bytes(), 0);
+        assert_eq!((r.stats.gaps, r.stats.delivered_bytes, r.stats.duplicate_bytes), (0, 10, 13 + 3));
+        // The same before a SYN's sequence number.
+        let mut r = Reassembler::new(8);
+        let out = run(&mut r, &[(ISN, true, b""), (ISN - 4, false, b"xxxxxab"), (ISN + 3, false, b"cd")]);
+        assert_eq!(out, "abcd");
+        assert_eq!(r.stats.gaps, 0);
+    }
+
+    #[test]
+    fn far_behind_across_a_wrap_is_old_data() {
+        // The sequence numbers wrapped within the stream: a retransmission from before the wrap
+        // is old data, new data after it is delivered.
+        let mut r = Reassembler::new(8);
+        let isn = u32::MAX - 5;
+        run(
+            &mut r,
+            &[(isn, true, b""), (isn.wrapping_add(1), false, b"abcdefgh"), (isn.wrapping_add(9), false, b"ij")],
+        );
+        assert_eq!(run(&mut r, &[(isn.wrapping_add(1), false, b"abcd")]), "");
+        assert_eq!(run(&mut r, &[(isn.wrapping_add(11), false, b"k")]), "k");
+        assert_eq!(r.stats.gaps, 0);
     }
 
     #[test]
