@@ -43,14 +43,16 @@ impl Separators {
             || c == '\n'
     }
 
-    /// Appends `value` escaped to `out`. Most values (numbers, codes, ids) hold no special
-    /// character and are copied as they are, in one go.
+    /// Appends `value` escaped to `out`. A line break would end the segment, so it becomes a
+    /// space first, and that space is escaped in turn when it is a separator. Most values
+    /// (numbers, codes, ids) hold no special character and are copied as they are, in one go.
     pub fn escape_into(&self, out: &mut String, value: &str) {
         if !value.chars().any(|c| self.is_special(c)) {
             out.push_str(value);
             return;
         }
         for c in value.chars() {
+            let c = if c == '\r' || c == '\n' { ' ' } else { c };
             let code = match c {
                 c if c == self.field => Some('F'),
                 c if c == self.component => Some('S'),
@@ -61,7 +63,6 @@ impl Separators {
             };
             match code {
                 Some(code) => out.extend([self.escape, code, self.escape]),
-                None if c == '\r' || c == '\n' => out.push(' '),
                 None => out.push(c),
             }
         }
@@ -326,6 +327,29 @@ mod tests {
         assert_eq!(seps.escape("plain 88.5"), "plain 88.5");
         assert_eq!(seps.escape("two\r\nlines"), "two  lines");
         assert_eq!(seps.unescape(r"x\H\y\"), r"x\H\y\", "unknown and unterminated sequences are kept");
+    }
+
+    /// Found by the `hl7_parser` fuzz target: a line break in a value was replaced by a space
+    /// after the separators were checked, so with a space as a separator (which a message may
+    /// declare) the space split the value, or started an escape sequence.
+    #[test]
+    fn line_breaks_in_values_round_trip_when_a_space_is_a_separator() {
+        let component = Separators { component: ' ', ..Separators::default() };
+        assert_eq!(component.escape("line\rbreak"), r"line\S\break");
+        assert_eq!(component.unescape(&component.escape("line\rbreak")), "line break");
+        let escape = Separators { escape: ' ', ..Separators::default() };
+        assert_eq!(escape.escape("a\nb"), "a E b");
+        assert_eq!(escape.unescape(&escape.escape("a\nb")), "a b");
+        // Through a written message: the value stays one component.
+        let mut writer = Writer::new(component);
+        writer.segment("MSH").field(&["SIM"]).end();
+        writer.segment("OBX").field(&["two\r\nlines", "next"]).end();
+        let text = writer.finish();
+        let message = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(message.separators, component);
+        let obx = message.segment("OBX").unwrap();
+        assert_eq!(message.component(obx.field(1), 1), "two  lines", "{text:?}");
+        assert_eq!(message.component(obx.field(1), 2), "next", "{text:?}");
     }
 
     #[test]
