@@ -322,8 +322,9 @@ pub fn decode(link: LinkType, frame: &[u8], wire_len: u32) -> Result<Packet<'_>,
         (Some(TransportSlice::Udp(_)), ..) => Protocol::Udp,
         (Some(TransportSlice::Icmpv4(_)), ..) => Protocol::Icmp,
         (Some(TransportSlice::Icmpv6(_)), ..) => Protocol::Icmpv6,
-        (None, _, true) => Protocol::Arp,
-        (None, Some(_), _) => Protocol::OtherIp,
+        // IGMP (which etherparse slices as a transport too) and every other IP protocol.
+        (_, Some(_), _) => Protocol::OtherIp,
+        (_, None, true) => Protocol::Arp,
         _ => Protocol::OtherLink,
     };
     let (src_port, dst_port) = match &layers.transport {
@@ -490,6 +491,24 @@ pub(crate) mod tests {
         outer.set_payload_len(10).unwrap();
         broken[14..34].copy_from_slice(&outer.to_bytes());
         assert_eq!(classify(LinkType::Ethernet, &broken), Ok(Protocol::OtherIp));
+    }
+
+    /// Found by the `packet_decoder` fuzz target: etherparse slices IGMP as a transport, which
+    /// fell through to `other_link` with the packet's IP addresses; tshark (and the README)
+    /// count IP with another transport as `other_ip`.
+    #[test]
+    fn igmp_is_other_ip() {
+        // An IGMPv2 membership report for 239.1.2.3.
+        let igmp = [0x16, 0, 0xfa, 0x04, 239, 1, 2, 3];
+        let ip = etherparse::Ipv4Header::new(8, 1, etherparse::IpNumber::IGMP, [10, 0, 0, 1], [239, 1, 2, 3]).unwrap();
+        let mut frame = tcp_frame(b"")[..14].to_vec();
+        frame.extend(ip.to_bytes());
+        frame.extend(igmp);
+        let packet = decode(LinkType::Ethernet, &frame, frame.len() as u32).unwrap();
+        assert_eq!(packet.protocol, Protocol::OtherIp);
+        let endpoints = packet.endpoints.unwrap();
+        assert_eq!((endpoints.dst, endpoints.src_port, endpoints.dst_port), (IpAddr::from([239, 1, 2, 3]), 0, 0));
+        assert_eq!(classify(LinkType::RawIp, &frame[14..]), Ok(Protocol::OtherIp));
     }
 
     #[test]
