@@ -168,7 +168,8 @@ pub struct Packet<'a> {
     /// Present for ARP packets of IPv4 over Ethernet.
     pub arp: Option<ArpSender>,
     /// Present for a fragment of an IP datagram (whose protocol is [`Protocol::OtherIp`] here:
-    /// only the whole datagram shows its transport). Not for frames cut by the snapshot length.
+    /// only the whole datagram shows its transport). Not for a frame whose IP packet the
+    /// snapshot length cut; a frame cut only after its IP packet (padding) has one.
     pub fragment: Option<Fragment>,
     /// The capture kept less than the packet's length (snaplen): its headers decoded, but its
     /// payload is incomplete.
