@@ -2,9 +2,11 @@
 //! TCP connection state, and eviction on idle and active timeouts. Time comes from the packets'
 //! own timestamps (never the wall clock), so a capture file replays the same way every time.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use serde::Serialize;
 
@@ -131,6 +133,10 @@ impl SeenRanges {
             !touches
         });
         let at = self.ranges.partition_point(|&(s, _)| s < start);
+        if self.ranges.capacity() == 0 {
+            // An in-order stream keeps one range: room for one, not the four a push reserves.
+            self.ranges.reserve_exact(1);
+        }
         self.ranges.insert(at, (start, end));
         if self.ranges.len() > MAX_SEQ_RANGES {
             self.ranges.remove(0);
@@ -227,7 +233,8 @@ pub struct Flow<T> {
     pub last_seen: Duration,
     /// Indexed by [`Direction::index`].
     pub directions: [DirectionStats; 2],
-    pub tcp: TcpState,
+    /// TCP only, made at the flow's first segment (a UDP flow carries none).
+    pub tcp: Option<Box<TcpState>>,
     pub state: T,
 }
 
@@ -260,28 +267,36 @@ pub enum Observed<'a, T> {
     Overflow,
 }
 
-/// The flows currently alive.
+/// The flows currently alive: a slab of flows, and a map from each key to its place.
+///
+/// The map holds only keys and indexes, so growing it moves little; the flows themselves stay
+/// in one vector whose freed places are reused. A large vector grows by remapping, not by
+/// copying into a second one, so the peak memory of a table of 100,000 flows is about what the
+/// flows take, not twice that.
 #[derive(Debug)]
 pub struct FlowTable<T> {
     config: FlowConfig,
-    flows: HashMap<FlowKey, Flow<T>>,
+    index: HashMap<FlowKey, u32>,
+    slots: Vec<Option<Flow<T>>>,
+    /// Places in `slots` that hold no flow, reused first.
+    free: Vec<u32>,
 }
 
 impl<T: Default> FlowTable<T> {
     pub fn new(config: FlowConfig) -> Self {
-        Self { config, flows: HashMap::new() }
+        Self { config, index: HashMap::default(), slots: Vec::new(), free: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
     }
 
     pub fn get(&self, key: &FlowKey) -> Option<&Flow<T>> {
-        self.flows.get(key)
+        self.index.get(key).and_then(|&slot| self.slots[slot as usize].as_ref())
     }
 
     /// Accounts one packet of `wire_len` bytes seen at `at` between `endpoints`.
@@ -294,29 +309,51 @@ impl<T: Default> FlowTable<T> {
         tcp: Option<&TcpSegment<'_>>,
     ) -> Observed<'_, T> {
         let (key, direction) = FlowKey::new(protocol, endpoints);
-        let created = !self.flows.contains_key(&key);
-        if created && self.flows.len() >= self.config.max_flows {
-            return Observed::Overflow;
-        }
-        let flow = self.flows.entry(key).or_insert_with(|| Flow {
-            key,
-            first_seen: at,
-            last_seen: at,
-            directions: Default::default(),
-            tcp: TcpState::default(),
-            state: T::default(),
-        });
+        // One lookup per packet: the entry tells whether the flow is new.
+        let full = self.index.len() >= self.config.max_flows;
+        let (slot, created) = match self.index.entry(key) {
+            Entry::Occupied(entry) => (*entry.get() as usize, false),
+            Entry::Vacant(_) if full => return Observed::Overflow,
+            Entry::Vacant(entry) => {
+                let flow = Flow {
+                    key,
+                    first_seen: at,
+                    last_seen: at,
+                    directions: Default::default(),
+                    tcp: None,
+                    state: T::default(),
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot as usize] = Some(flow);
+                        slot as usize
+                    }
+                    None => {
+                        self.slots.push(Some(flow));
+                        self.slots.len() - 1
+                    }
+                };
+                // At most `max_flows` places are in use, and a table holds far fewer than 2^32.
+                entry.insert(u32::try_from(slot).unwrap_or(u32::MAX));
+                (slot, true)
+            }
+        };
+        let Some(flow) = self.slots[slot].as_mut() else {
+            unreachable!("every indexed place holds its flow");
+        };
         flow.last_seen = flow.last_seen.max(at);
         let stats = &mut flow.directions[direction.index()];
         stats.packets += 1;
         stats.bytes += u64::from(wire_len);
-        let tcp = tcp.map(|segment| flow.tcp.observe(at, direction, segment)).unwrap_or_default();
+        let tcp = tcp
+            .map(|segment| flow.tcp.get_or_insert_with(Box::default).observe(at, direction, segment))
+            .unwrap_or_default();
         Observed::Tracked { flow, direction, created, tcp }
     }
 
     /// Lets `f` work on the state of every live flow.
     pub fn for_each_state(&mut self, mut f: impl FnMut(&mut T)) {
-        self.flows.values_mut().for_each(|flow| f(&mut flow.state));
+        self.slots.iter_mut().flatten().for_each(|flow| f(&mut flow.state));
     }
 
     /// Removes and returns the flows that are idle or too old at `now`.
@@ -331,15 +368,15 @@ impl<T: Default> FlowTable<T> {
                 None
             }
         };
-        let expired: Vec<FlowKey> = self.flows.values().filter(|f| reason(f).is_some()).map(|f| f.key).collect();
+        let mut expired = Vec::new();
+        for (slot, place) in self.slots.iter_mut().enumerate() {
+            let Some(why) = place.as_ref().and_then(reason) else { continue };
+            let Some(flow) = place.take() else { continue };
+            self.index.remove(&flow.key);
+            self.free.push(u32::try_from(slot).unwrap_or(u32::MAX));
+            expired.push((flow, why));
+        }
         expired
-            .into_iter()
-            .filter_map(|key| self.flows.remove(&key))
-            .map(|flow| {
-                let why = reason(&flow).unwrap_or(EvictReason::Idle);
-                (flow, why)
-            })
-            .collect()
     }
 }
 
