@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use wardwatch_clinical::VitalSign;
-use wardwatch_clinical::hl7::{Message, ParseError};
+use wardwatch_clinical::hl7::{MessageView, ParseError, SegmentView};
 use wardwatch_clinical::vitals::by_loinc;
 
 /// Why a message, or one of its observations, could not be used. The names double as the
@@ -87,9 +87,9 @@ impl MessageKind {
         }
     }
 
-    fn of(message: &Message) -> Self {
-        let msh9 = message.segment("MSH").map_or("", |s| s.field(9));
-        match (message.component(msh9, 1).as_str(), message.component(msh9, 2).as_str()) {
+    fn of(message: &MessageView<'_>, msh: Option<&SegmentView<'_>>) -> Self {
+        let msh9 = msh.map_or("", |s| s.field(9));
+        match (message.component(msh9, 1).as_ref(), message.component(msh9, 2).as_ref()) {
             ("ORU", "R01") => Self::OruR01,
             ("ACK", _) => Self::Ack,
             _ => Self::Other,
@@ -156,21 +156,33 @@ pub struct Hl7Message {
 
 /// Interprets the bytes of one HL7 message (MLLP framing already removed).
 pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
-    let message = Message::parse(bytes)?;
-    let kind = MessageKind::of(&message);
-    let ack = message.segment("MSA").map(|msa| Ack {
+    // The borrowing view: the fields read here are sliced, not copied.
+    let message = MessageView::parse(bytes)?;
+    // One pass for the first MSH, MSA and PID (as `segment` would find them) and whether any
+    // OBX follows; the OBX segments get a second pass only when there are some.
+    let (mut msh, mut msa, mut pid, mut has_obx) = (None, None, None, false);
+    for segment in message.segments() {
+        match segment.name.as_bytes() {
+            b"MSH" if msh.is_none() => msh = Some(segment),
+            b"MSA" if msa.is_none() => msa = Some(segment),
+            b"PID" if pid.is_none() => pid = Some(segment),
+            b"OBX" => has_obx = true,
+            _ => {}
+        }
+    }
+    let kind = MessageKind::of(&message, msh.as_ref());
+    let ack = msa.map(|msa| Ack {
         result: AckResult::from_code(&message.component(msa.field(1), 1)),
-        acknowledged_control_id: message.separators.unescape(msa.field(2)),
+        acknowledged_control_id: message.unescape(msa.field(2)).into_owned(),
     });
     let mut observations = Vec::new();
     let mut observation_errors = Vec::new();
-    let mut obx = message.segments_named("OBX").peekable();
-    if obx.peek().is_some() {
-        let patient = message.segment("PID").map(|pid| message.component(pid.field(3), 1)).unwrap_or_default();
+    if has_obx {
+        let patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default();
         if patient.is_empty() {
             return Err(Hl7Error::MissingPatient);
         }
-        for segment in obx {
+        for segment in message.segments_named("OBX") {
             // OBX with codes outside the catalogue (waveform labels, device settings) are not
             // vital signs: they are skipped, not errors.
             let Some(vital) = by_loinc(&message.component(segment.field(3), 1)) else { continue };
@@ -181,13 +193,19 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
             }
             match message.component(segment.field(5), 1).trim().parse::<f64>() {
                 Ok(value) if value.is_finite() => {
-                    observations.push(VitalObservation { patient: patient.clone(), vital, value })
+                    observations.push(VitalObservation { patient: patient.clone().into_owned(), vital, value })
                 }
                 _ => observation_errors.push(Hl7Error::NonNumericValue),
             }
         }
     }
-    Ok(Hl7Message { kind, control_id: message.control_id(), ack, observations, observation_errors })
+    Ok(Hl7Message {
+        kind,
+        control_id: msh.map(|s| message.unescape(s.field(10)).into_owned()).unwrap_or_default(),
+        ack,
+        observations,
+        observation_errors,
+    })
 }
 
 #[cfg(test)]

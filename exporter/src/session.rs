@@ -189,7 +189,7 @@ fn read_chunk(
         Chunk::Data(data) => {
             if let Framing::Detecting(seen) = framing {
                 seen.extend_from_slice(data);
-                match seen.windows(MLLP_MESSAGE_START.len()).position(|w| w == MLLP_MESSAGE_START) {
+                match memchr::memmem::find(seen, MLLP_MESSAGE_START) {
                     Some(start) => {
                         let mut decoder = mllp::Decoder::new(config.max_message_bytes);
                         let seen = std::mem::take(seen);
