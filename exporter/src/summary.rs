@@ -126,7 +126,11 @@ impl Sink for Summary {
                     *self.hl7.acks.entry(ack.result).or_default() += 1;
                 }
                 for observation in &message.observations {
-                    let vitals = self.vitals.entry(observation.patient.clone()).or_default();
+                    // Looked up before inserting: a known patient's name is not copied again.
+                    if !self.vitals.contains_key(&observation.patient) {
+                        self.vitals.insert(observation.patient.clone(), BTreeMap::new());
+                    }
+                    let Some(vitals) = self.vitals.get_mut(&observation.patient) else { continue };
                     let value = observation.value;
                     vitals
                         .entry(observation.vital.key)
