@@ -91,9 +91,28 @@ const MAX_SEQ_RANGES: usize = 16;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SeenRanges {
     base: Option<u32>,
-    /// Disjoint, sorted, non-adjacent half-open ranges.
-    ranges: Vec<(u64, u64)>,
+    ranges: Ranges,
     highest: u64,
+}
+
+/// Disjoint, sorted, non-adjacent half-open ranges. An in-order stream has exactly one, kept
+/// inline: only a stream with holes or reordering allocates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Ranges {
+    #[default]
+    Empty,
+    One((u64, u64)),
+    Many(Vec<(u64, u64)>),
+}
+
+impl Ranges {
+    fn as_slice(&self) -> &[(u64, u64)] {
+        match self {
+            Self::Empty => &[],
+            Self::One(range) => std::slice::from_ref(range),
+            Self::Many(ranges) => ranges,
+        }
+    }
 }
 
 impl SeenRanges {
@@ -114,7 +133,7 @@ impl SeenRanges {
     fn record(&mut self, seq: u32, len: u32) -> bool {
         let start = self.unwrap(seq);
         let end = start + u64::from(len);
-        let repeated = self.ranges.iter().any(|&(s, e)| s <= start && end <= e);
+        let repeated = self.ranges.as_slice().iter().any(|&(s, e)| s <= start && end <= e);
         if !repeated {
             self.insert(start, end);
         }
@@ -123,8 +142,22 @@ impl SeenRanges {
     }
 
     fn insert(&mut self, start: u64, end: u64) {
+        match &mut self.ranges {
+            Ranges::Empty => {
+                self.ranges = Ranges::One((start, end));
+                return;
+            }
+            // Touching the one range: it grows in place (what the general case does too).
+            Ranges::One((s, e)) if *s <= end && start <= *e => {
+                (*s, *e) = ((*s).min(start), (*e).max(end));
+                return;
+            }
+            Ranges::One(range) => self.ranges = Ranges::Many(vec![*range]),
+            Ranges::Many(_) => {}
+        }
+        let Ranges::Many(ranges) = &mut self.ranges else { return };
         let (mut start, mut end) = (start, end);
-        self.ranges.retain(|&(s, e)| {
+        ranges.retain(|&(s, e)| {
             let touches = s <= end && start <= e;
             if touches {
                 start = start.min(s);
@@ -132,14 +165,10 @@ impl SeenRanges {
             }
             !touches
         });
-        let at = self.ranges.partition_point(|&(s, _)| s < start);
-        if self.ranges.capacity() == 0 {
-            // An in-order stream keeps one range: room for one, not the four a push reserves.
-            self.ranges.reserve_exact(1);
-        }
-        self.ranges.insert(at, (start, end));
-        if self.ranges.len() > MAX_SEQ_RANGES {
-            self.ranges.remove(0);
+        let at = ranges.partition_point(|&(s, _)| s < start);
+        ranges.insert(at, (start, end));
+        if ranges.len() > MAX_SEQ_RANGES {
+            ranges.remove(0);
         }
     }
 }
@@ -540,7 +569,7 @@ mod tests {
         for i in 0..100u32 {
             seen.record(i * 10, 5);
         }
-        assert_eq!(seen.ranges.len(), MAX_SEQ_RANGES);
+        assert_eq!(seen.ranges.as_slice().len(), MAX_SEQ_RANGES);
         assert!(seen.record(990, 5), "recent ranges are remembered");
     }
 
