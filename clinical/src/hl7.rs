@@ -257,32 +257,73 @@ impl<'a> Iterator for Lines<'a> {
 fn name_end(line: &str, field_separator: char) -> usize {
     let bytes = line.as_bytes();
     let name_like = bytes.len() >= 3 && bytes[..3].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if name_like && (bytes.len() == 3 || line[3..].starts_with(field_separator)) {
+    let separator_next = match bytes.get(3) {
+        None => true,
+        Some(&b) if field_separator.is_ascii() => b == field_separator as u8,
+        Some(_) => line[3..].starts_with(field_separator),
+    };
+    if name_like && separator_next {
         return 3;
     }
     line.find(field_separator).unwrap_or(line.len())
 }
 
-/// Part `n` (0-based) of `text` split at `separator`, as `text.split(separator).nth(n)` (or "").
-/// Fields and components are short: for an ASCII separator a plain byte loop beats both
-/// `split` and memchr's setup.
-fn nth_part(text: &str, separator: char, n: usize) -> &str {
-    if !separator.is_ascii() {
-        return text.split(separator).nth(n).unwrap_or("");
-    }
-    let separator = separator as u8;
-    let (mut start, mut seen) = (0, 0);
-    for (i, &byte) in text.as_bytes().iter().enumerate() {
-        if byte == separator {
-            if seen == n {
-                // ASCII separators: the cuts fall on character boundaries.
-                return &text[start..i];
+/// The parts of a text split at a separator, as `str::split` gives them. An ASCII separator
+/// is found with a plain byte loop: fields and components are short, and `split`'s searcher
+/// or memchr cost more to set up than the scan.
+#[derive(Clone, Debug)]
+struct Parts<'a> {
+    rest: Option<&'a str>,
+    separator: char,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let text = self.rest?;
+        let cut = if self.separator.is_ascii() {
+            find_byte(text.as_bytes(), self.separator as u8)
+        } else {
+            text.find(self.separator)
+        };
+        match cut {
+            Some(at) => {
+                self.rest = Some(&text[at + self.separator.len_utf8()..]);
+                Some(&text[..at])
             }
-            seen += 1;
-            start = i + 1;
+            None => {
+                self.rest = None;
+                Some(text)
+            }
         }
     }
-    if seen == n { &text[start..] } else { "" }
+}
+
+/// The first `needle` in `haystack`, eight bytes at a time: fields are a few dozen bytes, too
+/// short for memchr's set-up to pay.
+fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { unreachable!("chunks of eight") };
+        // A zero byte where the needle is; the lowest flagged byte is always a true match.
+        let word = u64::from_le_bytes(bytes) ^ pattern;
+        let found = word.wrapping_sub(ONES) & !word & HIGHS;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == needle).map(|i| offset + i)
+}
+
+/// Part `n` (0-based) of `text` split at `separator`, as `text.split(separator).nth(n)` (or "").
+fn nth_part(text: &str, separator: char, n: usize) -> &str {
+    Parts { rest: Some(text), separator }.nth(n).unwrap_or("")
 }
 
 /// Short strings compared inline (segment names: a call to memcmp costs more than the bytes).
@@ -304,15 +345,16 @@ pub struct SegmentView<'a> {
 impl<'a> SegmentView<'a> {
     /// Field `n` (1-based, as [`Segment::field`]: in MSH, field 1 is the field separator).
     pub fn field(&self, n: usize) -> &'a str {
-        let Some(index) = n.checked_sub(1) else { return "" };
-        let fields = self.rest.get(self.field_separator.len_utf8()..).unwrap_or("");
-        if self.name == "MSH" {
-            if index == 0 {
-                return self.field_separator_text;
-            }
-            return if self.rest.is_empty() { "" } else { nth_part(fields, self.field_separator, index - 1) };
-        }
-        if self.rest.is_empty() { "" } else { nth_part(fields, self.field_separator, index) }
+        n.checked_sub(1).and_then(|index| self.fields().nth(index)).unwrap_or("")
+    }
+
+    /// Fields 1, 2, ... in order, split as they are read: several fields of one segment cost
+    /// one scan of it.
+    pub fn fields(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let header = (self.name == "MSH").then_some(self.field_separator_text);
+        // `rest` starts with the field separator, when it is not empty.
+        let rest = self.rest.get(self.field_separator.len_utf8()..).filter(|_| !self.rest.is_empty());
+        header.into_iter().chain(Parts { rest, separator: self.field_separator })
     }
 }
 
@@ -468,6 +510,7 @@ mod tests {
         assert_eq!(owned.segments.len(), segments.len());
         for (segment, seen) in owned.segments.iter().zip(&segments) {
             assert_eq!(segment.name, seen.name);
+            assert_eq!(seen.fields().collect::<Vec<_>>(), segment.fields, "{}", segment.name);
             for n in 0..segment.fields.len() + 3 {
                 assert_eq!(segment.field(n), seen.field(n), "{} field {n}", segment.name);
                 for c in 0..4 {
@@ -478,6 +521,17 @@ mod tests {
         for name in ["MSH", "PID", "OBX", "MSA", "ZZZ"] {
             assert_eq!(owned.segment(name).map(|s| s.name.clone()), view.segment(name).map(|s| s.name.to_owned()));
             assert_eq!(owned.segments_named(name).count(), view.segments_named(name).count());
+        }
+    }
+
+    #[test]
+    fn bytes_are_found_as_position_finds_them() {
+        let text: Vec<u8> = (0..40usize).map(|i| [b'a', b'|', 0x01, 0x7c ^ 0x80, 0][i * 7 % 5]).collect();
+        for start in 0..text.len() {
+            for needle in [b'|', b'a', 0x01, 0x00, 0xfc, b'z'] {
+                let haystack = &text[start..];
+                assert_eq!(find_byte(haystack, needle), haystack.iter().position(|&b| b == needle), "{start} {needle}");
+            }
         }
     }
 

@@ -183,15 +183,18 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
             return Err(Hl7Error::MissingPatient);
         }
         for segment in message.segments_named("OBX") {
+            // OBX-3, OBX-5 and OBX-6 in one scan of the segment.
+            let mut fields = segment.fields();
             // OBX with codes outside the catalogue (waveform labels, device settings) are not
             // vital signs: they are skipped, not errors.
-            let Some(vital) = by_loinc(&message.component(segment.field(3), 1)) else { continue };
-            let unit = message.component(segment.field(6), 1);
+            let Some(vital) = by_loinc(&message.component(fields.nth(2).unwrap_or(""), 1)) else { continue };
+            let value = fields.nth(1).unwrap_or("");
+            let unit = message.component(fields.next().unwrap_or(""), 1);
             if !unit.is_empty() && unit != vital.ucum {
                 observation_errors.push(Hl7Error::UnitMismatch);
                 continue;
             }
-            match message.component(segment.field(5), 1).trim().parse::<f64>() {
+            match message.component(value, 1).trim().parse::<f64>() {
                 Ok(value) if value.is_finite() => {
                     observations.push(VitalObservation { patient: patient.clone().into_owned(), vital, value })
                 }
