@@ -303,22 +303,51 @@ impl<'a> Iterator for Parts<'a> {
 /// The first `needle` in `haystack`, eight bytes at a time: fields are a few dozen bytes, too
 /// short for memchr's set-up to pay.
 fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    find_either(haystack, needle, needle)
+}
+
+/// The first `a` or `b` in `haystack`, eight bytes at a time.
+fn find_either(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * u64::from(needle);
+    // The high bit of each byte of `word` that is zero; the lowest flagged byte is always a
+    // true zero (a borrow can flag a byte only above one).
+    let zeros = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let (pattern_a, pattern_b) = (ONES * u64::from(a), ONES * u64::from(b));
     let mut chunks = haystack.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { unreachable!("chunks of eight") };
-        // A zero byte where the needle is; the lowest flagged byte is always a true match.
-        let word = u64::from_le_bytes(bytes) ^ pattern;
-        let found = word.wrapping_sub(ONES) & !word & HIGHS;
+        let word = u64::from_le_bytes(bytes);
+        let found = zeros(word ^ pattern_a) | zeros(word ^ pattern_b);
         if found != 0 {
             return Some(offset + (found.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
-    chunks.remainder().iter().position(|&b| b == needle).map(|i| offset + i)
+    chunks.remainder().iter().position(|&byte| byte == a || byte == b).map(|i| offset + i)
+}
+
+/// Component `index` (0-based) of the first repetition of `field`, in one scan: as
+/// `nth_part(nth_part(field, repetition, 0), component, index)`, for ASCII separators.
+fn first_repetition_component(field: &str, repetition: u8, component: u8, index: usize) -> &str {
+    let bytes = field.as_bytes();
+    let (mut start, mut seen) = (0, 0);
+    loop {
+        let Some(at) = find_either(&bytes[start..], repetition, component) else {
+            return if seen == index { &field[start..] } else { "" };
+        };
+        let cut = start + at;
+        if seen == index {
+            return &field[start..cut];
+        }
+        if bytes[cut] == repetition {
+            // The first repetition ended before component `index`.
+            return "";
+        }
+        seen += 1;
+        start = cut + 1;
+    }
 }
 
 /// Part `n` (0-based) of `text` split at `separator`, as `text.split(separator).nth(n)` (or "").
@@ -397,14 +426,26 @@ impl<'a> MessageView<'a> {
 
     /// As [`Message::component`], borrowed unless an escape sequence had to be replaced.
     pub fn component(&self, field: &'a str, c: usize) -> std::borrow::Cow<'a, str> {
-        let first = nth_part(field, self.separators.repetition, 0);
-        let raw = c.checked_sub(1).map_or("", |i| nth_part(first, self.separators.component, i));
+        let Separators { repetition, component, .. } = self.separators;
+        let raw = match c.checked_sub(1) {
+            None => "",
+            Some(i) if repetition.is_ascii() && component.is_ascii() => {
+                first_repetition_component(field, repetition as u8, component as u8, i)
+            }
+            Some(i) => nth_part(nth_part(field, repetition, 0), component, i),
+        };
         self.unescape(raw)
     }
 
     /// `value` with its escape sequences replaced, borrowed when it has none.
     pub fn unescape(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
-        if value.contains(self.separators.escape) {
+        let escape = self.separators.escape;
+        let escaped = if escape.is_ascii() {
+            find_byte(value.as_bytes(), escape as u8).is_some()
+        } else {
+            value.contains(escape)
+        };
+        if escaped {
             std::borrow::Cow::Owned(self.separators.unescape(value))
         } else {
             std::borrow::Cow::Borrowed(value)
@@ -531,6 +572,16 @@ mod tests {
             for needle in [b'|', b'a', 0x01, 0x00, 0xfc, b'z'] {
                 let haystack = &text[start..];
                 assert_eq!(find_byte(haystack, needle), haystack.iter().position(|&b| b == needle), "{start} {needle}");
+            }
+        }
+    }
+
+    #[test]
+    fn components_are_found_as_two_splits_find_them() {
+        for field in ["", "a", "a^b", "a^b~c^d", "~a", "^~^", "a~b", "é^ü~x^y^z", "^^^"] {
+            for index in 0..5 {
+                let expected = nth_part(nth_part(field, '~', 0), '^', index);
+                assert_eq!(first_repetition_component(field, b'~', b'^', index), expected, "{field:?} {index}");
             }
         }
     }

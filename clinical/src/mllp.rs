@@ -60,6 +60,9 @@ impl Decoder {
                 self.in_frame = true;
                 self.buffer.clear();
                 rest = &rest[start + 1..];
+                // Room for what is at hand (a frame usually comes whole in one push): one
+                // allocation instead of a doubling per segment line.
+                self.buffer.reserve(rest.len().min(self.max_message.saturating_add(2)));
                 continue;
             }
             let delimiter = memchr::memchr2(START_BLOCK, CARRIAGE_RETURN, rest);

@@ -3,6 +3,7 @@
 //! own timestamps (never the wall clock), so a capture file replays the same way every time.
 
 use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -32,11 +33,27 @@ impl Default for FlowConfig {
 
 /// A flow's identity: the protocol and both endpoints, the lower endpoint first, so that both
 /// directions of a conversation share one key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub protocol: Protocol,
     pub lower: (IpAddr, u16),
     pub upper: (IpAddr, u16),
+}
+
+/// Hashed as three words (each address as 128 bits, then the ports and protocol) rather than
+/// field by field with enum tags and length prefixes: it is hashed once per packet. Keys that
+/// are equal hash equally; an IPv4 address and the IPv6 address with the same low 32 bits
+/// only collide.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let bits = |address: IpAddr| match address {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        state.write_u128(bits(self.lower.0));
+        state.write_u128(bits(self.upper.0));
+        state.write_u64(u64::from(self.lower.1) | u64::from(self.upper.1) << 16 | (self.protocol as u64) << 32);
+    }
 }
 
 /// Which way a packet travels within its flow.
