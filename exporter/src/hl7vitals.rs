@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use wardwatch_clinical::VitalSign;
-use wardwatch_clinical::hl7::{MessageView, ParseError, SegmentView};
+use wardwatch_clinical::hl7::{MessageView, ParseError};
 use wardwatch_clinical::vitals::by_loinc;
 
 /// Why a message, or one of its observations, could not be used. The names double as the
@@ -87,8 +87,8 @@ impl MessageKind {
         }
     }
 
-    fn of(message: &MessageView<'_>, msh: Option<&SegmentView<'_>>) -> Self {
-        let msh9 = msh.map_or("", |s| s.field(9));
+    /// The kind named by MSH-9.
+    fn of(message: &MessageView<'_>, msh9: &str) -> Self {
         match (message.component(msh9, 1).as_ref(), message.component(msh9, 2).as_ref()) {
             ("ORU", "R01") => Self::OruR01,
             ("ACK", _) => Self::Ack,
@@ -170,7 +170,12 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
             _ => {}
         }
     }
-    let kind = MessageKind::of(&message, msh.as_ref());
+    // MSH-9 and MSH-10 in one scan of the header.
+    let (msh9, msh10) = msh.map_or(("", ""), |msh| {
+        let mut fields = msh.fields();
+        (fields.nth(8).unwrap_or(""), fields.next().unwrap_or(""))
+    });
+    let kind = MessageKind::of(&message, msh9);
     let ack = msa.map(|msa| Ack {
         result: AckResult::from_code(&message.component(msa.field(1), 1)),
         acknowledged_control_id: message.unescape(msa.field(2)).into_owned(),
@@ -202,13 +207,7 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
             }
         }
     }
-    Ok(Hl7Message {
-        kind,
-        control_id: msh.map(|s| message.unescape(s.field(10)).into_owned()).unwrap_or_default(),
-        ack,
-        observations,
-        observation_errors,
-    })
+    Ok(Hl7Message { kind, control_id: message.unescape(msh10).into_owned(), ack, observations, observation_errors })
 }
 
 #[cfg(test)]
