@@ -172,10 +172,20 @@ impl Message {
         let rest = text.strip_prefix("MSH").ok_or(ParseError::NoMshSegment)?;
         let mut chars = rest.chars();
         let field = chars.next().ok_or(ParseError::BadEncodingCharacters)?;
-        let encoding: Vec<char> = chars.take_while(|&c| c != field).collect();
-        let [component, repetition, escape, subcomponent] = encoding[..] else {
+        // MSH-2: exactly four characters before the next field separator.
+        let mut encoding = ['\0'; 4];
+        let mut count = 0;
+        for c in chars.take_while(|&c| c != field) {
+            if count == encoding.len() {
+                return Err(ParseError::BadEncodingCharacters);
+            }
+            encoding[count] = c;
+            count += 1;
+        }
+        if count != encoding.len() {
             return Err(ParseError::BadEncodingCharacters);
-        };
+        }
+        let [component, repetition, escape, subcomponent] = encoding;
         let all = [field, component, repetition, escape, subcomponent];
         let distinct = all.iter().enumerate().all(|(i, c)| !all[..i].contains(c));
         if !distinct || all.iter().any(|c| c.is_alphanumeric() || *c == '\r' || *c == '\n') {
@@ -184,7 +194,6 @@ impl Message {
         Ok(Separators { field, component, repetition, escape, subcomponent })
     }
 
-    /// The first segment named `name`.
     pub fn segment(&self, name: &str) -> Option<&Segment> {
         self.segments.iter().find(|s| s.name == name)
     }
@@ -210,6 +219,243 @@ impl Message {
     /// MSH-10, the message control id.
     pub fn control_id(&self) -> String {
         self.segment("MSH").map(|s| self.separators.unescape(s.field(10))).unwrap_or_default()
+    }
+}
+
+/// A parsed message that borrows its text: [`Message::parse`]'s checks and answers, without
+/// copying a segment or a field. Segments and fields are found when asked for, so reading a few
+/// fields of a message costs one pass over it; [`Message`] stays for code that keeps or edits
+/// messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageView<'a> {
+    pub separators: Separators,
+    /// The message from its MSH segment on.
+    text: &'a str,
+}
+
+/// The non-empty lines of a text, split at CR or LF (found with memchr).
+struct Lines<'a>(&'a str);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while !self.0.is_empty() {
+            let end = memchr::memchr2(b'\r', b'\n', self.0.as_bytes()).unwrap_or(self.0.len());
+            // CR and LF are ASCII: both cuts fall on character boundaries.
+            let line = &self.0[..end];
+            self.0 = self.0.get(end + 1..).unwrap_or("");
+            if !line.is_empty() {
+                return Some(line);
+            }
+        }
+        None
+    }
+}
+
+/// Where a line's segment name ends: at its first field separator, or its end. Valid names are
+/// three letters or digits, which no separator can be, so the usual case looks at one byte.
+fn name_end(line: &str, field_separator: char) -> usize {
+    let bytes = line.as_bytes();
+    let name_like = bytes.len() >= 3 && bytes[..3].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let separator_next = match bytes.get(3) {
+        None => true,
+        Some(&b) if field_separator.is_ascii() => b == field_separator as u8,
+        Some(_) => line[3..].starts_with(field_separator),
+    };
+    if name_like && separator_next {
+        return 3;
+    }
+    line.find(field_separator).unwrap_or(line.len())
+}
+
+/// The parts of a text split at a separator, as `str::split` gives them. An ASCII separator
+/// is found with a plain byte loop: fields and components are short, and `split`'s searcher
+/// or memchr cost more to set up than the scan.
+#[derive(Clone, Debug)]
+struct Parts<'a> {
+    rest: Option<&'a str>,
+    separator: char,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let text = self.rest?;
+        let cut = if self.separator.is_ascii() {
+            find_byte(text.as_bytes(), self.separator as u8)
+        } else {
+            text.find(self.separator)
+        };
+        match cut {
+            Some(at) => {
+                self.rest = Some(&text[at + self.separator.len_utf8()..]);
+                Some(&text[..at])
+            }
+            None => {
+                self.rest = None;
+                Some(text)
+            }
+        }
+    }
+}
+
+/// The first `needle` in `haystack`, eight bytes at a time: fields are a few dozen bytes, too
+/// short for memchr's set-up to pay.
+fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    find_either(haystack, needle, needle)
+}
+
+/// The first `a` or `b` in `haystack`, eight bytes at a time.
+fn find_either(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `word` that is zero; the lowest flagged byte is always a
+    // true zero (a borrow can flag a byte only above one).
+    let zeros = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let (pattern_a, pattern_b) = (ONES * u64::from(a), ONES * u64::from(b));
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { unreachable!("chunks of eight") };
+        let word = u64::from_le_bytes(bytes);
+        let found = zeros(word ^ pattern_a) | zeros(word ^ pattern_b);
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&byte| byte == a || byte == b).map(|i| offset + i)
+}
+
+/// Component `index` (0-based) of the first repetition of `field`, in one scan: as
+/// `nth_part(nth_part(field, repetition, 0), component, index)`, for ASCII separators.
+fn first_repetition_component(field: &str, repetition: u8, component: u8, index: usize) -> &str {
+    let bytes = field.as_bytes();
+    let (mut start, mut seen) = (0, 0);
+    loop {
+        let Some(at) = find_either(&bytes[start..], repetition, component) else {
+            return if seen == index { &field[start..] } else { "" };
+        };
+        let cut = start + at;
+        if seen == index {
+            return &field[start..cut];
+        }
+        if bytes[cut] == repetition {
+            // The first repetition ended before component `index`.
+            return "";
+        }
+        seen += 1;
+        start = cut + 1;
+    }
+}
+
+/// Part `n` (0-based) of `text` split at `separator`, as `text.split(separator).nth(n)` (or "").
+fn nth_part(text: &str, separator: char, n: usize) -> &str {
+    Parts { rest: Some(text), separator }.nth(n).unwrap_or("")
+}
+
+/// Short strings compared inline (segment names: a call to memcmp costs more than the bytes).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// One segment of a [`MessageView`]: its name and its line, fields split when asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentView<'a> {
+    pub name: &'a str,
+    /// The line after the name (starting with the field separator, or empty).
+    rest: &'a str,
+    field_separator: char,
+    /// The field separator as text (MSH-1).
+    field_separator_text: &'a str,
+}
+
+impl<'a> SegmentView<'a> {
+    /// Field `n` (1-based, as [`Segment::field`]: in MSH, field 1 is the field separator).
+    pub fn field(&self, n: usize) -> &'a str {
+        n.checked_sub(1).and_then(|index| self.fields().nth(index)).unwrap_or("")
+    }
+
+    /// Fields 1, 2, ... in order, split as they are read: several fields of one segment cost
+    /// one scan of it.
+    pub fn fields(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let header = (self.name == "MSH").then_some(self.field_separator_text);
+        // `rest` starts with the field separator, when it is not empty.
+        let rest = self.rest.get(self.field_separator.len_utf8()..).filter(|_| !self.rest.is_empty());
+        header.into_iter().chain(Parts { rest, separator: self.field_separator })
+    }
+}
+
+impl<'a> MessageView<'a> {
+    /// Checks `bytes` as [`Message::parse`] does, with the same errors.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ParseError::NotUtf8)?;
+        let text = text.trim_start_matches(['\r', '\n']);
+        let separators = Message::separators(text)?;
+        let view = Self { separators, text };
+        for segment in view.segments() {
+            let name = segment.name;
+            if name.len() != 3 || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+                return Err(ParseError::BadSegmentName(name.chars().take(16).collect()));
+            }
+        }
+        Ok(view)
+    }
+
+    /// Every segment, in order.
+    pub fn segments(&self) -> impl Iterator<Item = SegmentView<'a>> + 'a {
+        let field_separator = self.separators.field;
+        // The message starts with "MSH" and its field separator (checked by `parse`).
+        let field_separator_text = self.text.get(3..3 + field_separator.len_utf8()).unwrap_or("");
+        Lines(self.text).map(move |line| {
+            let end = name_end(line, field_separator);
+            SegmentView { name: &line[..end], rest: &line[end..], field_separator, field_separator_text }
+        })
+    }
+
+    /// The first segment named `name`.
+    pub fn segment(&self, name: &str) -> Option<SegmentView<'a>> {
+        self.segments().find(|s| same(s.name, name))
+    }
+
+    /// Every segment named `name`, in order.
+    pub fn segments_named(&self, name: &'a str) -> impl Iterator<Item = SegmentView<'a>> + 'a {
+        self.segments().filter(move |s| same(s.name, name))
+    }
+
+    /// As [`Message::component`], borrowed unless an escape sequence had to be replaced.
+    pub fn component(&self, field: &'a str, c: usize) -> std::borrow::Cow<'a, str> {
+        let Separators { repetition, component, .. } = self.separators;
+        let raw = match c.checked_sub(1) {
+            None => "",
+            Some(i) if repetition.is_ascii() && component.is_ascii() => {
+                first_repetition_component(field, repetition as u8, component as u8, i)
+            }
+            Some(i) => nth_part(nth_part(field, repetition, 0), component, i),
+        };
+        self.unescape(raw)
+    }
+
+    /// `value` with its escape sequences replaced, borrowed when it has none.
+    pub fn unescape(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
+        let escape = self.separators.escape;
+        let escaped = if escape.is_ascii() {
+            find_byte(value.as_bytes(), escape as u8).is_some()
+        } else {
+            value.contains(escape)
+        };
+        if escaped {
+            std::borrow::Cow::Owned(self.separators.unescape(value))
+        } else {
+            std::borrow::Cow::Borrowed(value)
+        }
+    }
+
+    /// As [`Message::control_id`].
+    pub fn control_id(&self) -> std::borrow::Cow<'a, str> {
+        self.segment("MSH").map(|s| self.unescape(s.field(10))).unwrap_or_default()
     }
 }
 
@@ -291,6 +537,97 @@ mod tests {
     const SAMPLE: &str = "MSH|^~\\&|MONITOR|ICU|GATEWAY|HOSP|20261122030000||ORU^R01|MSG0001|P|2.5\r\
                           PID|1||P-1001^^^HOSP^MR||Doe^Jane\r\
                           OBX|1|NM|59408-5^Oxygen saturation^LN||88.5|%|90-100|L|||F\r";
+
+    /// The view answers every question as the owned message does.
+    fn assert_view_agrees(bytes: &[u8]) {
+        let (owned, view) = (Message::parse(bytes), MessageView::parse(bytes));
+        let (owned, view) = match (owned, view) {
+            (Ok(owned), Ok(view)) => (owned, view),
+            (Err(a), Err(b)) => return assert_eq!(a, b, "{:?}", String::from_utf8_lossy(bytes)),
+            (a, b) => panic!("{:?}: {a:?} against {b:?}", String::from_utf8_lossy(bytes)),
+        };
+        assert_eq!(owned.separators, view.separators);
+        assert_eq!(owned.control_id(), view.control_id());
+        let segments: Vec<SegmentView<'_>> = view.segments().collect();
+        assert_eq!(owned.segments.len(), segments.len());
+        for (segment, seen) in owned.segments.iter().zip(&segments) {
+            assert_eq!(segment.name, seen.name);
+            assert_eq!(seen.fields().collect::<Vec<_>>(), segment.fields, "{}", segment.name);
+            for n in 0..segment.fields.len() + 3 {
+                assert_eq!(segment.field(n), seen.field(n), "{} field {n}", segment.name);
+                for c in 0..4 {
+                    assert_eq!(owned.component(segment.field(n), c), view.component(seen.field(n), c));
+                }
+            }
+        }
+        for name in ["MSH", "PID", "OBX", "MSA", "ZZZ"] {
+            assert_eq!(owned.segment(name).map(|s| s.name.clone()), view.segment(name).map(|s| s.name.to_owned()));
+            assert_eq!(owned.segments_named(name).count(), view.segments_named(name).count());
+        }
+    }
+
+    #[test]
+    fn bytes_are_found_as_position_finds_them() {
+        let text: Vec<u8> = (0..40usize).map(|i| [b'a', b'|', 0x01, 0x7c ^ 0x80, 0][i * 7 % 5]).collect();
+        for start in 0..text.len() {
+            for needle in [b'|', b'a', 0x01, 0x00, 0xfc, b'z'] {
+                let haystack = &text[start..];
+                assert_eq!(find_byte(haystack, needle), haystack.iter().position(|&b| b == needle), "{start} {needle}");
+            }
+        }
+    }
+
+    #[test]
+    fn components_are_found_as_two_splits_find_them() {
+        for field in ["", "a", "a^b", "a^b~c^d", "~a", "^~^", "a~b", "é^ü~x^y^z", "^^^"] {
+            for index in 0..5 {
+                let expected = nth_part(nth_part(field, '~', 0), '^', index);
+                assert_eq!(first_repetition_component(field, b'~', b'^', index), expected, "{field:?} {index}");
+            }
+        }
+    }
+
+    #[test]
+    fn parts_are_found_as_split_finds_them() {
+        for text in ["", "a", "a|b", "|", "||x|", "é|ü|ab", "ü"] {
+            for separator in ['|', '^', 'ü'] {
+                for n in 0..5 {
+                    assert_eq!(
+                        nth_part(text, separator, n),
+                        text.split(separator).nth(n).unwrap_or(""),
+                        "{text:?} {n}"
+                    );
+                }
+            }
+        }
+        for line in ["MSH", "PID|1", "PI|D|1", "P1|2|", "X", "", "OBX^1", "ÉÉ|1", "ABCD|1"] {
+            assert_eq!(name_end(line, '|'), line.find('|').unwrap_or(line.len()), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_borrowing_view_agrees_with_the_owned_message() {
+        let samples: &[&[u8]] = &[
+            SAMPLE.as_bytes(),
+            b"\r\nMSH|^~\\&|A|B|C|D|20260101||ACK|C\\F\\1|P|2.5\rMSA|AA|C\\S\\1\r\r",
+            b"MSH|^~\\&\rPID|||P^1\nOBX|1|NM|8867-4^HR^LN||72|/min\nZZ1\r",
+            b"MSH#!@$%#A#B\rPID###P!x@y",
+            b"MSH|^~\\&|",
+            b"MSH|^~\\",
+            b"MSH|^~\\&&|A",
+            b"MSH|^~|&|A",
+            b"MSH",
+            b"PID|1",
+            b"MSH|^~\\&|A\rpid|1",
+            b"MSH|^~\\&|A\rPIDX|1",
+            b"MSH|^~\\&|A\rPI",
+            b"\xff\xfe",
+            b"",
+        ];
+        for sample in samples {
+            assert_view_agrees(sample);
+        }
+    }
 
     #[test]
     fn parses_header_and_fields() {

@@ -41,41 +41,74 @@ impl Decoder {
     }
 
     /// Consumes `bytes` and appends what they completed to `events`.
+    ///
+    /// Byte for byte: outside a frame everything up to a start block is garbage; inside one,
+    /// a start block abandons the frame (counted as garbage) and opens a new one, a carriage
+    /// return after an end block completes it, and any other byte is the message's, until it
+    /// has more than `max_message` + 1 bytes. The delimiters are found with memchr, and the
+    /// bytes between them copied at once.
     pub fn push(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
-        for &byte in bytes {
+        let mut rest = bytes;
+        while !rest.is_empty() {
             if !self.in_frame {
-                if byte == START_BLOCK {
-                    self.flush_garbage(events);
-                    self.in_frame = true;
-                    self.buffer.clear();
-                } else {
-                    self.garbage += 1;
-                }
+                let Some(start) = memchr::memchr(START_BLOCK, rest) else {
+                    self.garbage += rest.len();
+                    break;
+                };
+                self.garbage += start;
+                self.flush_garbage(events);
+                self.in_frame = true;
+                self.buffer.clear();
+                rest = &rest[start + 1..];
+                // Room for what is at hand (a frame usually comes whole in one push): one
+                // allocation instead of a doubling per segment line.
+                self.buffer.reserve(rest.len().min(self.max_message.saturating_add(2)));
                 continue;
             }
-            match byte {
-                // A start block inside a frame: the previous frame was cut off; start again.
+            let delimiter = memchr::memchr2(START_BLOCK, CARRIAGE_RETURN, rest);
+            let plain = delimiter.unwrap_or(rest.len());
+            if let Some(taken) = self.take(&rest[..plain], events) {
+                // The frame grew too large and was dropped: what follows is outside a frame.
+                rest = &rest[taken..];
+                continue;
+            }
+            let Some(at) = delimiter else { break };
+            match rest[at] {
                 START_BLOCK => {
                     self.garbage += self.buffer.len() + 1;
                     self.flush_garbage(events);
                     self.buffer.clear();
                 }
-                CARRIAGE_RETURN if self.buffer.last() == Some(&END_BLOCK) => {
+                _ if self.buffer.last() == Some(&END_BLOCK) => {
                     self.buffer.pop();
                     self.in_frame = false;
                     events.push(Event::Message(std::mem::take(&mut self.buffer)));
                 }
                 _ => {
-                    self.buffer.push(byte);
-                    if self.buffer.len() > self.max_message + 1 {
-                        events.push(Event::Oversized(self.buffer.len()));
-                        self.buffer.clear();
-                        self.in_frame = false;
-                    }
+                    // A carriage return inside the message (HL7's segment separator).
+                    let _ = self.take(&[CARRIAGE_RETURN], events);
                 }
             }
+            rest = &rest[at + 1..];
         }
         self.flush_garbage(events);
+    }
+
+    /// Appends message bytes (no delimiters among them) to the open frame. If the frame passes
+    /// `max_message` + 1 bytes, reports it oversized, closes it and returns how many of `bytes`
+    /// it took.
+    fn take(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Option<usize> {
+        let limit = self.max_message.saturating_add(2);
+        let room = limit.saturating_sub(self.buffer.len());
+        if bytes.len() < room {
+            self.buffer.extend_from_slice(bytes);
+            return None;
+        }
+        self.buffer.extend_from_slice(&bytes[..room]);
+        events.push(Event::Oversized(self.buffer.len()));
+        self.buffer.clear();
+        self.in_frame = false;
+        Some(room)
     }
 
     /// Bytes of an unfinished frame held so far.

@@ -27,6 +27,8 @@ pub struct LiveConfig {
     pub buffer_size: i32,
     pub promiscuous: bool,
     /// Deliver each packet as it arrives rather than batching (lower latency, more wake-ups).
+    /// Off by default: libpcap then reads the kernel's ring in TPACKET_V3 blocks, retired when
+    /// full or after `read_timeout`, so a busy capture wakes once per block, not per packet.
     pub immediate: bool,
     /// How long to wait for a packet before looking at the stop flag and sweeping idle flows.
     pub read_timeout: Duration,
@@ -40,7 +42,7 @@ impl Default for LiveConfig {
             snaplen: 262_144,
             buffer_size: 4 * 1024 * 1024,
             promiscuous: false,
-            immediate: true,
+            immediate: false,
             read_timeout: Duration::from_millis(250),
         }
     }

@@ -2,9 +2,12 @@
 //! TCP connection state, and eviction on idle and active timeouts. Time comes from the packets'
 //! own timestamps (never the wall clock), so a capture file replays the same way every time.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use serde::Serialize;
 
@@ -31,11 +34,27 @@ impl Default for FlowConfig {
 
 /// A flow's identity: the protocol and both endpoints, the lower endpoint first, so that both
 /// directions of a conversation share one key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub protocol: Protocol,
     pub lower: (IpAddr, u16),
     pub upper: (IpAddr, u16),
+}
+
+/// Hashed as three words (each address as 128 bits, then the ports and protocol) rather than
+/// field by field with enum tags and length prefixes: it is hashed once per packet. Keys that
+/// are equal hash equally; an IPv4 address and the IPv6 address with the same low 32 bits
+/// only collide.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let bits = |address: IpAddr| match address {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        state.write_u128(bits(self.lower.0));
+        state.write_u128(bits(self.upper.0));
+        state.write_u64(u64::from(self.lower.1) | u64::from(self.upper.1) << 16 | (self.protocol as u64) << 32);
+    }
 }
 
 /// Which way a packet travels within its flow.
@@ -90,10 +109,29 @@ const MAX_SEQ_RANGES: usize = 16;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SeenRanges {
     base: Option<u32>,
-    /// Disjoint, sorted, non-adjacent half-open ranges.
-    ranges: Vec<(i64, i64)>,
+    ranges: Ranges,
     /// The furthest offset reached, which sequence numbers are read relative to.
     highest: u64,
+}
+
+/// Disjoint, sorted, non-adjacent half-open ranges. An in-order stream has exactly one, kept
+/// inline: only a stream with holes or reordering allocates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Ranges {
+    #[default]
+    Empty,
+    One((i64, i64)),
+    Many(Vec<(i64, i64)>),
+}
+
+impl Ranges {
+    fn as_slice(&self) -> &[(i64, i64)] {
+        match self {
+            Self::Empty => &[],
+            Self::One(range) => std::slice::from_ref(range),
+            Self::Many(ranges) => ranges,
+        }
+    }
 }
 
 impl SeenRanges {
@@ -102,7 +140,7 @@ impl SeenRanges {
         let base = *self.base.get_or_insert(seq);
         let start = stream_position(seq, base, self.highest);
         let end = start + i64::from(len);
-        let repeated = self.ranges.iter().any(|&(s, e)| s <= start && end <= e);
+        let repeated = self.ranges.as_slice().iter().any(|&(s, e)| s <= start && end <= e);
         if !repeated {
             self.insert(start, end);
         }
@@ -111,8 +149,22 @@ impl SeenRanges {
     }
 
     fn insert(&mut self, start: i64, end: i64) {
+        match &mut self.ranges {
+            Ranges::Empty => {
+                self.ranges = Ranges::One((start, end));
+                return;
+            }
+            // Touching the one range: it grows in place (what the general case does too).
+            Ranges::One((s, e)) if *s <= end && start <= *e => {
+                (*s, *e) = ((*s).min(start), (*e).max(end));
+                return;
+            }
+            Ranges::One(range) => self.ranges = Ranges::Many(vec![*range]),
+            Ranges::Many(_) => {}
+        }
+        let Ranges::Many(ranges) = &mut self.ranges else { return };
         let (mut start, mut end) = (start, end);
-        self.ranges.retain(|&(s, e)| {
+        ranges.retain(|&(s, e)| {
             let touches = s <= end && start <= e;
             if touches {
                 start = start.min(s);
@@ -120,10 +172,10 @@ impl SeenRanges {
             }
             !touches
         });
-        let at = self.ranges.partition_point(|&(s, _)| s < start);
-        self.ranges.insert(at, (start, end));
-        if self.ranges.len() > MAX_SEQ_RANGES {
-            self.ranges.remove(0);
+        let at = ranges.partition_point(|&(s, _)| s < start);
+        ranges.insert(at, (start, end));
+        if ranges.len() > MAX_SEQ_RANGES {
+            ranges.remove(0);
         }
     }
 }
@@ -217,7 +269,8 @@ pub struct Flow<T> {
     pub last_seen: Duration,
     /// Indexed by [`Direction::index`].
     pub directions: [DirectionStats; 2],
-    pub tcp: TcpState,
+    /// TCP only, made at the flow's first segment (a UDP flow carries none).
+    pub tcp: Option<Box<TcpState>>,
     pub state: T,
 }
 
@@ -250,28 +303,36 @@ pub enum Observed<'a, T> {
     Overflow,
 }
 
-/// The flows currently alive.
+/// The flows currently alive: a slab of flows, and a map from each key to its place.
+///
+/// The map holds only keys and indexes, so growing it moves little; the flows themselves stay
+/// in one vector whose freed places are reused. A large vector grows by remapping, not by
+/// copying into a second one, so the peak memory of a table of 100,000 flows is about what the
+/// flows take, not twice that.
 #[derive(Debug)]
 pub struct FlowTable<T> {
     config: FlowConfig,
-    flows: HashMap<FlowKey, Flow<T>>,
+    index: HashMap<FlowKey, u32>,
+    slots: Vec<Option<Flow<T>>>,
+    /// Places in `slots` that hold no flow, reused first.
+    free: Vec<u32>,
 }
 
 impl<T: Default> FlowTable<T> {
     pub fn new(config: FlowConfig) -> Self {
-        Self { config, flows: HashMap::new() }
+        Self { config, index: HashMap::default(), slots: Vec::new(), free: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
     }
 
     pub fn get(&self, key: &FlowKey) -> Option<&Flow<T>> {
-        self.flows.get(key)
+        self.index.get(key).and_then(|&slot| self.slots[slot as usize].as_ref())
     }
 
     /// Accounts one packet of `wire_len` bytes seen at `at` between `endpoints`.
@@ -284,29 +345,51 @@ impl<T: Default> FlowTable<T> {
         tcp: Option<&TcpSegment<'_>>,
     ) -> Observed<'_, T> {
         let (key, direction) = FlowKey::new(protocol, endpoints);
-        let created = !self.flows.contains_key(&key);
-        if created && self.flows.len() >= self.config.max_flows {
-            return Observed::Overflow;
-        }
-        let flow = self.flows.entry(key).or_insert_with(|| Flow {
-            key,
-            first_seen: at,
-            last_seen: at,
-            directions: Default::default(),
-            tcp: TcpState::default(),
-            state: T::default(),
-        });
+        // One lookup per packet: the entry tells whether the flow is new.
+        let full = self.index.len() >= self.config.max_flows;
+        let (slot, created) = match self.index.entry(key) {
+            Entry::Occupied(entry) => (*entry.get() as usize, false),
+            Entry::Vacant(_) if full => return Observed::Overflow,
+            Entry::Vacant(entry) => {
+                let flow = Flow {
+                    key,
+                    first_seen: at,
+                    last_seen: at,
+                    directions: Default::default(),
+                    tcp: None,
+                    state: T::default(),
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot as usize] = Some(flow);
+                        slot as usize
+                    }
+                    None => {
+                        self.slots.push(Some(flow));
+                        self.slots.len() - 1
+                    }
+                };
+                // At most `max_flows` places are in use, and a table holds far fewer than 2^32.
+                entry.insert(u32::try_from(slot).unwrap_or(u32::MAX));
+                (slot, true)
+            }
+        };
+        let Some(flow) = self.slots[slot].as_mut() else {
+            unreachable!("every indexed place holds its flow");
+        };
         flow.last_seen = flow.last_seen.max(at);
         let stats = &mut flow.directions[direction.index()];
         stats.packets += 1;
         stats.bytes += u64::from(wire_len);
-        let tcp = tcp.map(|segment| flow.tcp.observe(at, direction, segment)).unwrap_or_default();
+        let tcp = tcp
+            .map(|segment| flow.tcp.get_or_insert_with(Box::default).observe(at, direction, segment))
+            .unwrap_or_default();
         Observed::Tracked { flow, direction, created, tcp }
     }
 
     /// Lets `f` work on the state of every live flow.
     pub fn for_each_state(&mut self, mut f: impl FnMut(&mut T)) {
-        self.flows.values_mut().for_each(|flow| f(&mut flow.state));
+        self.slots.iter_mut().flatten().for_each(|flow| f(&mut flow.state));
     }
 
     /// Removes and returns the flows that are idle or too old at `now`.
@@ -321,15 +404,15 @@ impl<T: Default> FlowTable<T> {
                 None
             }
         };
-        let expired: Vec<FlowKey> = self.flows.values().filter(|f| reason(f).is_some()).map(|f| f.key).collect();
+        let mut expired = Vec::new();
+        for (slot, place) in self.slots.iter_mut().enumerate() {
+            let Some(why) = place.as_ref().and_then(reason) else { continue };
+            let Some(flow) = place.take() else { continue };
+            self.index.remove(&flow.key);
+            self.free.push(u32::try_from(slot).unwrap_or(u32::MAX));
+            expired.push((flow, why));
+        }
         expired
-            .into_iter()
-            .filter_map(|key| self.flows.remove(&key))
-            .map(|flow| {
-                let why = reason(&flow).unwrap_or(EvictReason::Idle);
-                (flow, why)
-            })
-            .collect()
     }
 }
 
@@ -514,7 +597,7 @@ mod tests {
         for i in 0..100u32 {
             seen.record(i * 10, 5);
         }
-        assert_eq!(seen.ranges.len(), MAX_SEQ_RANGES);
+        assert_eq!(seen.ranges.as_slice().len(), MAX_SEQ_RANGES);
         assert!(seen.record(990, 5), "recent ranges are remembered");
     }
 

@@ -3,11 +3,11 @@
 //! transport and every other fragment as `other_ip`. Only the byte ranges seen are kept, never
 //! the data, in a table bounded in datagrams, in ranges per datagram and in time.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::time::Duration;
 
+use foldhash::HashMap;
 use serde::Serialize;
 
 use crate::decode::{Fragment, Protocol};
@@ -122,7 +122,7 @@ pub struct FragmentTable {
 
 impl FragmentTable {
     pub fn new(config: FragmentConfig) -> Self {
-        Self { config, pending: HashMap::new() }
+        Self { config, pending: HashMap::default() }
     }
 
     pub fn len(&self) -> usize {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use wardwatch_clinical::VitalSign;
-use wardwatch_clinical::hl7::{Message, ParseError};
+use wardwatch_clinical::hl7::{MessageView, ParseError};
 use wardwatch_clinical::vitals::by_loinc;
 
 /// Why a message, or one of its observations, could not be used. The names double as the
@@ -87,9 +87,9 @@ impl MessageKind {
         }
     }
 
-    fn of(message: &Message) -> Self {
-        let msh9 = message.segment("MSH").map_or("", |s| s.field(9));
-        match (message.component(msh9, 1).as_str(), message.component(msh9, 2).as_str()) {
+    /// The kind named by MSH-9.
+    fn of(message: &MessageView<'_>, msh9: &str) -> Self {
+        match (message.component(msh9, 1).as_ref(), message.component(msh9, 2).as_ref()) {
             ("ORU", "R01") => Self::OruR01,
             ("ACK", _) => Self::Ack,
             _ => Self::Other,
@@ -156,38 +156,58 @@ pub struct Hl7Message {
 
 /// Interprets the bytes of one HL7 message (MLLP framing already removed).
 pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
-    let message = Message::parse(bytes)?;
-    let kind = MessageKind::of(&message);
-    let ack = message.segment("MSA").map(|msa| Ack {
+    // The borrowing view: the fields read here are sliced, not copied.
+    let message = MessageView::parse(bytes)?;
+    // One pass for the first MSH, MSA and PID (as `segment` would find them) and whether any
+    // OBX follows; the OBX segments get a second pass only when there are some.
+    let (mut msh, mut msa, mut pid, mut has_obx) = (None, None, None, false);
+    for segment in message.segments() {
+        match segment.name.as_bytes() {
+            b"MSH" if msh.is_none() => msh = Some(segment),
+            b"MSA" if msa.is_none() => msa = Some(segment),
+            b"PID" if pid.is_none() => pid = Some(segment),
+            b"OBX" => has_obx = true,
+            _ => {}
+        }
+    }
+    // MSH-9 and MSH-10 in one scan of the header.
+    let (msh9, msh10) = msh.map_or(("", ""), |msh| {
+        let mut fields = msh.fields();
+        (fields.nth(8).unwrap_or(""), fields.next().unwrap_or(""))
+    });
+    let kind = MessageKind::of(&message, msh9);
+    let ack = msa.map(|msa| Ack {
         result: AckResult::from_code(&message.component(msa.field(1), 1)),
-        acknowledged_control_id: message.separators.unescape(msa.field(2)),
+        acknowledged_control_id: message.unescape(msa.field(2)).into_owned(),
     });
     let mut observations = Vec::new();
     let mut observation_errors = Vec::new();
-    let mut obx = message.segments_named("OBX").peekable();
-    if obx.peek().is_some() {
-        let patient = message.segment("PID").map(|pid| message.component(pid.field(3), 1)).unwrap_or_default();
+    if has_obx {
+        let patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default();
         if patient.is_empty() {
             return Err(Hl7Error::MissingPatient);
         }
-        for segment in obx {
+        for segment in message.segments_named("OBX") {
+            // OBX-3, OBX-5 and OBX-6 in one scan of the segment.
+            let mut fields = segment.fields();
             // OBX with codes outside the catalogue (waveform labels, device settings) are not
             // vital signs: they are skipped, not errors.
-            let Some(vital) = by_loinc(&message.component(segment.field(3), 1)) else { continue };
-            let unit = message.component(segment.field(6), 1);
+            let Some(vital) = by_loinc(&message.component(fields.nth(2).unwrap_or(""), 1)) else { continue };
+            let value = fields.nth(1).unwrap_or("");
+            let unit = message.component(fields.next().unwrap_or(""), 1);
             if !unit.is_empty() && unit != vital.ucum {
                 observation_errors.push(Hl7Error::UnitMismatch);
                 continue;
             }
-            match message.component(segment.field(5), 1).trim().parse::<f64>() {
+            match message.component(value, 1).trim().parse::<f64>() {
                 Ok(value) if value.is_finite() => {
-                    observations.push(VitalObservation { patient: patient.clone(), vital, value })
+                    observations.push(VitalObservation { patient: patient.clone().into_owned(), vital, value })
                 }
                 _ => observation_errors.push(Hl7Error::NonNumericValue),
             }
         }
     }
-    Ok(Hl7Message { kind, control_id: message.control_id(), ack, observations, observation_errors })
+    Ok(Hl7Message { kind, control_id: message.unescape(msh10).into_owned(), ack, observations, observation_errors })
 }
 
 #[cfg(test)]

@@ -51,9 +51,10 @@ struct Cli {
     /// Capture in promiscuous mode.
     #[arg(long, env = "WARDWATCH_PROMISCUOUS")]
     promiscuous: bool,
-    /// Let the kernel batch packets instead of delivering each at once (immediate mode is the default).
-    #[arg(long, env = "WARDWATCH_NO_IMMEDIATE")]
-    no_immediate: bool,
+    /// Deliver each packet at once instead of letting the kernel batch them (lower latency, but
+    /// a wake-up per packet: batching, the default, keeps up with several times the rate).
+    #[arg(long, env = "WARDWATCH_IMMEDIATE")]
+    immediate: bool,
     /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(long, env = "WARDWATCH_LISTEN", default_value = "0.0.0.0:9102")]
     listen: SocketAddr,
@@ -292,7 +293,7 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
             snaplen: cli.snaplen,
             buffer_size: cli.buffer_size,
             promiscuous: cli.promiscuous,
-            immediate: !cli.no_immediate,
+            immediate: cli.immediate,
             ..LiveConfig::default()
         };
         tokio::task::spawn_blocking(move || -> Result<Summary> {

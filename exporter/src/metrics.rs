@@ -44,6 +44,20 @@ pub fn protocol_label(protocol: Option<Protocol>) -> &'static str {
     }
 }
 
+/// `protocol`'s place in [`PROTOCOLS`].
+fn protocol_index(protocol: Option<Protocol>) -> usize {
+    match protocol {
+        Some(Protocol::Tcp) => 0,
+        Some(Protocol::Udp) => 1,
+        Some(Protocol::Icmp) => 2,
+        Some(Protocol::Icmpv6) => 3,
+        Some(Protocol::Arp) => 4,
+        Some(Protocol::OtherIp) => 5,
+        Some(Protocol::OtherLink) => 6,
+        None => 7,
+    }
+}
+
 pub fn decode_error_label(error: DecodeError) -> &'static str {
     match error {
         DecodeError::Truncated => "truncated",
@@ -328,6 +342,9 @@ impl Metrics {
 /// patients: when another patient appears, the least recently reported one's series go.
 pub struct MetricsSink<'m> {
     metrics: &'m Metrics,
+    /// The packet and byte counters of each protocol, in [`PROTOCOLS`]' order, looked up once:
+    /// a packet then costs two atomic additions instead of two label lookups in the registry.
+    per_protocol: Vec<(IntCounter, IntCounter)>,
     max_patients: usize,
     /// Most recently reported last.
     patients: VecDeque<String>,
@@ -335,7 +352,14 @@ pub struct MetricsSink<'m> {
 
 impl<'m> MetricsSink<'m> {
     pub fn new(metrics: &'m Metrics, max_patients: usize) -> Self {
-        Self { metrics, max_patients: max_patients.max(1), patients: VecDeque::new() }
+        let per_protocol = PROTOCOLS
+            .iter()
+            .map(|&protocol| {
+                let label = [protocol_label(protocol)];
+                (metrics.packets.with_label_values(&label), metrics.bytes.with_label_values(&label))
+            })
+            .collect();
+        Self { metrics, per_protocol, max_patients: max_patients.max(1), patients: VecDeque::new() }
     }
 
     fn touch_patient(&mut self, patient: &str) {
@@ -361,9 +385,9 @@ impl Sink for MetricsSink<'_> {
         let m = self.metrics;
         match event {
             Event::Packet { protocol, wire_len } => {
-                let label = [protocol_label(protocol)];
-                m.packets.with_label_values(&label).inc();
-                m.bytes.with_label_values(&label).inc_by(u64::from(wire_len));
+                let (packets, bytes) = &self.per_protocol[protocol_index(protocol)];
+                packets.inc();
+                bytes.inc_by(u64::from(wire_len));
             }
             Event::DecodeError(error) => m.decode_errors.with_label_values(&[decode_error_label(error)]).inc(),
             Event::SnapTruncated => m.snap_truncated.inc(),
@@ -424,6 +448,13 @@ pub(crate) mod tests {
     fn message_event(sink: &mut MetricsSink<'_>, patient: &str, spo2: f64) {
         let message = interpret(oru(patient, "M1", &[("spo2", spo2), ("heart_rate", 70.0)]).as_bytes()).unwrap();
         sink.record(Event::Hl7Message { message: &message, at: Duration::from_secs(1_790_000_000) });
+    }
+
+    #[test]
+    fn protocol_indexes_follow_the_protocol_list() {
+        for (i, protocol) in PROTOCOLS.into_iter().enumerate() {
+            assert_eq!(protocol_index(protocol), i, "{}", protocol_label(protocol));
+        }
     }
 
     #[test]

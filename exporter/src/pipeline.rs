@@ -124,7 +124,8 @@ pub struct PipelineConfig {
 struct FlowState {
     /// The direction of the flow's first packet: from the side that opened it.
     client: Option<Direction>,
-    session: TcpSession,
+    /// Made at the flow's first TCP segment: a UDP flow carries none.
+    session: Option<Box<TcpSession>>,
 }
 
 /// The pipeline's state: the live flows, their TCP sessions, and the intrusion rules.
@@ -193,7 +194,8 @@ impl Pipeline {
             return;
         };
         if let Some(segment) = segment {
-            flow.state.session.on_segment(&self.session_config, at, direction, &segment, &mut self.session_events);
+            let session = flow.state.session.get_or_insert_with(Box::default);
+            session.on_segment(&self.session_config, at, direction, &segment, &mut self.session_events);
             report(&mut self.session_events, at, &mut tee);
         }
         report_alerts(&mut self.ids, sink);
@@ -204,7 +206,9 @@ impl Pipeline {
     pub fn expire(&mut self, now: Duration, sink: &mut impl Sink) {
         self.last_sweep = Some(now);
         for (mut flow, reason) in self.flows.expire(now) {
-            flow.state.session.finish(&self.session_config, now, &mut self.session_events);
+            if let Some(session) = &mut flow.state.session {
+                session.finish(&self.session_config, now, &mut self.session_events);
+            }
             report(&mut self.session_events, now, sink);
             sink.record(Event::FlowEvicted(reason));
         }
@@ -221,7 +225,11 @@ impl Pipeline {
     /// (they did not time out), so their counts are not reported as evictions.
     pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
         let (config, events) = (&self.session_config, &mut self.session_events);
-        self.flows.for_each_state(|state| state.session.finish(config, at, events));
+        self.flows.for_each_state(|state| {
+            if let Some(session) = &mut state.session {
+                session.finish(config, at, events);
+            }
+        });
         report(&mut self.session_events, at, sink);
     }
 }
@@ -345,5 +353,20 @@ fn report(session_events: &mut Vec<SessionEvent>, at: Duration, sink: &mut impl 
             SessionEvent::Message(Err(error)) => sink.record(Event::Hl7Error(error)),
             SessionEvent::AckRtt(rtt) => sink.record(Event::Hl7AckRtt(rtt)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Flow;
+
+    /// The flow table holds up to 100,000 flows within the exporter's 64 MiB: the TCP state and
+    /// session live behind boxes, so a flow without them stays small.
+    #[test]
+    fn a_flow_without_tcp_state_stays_small() {
+        let size = size_of::<Flow<FlowState>>();
+        assert!(size <= 160, "a flow takes {size} bytes");
+        assert_eq!(size_of::<Option<Flow<FlowState>>>(), size, "a free place costs no more than a flow");
     }
 }

@@ -146,9 +146,16 @@ impl TcpSession {
             if let Some((_, _, sent_at)) = answered.and_then(|i| self.awaiting_ack.remove(i)) {
                 out.push(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
             }
+            if self.awaiting_ack.is_empty() {
+                // Most connections wait for one ACK at a time: hold no room while none is due.
+                self.awaiting_ack = VecDeque::new();
+            }
         } else if message.kind != MessageKind::Ack && !message.control_id.is_empty() {
             if self.awaiting_ack.len() >= config.max_awaiting_acks {
                 self.awaiting_ack.pop_front();
+            }
+            if self.awaiting_ack.capacity() == 0 {
+                self.awaiting_ack.reserve_exact(1);
             }
             self.awaiting_ack.push_back((direction, message.control_id.clone(), at));
         }
@@ -182,7 +189,7 @@ fn read_chunk(
         Chunk::Data(data) => {
             if let Framing::Detecting(seen) = framing {
                 seen.extend_from_slice(data);
-                match seen.windows(MLLP_MESSAGE_START.len()).position(|w| w == MLLP_MESSAGE_START) {
+                match memchr::memmem::find(seen, MLLP_MESSAGE_START) {
                     Some(start) => {
                         let mut decoder = mllp::Decoder::new(config.max_message_bytes);
                         let seen = std::mem::take(seen);

@@ -125,24 +125,34 @@ impl Sink for Summary {
                 if let Some(ack) = &message.ack {
                     *self.hl7.acks.entry(ack.result).or_default() += 1;
                 }
-                for observation in &message.observations {
-                    let vitals = self.vitals.entry(observation.patient.clone()).or_default();
-                    let value = observation.value;
-                    vitals
-                        .entry(observation.vital.key)
-                        .and_modify(|t| {
-                            t.samples += 1;
-                            t.last = value;
-                            t.min = t.min.min(value);
-                            t.max = t.max.max(value);
-                        })
-                        .or_insert(VitalTotals {
-                            samples: 1,
-                            last: value,
-                            min: value,
-                            max: value,
-                            unit: observation.vital.ucum,
-                        });
+                // A message's observations are of one patient: the patient's series are looked
+                // up once per run of observations, not once per observation.
+                let mut observations = message.observations.iter().peekable();
+                while let Some(&first) = observations.peek() {
+                    let patient = &first.patient;
+                    // Looked up before inserting: a known patient's name is not copied again.
+                    if !self.vitals.contains_key(patient) {
+                        self.vitals.insert(patient.clone(), BTreeMap::new());
+                    }
+                    let Some(vitals) = self.vitals.get_mut(patient) else { break };
+                    while let Some(observation) = observations.next_if(|o| o.patient == *patient) {
+                        let value = observation.value;
+                        vitals
+                            .entry(observation.vital.key)
+                            .and_modify(|t| {
+                                t.samples += 1;
+                                t.last = value;
+                                t.min = t.min.min(value);
+                                t.max = t.max.max(value);
+                            })
+                            .or_insert(VitalTotals {
+                                samples: 1,
+                                last: value,
+                                min: value,
+                                max: value,
+                                unit: observation.vital.ucum,
+                            });
+                    }
                 }
             }
             Event::Hl7Error(error) => *self.hl7.errors.entry(error).or_default() += 1,

@@ -1,7 +1,8 @@
 //! ARP spoofing: an IPv4 address announced from a different MAC address than before.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
+
+use foldhash::HashMap;
 
 use super::Tracked;
 use crate::decode::ArpSender;

@@ -1,8 +1,10 @@
 //! Beaconing: the device connecting to one destination again and again at a near-fixed period.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use super::Tracked;
 use crate::decode::Protocol;

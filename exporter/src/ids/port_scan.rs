@@ -1,7 +1,8 @@
 //! Port scan: one source opening flows to many distinct destination ports or hosts in a window.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+
+use foldhash::{HashMap, HashSet};
 
 use super::Tracked;
 

@@ -1,8 +1,9 @@
 //! SYN flood: many SYNs to one destination in a window, most of them never completing the
 //! handshake.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+use foldhash::HashMap;
 
 use super::Tracked;
 

@@ -1,0 +1,167 @@
+//! Offline throughput: the exporter, tcpdump and tshark reading the same capture.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use wardwatch_simulator::capture::plan::CaptureScenario;
+use wardwatch_simulator::capture::{self, CaptureConfig};
+use wardwatch_simulator::scenario::Episode;
+
+use crate::proc::{self, Usage, pinned, thousands};
+
+/// The CPU the offline readers are pinned to (`WARDWATCH_BENCH_CPU`, default 1).
+pub fn reader_cpu() -> usize {
+    std::env::var("WARDWATCH_BENCH_CPU").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
+fn repeats() -> usize {
+    std::env::var("WARDWATCH_BENCH_REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1)
+}
+
+/// The simulator's `mixed-attacks` capture: 100 devices for 1800 s, seed 5 (1,154,484 packets), as
+/// `wardwatch-simulator pcap --scenario mixed-attacks --devices 100 --duration 1800 --seed 5` writes it.
+fn capture_config() -> CaptureConfig {
+    let scenario: CaptureScenario = "mixed-attacks".parse().unwrap();
+    CaptureConfig {
+        devices: 100,
+        duration_s: 1800.0,
+        interval_s: 1.0,
+        scenario,
+        episode: Episode::new(scenario.clinical()),
+        device_type: None,
+        attack_target: None,
+        attack_duration_s: 30.0,
+        ecg: true,
+        seed: 5,
+        start_unix_s: wardwatch_simulator::cli::DEFAULT_CAPTURE_START,
+        gateway_port: 2575,
+        hospital_id: "hospital".into(),
+        ward: "ward".into(),
+        receiver: "WARDWATCH".into(),
+    }
+}
+
+/// `WARDWATCH_BENCH_CAPTURE` if set, else the simulator's capture, written once and reused.
+fn capture_file() -> PathBuf {
+    if let Some(path) = std::env::var_os("WARDWATCH_BENCH_CAPTURE") {
+        return PathBuf::from(path);
+    }
+    let path = crate::work_dir().join("mixed-attacks-100dev-1800s-seed5.pcap");
+    if !path.is_file() {
+        let started = Instant::now();
+        let labels = capture::write_files(&capture_config(), &path).expect("writing the simulator's capture");
+        println!(
+            "wrote {} ({} packets) with the simulator's pcap mode in {:.1} s",
+            path.display(),
+            thousands(labels.packets),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    path
+}
+
+/// One reader's best run.
+struct Measured {
+    name: &'static str,
+    best: Usage,
+    /// The least CPU time of any run (the machine is shared: CPU time is steadier than wall).
+    least_cpu_s: f64,
+    runs: usize,
+}
+
+fn measure(name: &'static str, runs: usize, mut command: impl FnMut() -> Command) -> Measured {
+    let mut results = Vec::new();
+    for _ in 0..runs {
+        let mut command = command();
+        pinned(&mut command, reader_cpu());
+        let usage = proc::run(&mut command);
+        assert!(usage.success, "{name} failed: {command:?}");
+        results.push(usage);
+    }
+    let best = *results.iter().min_by(|a, b| a.wall.cmp(&b.wall)).unwrap();
+    let least_cpu_s = results.iter().map(|u| u.cpu_s).fold(f64::INFINITY, f64::min);
+    Measured { name, best, least_cpu_s, runs }
+}
+
+/// The exporter's packet count for `path` (also checks that it reads the whole file).
+fn exporter_packets(path: &Path) -> u64 {
+    let output = Command::new(crate::exporter_binary())
+        .args(["--read", path.to_str().unwrap(), "--summary", "json"])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running the exporter");
+    assert!(output.status.success(), "the exporter failed on {}", path.display());
+    // Alert lines come first; the summary is the last JSON value.
+    let summary = serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<serde_json::Value>()
+        .filter_map(Result::ok)
+        .last()
+        .expect("a summary");
+    summary["packets"].as_u64().expect("the summary's packet count")
+}
+
+pub fn run() {
+    let path = capture_file();
+    let file = path.to_str().unwrap().to_owned();
+    let packets = exporter_packets(&path);
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!();
+    println!(
+        "offline: {} ({} packets, {:.0} MB), each reader pinned to CPU {}, best of {} (tshark: 1)",
+        path.display(),
+        thousands(packets),
+        bytes as f64 / 1e6,
+        reader_cpu(),
+        repeats()
+    );
+    let exporter = measure("wardwatch-exporter", repeats(), || {
+        let mut c = Command::new(crate::exporter_binary());
+        c.args(["--read", &file, "--summary", "json"]).env("RUST_LOG", "warn").stdout(Stdio::null());
+        c
+    });
+    let mut rows = vec![exporter];
+    if crate::have("tcpdump") {
+        rows.push(measure("tcpdump -r F -w /dev/null", repeats(), || {
+            let mut c = Command::new("tcpdump");
+            c.args(["-r", &file, "-w", "/dev/null"]).stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        }));
+    } else {
+        println!("SKIPPED tcpdump: not installed (bash scripts/install-deps.sh)");
+    }
+    if crate::have("tshark") {
+        let tshark_runs = std::env::var("WARDWATCH_BENCH_TSHARK_REPEATS").ok().and_then(|v| v.parse().ok());
+        rows.push(measure("tshark -r F -q -z conv,tcp", tshark_runs.unwrap_or(1), || {
+            let mut c = Command::new("tshark");
+            c.args(["-r", &file, "-q", "-z", "conv,tcp"]).stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        }));
+    } else {
+        println!("SKIPPED tshark: not installed (bash scripts/install-deps.sh)");
+    }
+    println!(
+        "{:<28} {:>5} {:>9} {:>12} {:>9} {:>14} {:>9} {:>13} {:>11}",
+        "reader", "runs", "wall s", "pkt/s", "CPU s", "pkt/CPU-s", "peak MiB", "exporter/x", "(CPU-based)"
+    );
+    let (exporter_rate, exporter_cpu_rate) =
+        (packets as f64 / rows[0].best.wall.as_secs_f64(), packets as f64 / rows[0].least_cpu_s);
+    for row in &rows {
+        let rate = packets as f64 / row.best.wall.as_secs_f64();
+        let cpu_rate = packets as f64 / row.least_cpu_s;
+        println!(
+            "{:<28} {:>5} {:>9.3} {:>12} {:>9.3} {:>14} {:>9.1} {:>12.3}x {:>10.3}x",
+            row.name,
+            row.runs,
+            row.best.wall.as_secs_f64(),
+            thousands(rate as u64),
+            row.least_cpu_s,
+            thousands(cpu_rate as u64),
+            proc::mib(row.best.max_rss),
+            exporter_rate / rate,
+            exporter_cpu_rate / cpu_rate,
+        );
+    }
+    println!("goals: exporter/tcpdump >= 0.5x, exporter/tshark >= 20x (wall-clock column)");
+}
