@@ -43,6 +43,7 @@ mkdir -p fuzz/logs
 run() {
     local target=$1
     mkdir -p "fuzz/corpus/$target"
+    rm -f "fuzz/logs/$target.status"
     # Exit status 0 when the time ran out, non-zero on a crash or a failed assertion.
     cargo +nightly fuzz run --sanitizer none --debug-assertions "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$SECONDS_EACH" -max_len="${MAX_LEN[$target]:-4096}" -timeout=10 -rss_limit_mb=1024 \

@@ -247,6 +247,28 @@ fn innermost(mut sliced: SlicedPacket<'_>) -> SlicedPacket<'_> {
     sliced
 }
 
+/// [`innermost`] for a frame cut by the snapshot length: tshark dissects through tunnels as far
+/// as the bytes go, so a cut tunnelled segment is still TCP, between the inner addresses.
+fn lax_innermost(mut sliced: LaxSlicedPacket<'_>) -> LaxSlicedPacket<'_> {
+    for _ in 0..MAX_TUNNEL_DEPTH {
+        let payload = match &sliced.net {
+            Some(LaxNetSlice::Ipv4(ip)) => ip.payload(),
+            Some(LaxNetSlice::Ipv6(ip)) => ip.payload(),
+            _ => break,
+        };
+        let (ip_number, data) = (payload.ip_number, payload.payload);
+        let tunnel = ip_number == etherparse::IpNumber::IPV4 || ip_number == etherparse::IpNumber::IPV6;
+        if sliced.transport.is_some() || payload.fragmented || !tunnel {
+            break;
+        }
+        match LaxSlicedPacket::from_ip(data) {
+            Ok(inner) if inner.net.is_some() => sliced = inner,
+            _ => break,
+        }
+    }
+    sliced
+}
+
 /// Parses a frame whose headers must all be complete and consistent.
 fn strict_layers(link: LinkType, frame: &[u8]) -> Result<Layers<'_>, DecodeError> {
     let sliced = match link {
@@ -294,6 +316,7 @@ fn lax_layers(link: LinkType, frame: &[u8]) -> Option<Layers<'_>> {
         LinkType::RawIp => LaxSlicedPacket::from_ip(frame).ok()?,
         LinkType::Other(_) => return None,
     };
+    let sliced = lax_innermost(sliced);
     let addresses = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => Some((ip.header().source_addr().into(), ip.header().destination_addr().into())),
         Some(LaxNetSlice::Ipv6(ip)) => Some((ip.header().source_addr().into(), ip.header().destination_addr().into())),
@@ -510,6 +533,28 @@ pub(crate) mod tests {
         let endpoints = packet.endpoints.unwrap();
         assert_eq!((endpoints.dst, endpoints.src_port, endpoints.dst_port), (IpAddr::from([239, 1, 2, 3]), 0, 0));
         assert_eq!(classify(LinkType::RawIp, &frame[14..]), Ok(Protocol::OtherIp));
+    }
+
+    /// A tunnelled segment cut by the snapshot length is TCP between the inner addresses, as
+    /// tshark reads it (`eth:ethertype:ip:ip:tcp`), not `other_ip` between the outer ones.
+    #[test]
+    fn a_cut_tunnelled_segment_reads_through_the_tunnel() {
+        let inner = &tcp_frame(&[b'x'; 100])[14..];
+        let mut frame = tcp_frame(b"")[..14].to_vec();
+        let mut outer =
+            etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::IPV4, [192, 0, 2, 1], [192, 0, 2, 2]).unwrap();
+        outer.set_payload_len(inner.len()).unwrap();
+        frame.extend(outer.to_bytes());
+        frame.extend(inner);
+        let cut = &frame[..96];
+        let packet = decode(LinkType::Ethernet, cut, frame.len() as u32).unwrap();
+        assert!(packet.snap_truncated);
+        assert_eq!(packet.protocol, Protocol::Tcp);
+        let endpoints = packet.endpoints.unwrap();
+        assert_eq!((endpoints.src, endpoints.dst_port), (IpAddr::from([127, 0, 0, 1]), 2575));
+        // Cut inside the inner IP header: the outer packet is all there is.
+        let packet = decode(LinkType::Ethernet, &frame[..40], frame.len() as u32).unwrap();
+        assert_eq!((packet.protocol, packet.endpoints.unwrap().src), (Protocol::OtherIp, IpAddr::from([192, 0, 2, 1])));
     }
 
     #[test]
