@@ -45,6 +45,10 @@ pub fn have(tool: &str) -> bool {
 }
 
 fn main() {
+    if let Some(path) = std::env::var_os(offline::WRITE_CAPTURE_ENV) {
+        offline::write_capture(std::path::Path::new(&path));
+        return;
+    }
     // `cargo bench` passes `--bench`; a filter argument picks parts, like the env variable.
     let parts = std::env::var("WARDWATCH_BENCH_PARTS").unwrap_or_else(|_| "offline,live,rss".into());
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -56,6 +60,9 @@ fn main() {
         std::thread::available_parallelism().map_or(0, usize::from),
         proc::load_average()
     );
+    // A child's ru_maxrss is at least what its parent held when starting it.
+    let own_peak = proc::own_peak_rss();
+    println!("this bench process's peak RSS: {:.1} MiB (the floor of every peak RSS below)", proc::mib(own_peak));
     if wanted("offline") {
         offline::run();
     }
@@ -65,5 +72,9 @@ fn main() {
     if wanted("rss") {
         flows::run();
     }
-    println!("load average at the end: {}", proc::load_average());
+    println!(
+        "load average at the end: {}; this bench process's peak RSS: {:.1} MiB",
+        proc::load_average(),
+        proc::mib(proc::own_peak_rss())
+    );
 }

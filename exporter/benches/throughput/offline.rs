@@ -49,16 +49,27 @@ fn capture_file() -> PathBuf {
     }
     let path = crate::work_dir().join("mixed-attacks-100dev-1800s-seed5.pcap");
     if !path.is_file() {
+        // In a child process: the simulator holds the capture in memory while writing it, and
+        // Linux carries a process's peak RSS into the ru_maxrss of every child it starts later
+        // (execve records the old address space's peak), which would inflate the RSS columns.
         let started = Instant::now();
-        let labels = capture::write_files(&capture_config(), &path).expect("writing the simulator's capture");
-        println!(
-            "wrote {} ({} packets) with the simulator's pcap mode in {:.1} s",
-            path.display(),
-            thousands(labels.packets),
-            started.elapsed().as_secs_f64()
-        );
+        let status = Command::new(std::env::current_exe().expect("the bench's own path"))
+            .env(WRITE_CAPTURE_ENV, &path)
+            .status()
+            .expect("starting the bench to write the capture");
+        assert!(status.success(), "writing the simulator's capture failed");
+        println!("wrote {} with the simulator's pcap mode in {:.1} s", path.display(), started.elapsed().as_secs_f64());
     }
     path
+}
+
+/// Set to a path, the bench only writes the simulator's capture there and exits.
+pub const WRITE_CAPTURE_ENV: &str = "WARDWATCH_BENCH_WRITE_CAPTURE";
+
+/// Writes the simulator's capture to `path` (in the child that `capture_file` starts).
+pub fn write_capture(path: &Path) {
+    let labels = capture::write_files(&capture_config(), path).expect("writing the simulator's capture");
+    println!("{} packets", thousands(labels.packets));
 }
 
 /// One reader's best run.

@@ -96,3 +96,14 @@ pub fn thousands(n: u64) -> String {
     }
     out
 }
+
+/// This process's peak RSS (VmHWM), in bytes.
+pub fn own_peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
