@@ -106,7 +106,8 @@ impl Decoder {
         }
         self.buffer.extend_from_slice(&bytes[..room]);
         events.push(Event::Oversized(self.buffer.len()));
-        self.buffer.clear();
+        // Give the room back: an oversized frame's buffer is as large as the bound allows.
+        self.buffer = Vec::new();
         self.in_frame = false;
         Some(room)
     }
@@ -114,6 +115,11 @@ impl Decoder {
     /// Bytes of an unfinished frame held so far.
     pub fn pending(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Memory the decoder holds for frames: its buffer's capacity, at least [`Decoder::pending`].
+    pub fn held_bytes(&self) -> usize {
+        self.buffer.capacity()
     }
 
     fn flush_garbage(&mut self, events: &mut Vec<Event>) {
@@ -190,5 +196,14 @@ mod tests {
         decoder.push(&frame(b"0123456789"), &mut events);
         assert!(matches!(events[0], Event::Oversized(_)), "{events:?}");
         assert!(!events.iter().any(|e| matches!(e, Event::Message(_))));
+        assert_eq!(decoder.held_bytes(), 0, "the oversized frame's room is given back");
+    }
+
+    #[test]
+    fn an_unfinished_frame_is_held() {
+        let mut decoder = Decoder::new(1024);
+        decoder.push(&[START_BLOCK, b'M', b'S', b'H'], &mut Vec::new());
+        assert_eq!(decoder.pending(), 3);
+        assert!(decoder.held_bytes() >= 3);
     }
 }

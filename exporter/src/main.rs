@@ -194,6 +194,10 @@ struct Limits {
     /// Out-of-order bytes held per TCP direction before a hole is skipped.
     #[arg(long, env = "WARDWATCH_MAX_REASSEMBLY_BYTES", default_value_t = SessionConfig::default().max_pending_bytes)]
     max_reassembly_bytes: usize,
+    /// Bytes held across all TCP connections (out-of-order data and unfinished HL7 frames);
+    /// past it the connection that grew drops what it holds.
+    #[arg(long, env = "WARDWATCH_MAX_HELD_STREAM_BYTES", default_value_t = SessionConfig::default().max_held_bytes_total)]
+    max_held_stream_bytes: usize,
     /// Largest HL7 message (MLLP frame) decoded, in bytes.
     #[arg(long, env = "WARDWATCH_MAX_HL7_MESSAGE_BYTES", default_value_t = SessionConfig::default().max_message_bytes)]
     max_hl7_message_bytes: usize,
@@ -232,6 +236,7 @@ impl Cli {
             session: SessionConfig {
                 max_pending_bytes: limits.max_reassembly_bytes,
                 max_message_bytes: limits.max_hl7_message_bytes,
+                max_held_bytes_total: limits.max_held_stream_bytes,
                 ..SessionConfig::default()
             },
             ids,

@@ -114,6 +114,7 @@ pub struct Metrics {
     tcp_resets: IntCounter,
     tcp_retransmissions: IntCounter,
     tcp_stream_gap_bytes: IntCounter,
+    tcp_stream_shed_bytes: IntCounter,
     tcp_handshake_rtt: Histogram,
     hl7_messages: IntCounterVec,
     hl7_errors: IntCounterVec,
@@ -207,6 +208,10 @@ impl Metrics {
             tcp_stream_gap_bytes: counter(
                 "wardwatch_tcp_stream_gap_bytes_total",
                 "Bytes of TCP streams skipped during reassembly because they were never captured",
+            )?,
+            tcp_stream_shed_bytes: counter(
+                "wardwatch_tcp_stream_shed_bytes_total",
+                "Bytes TCP connections held (out of order or of unfinished HL7 frames) and dropped to stay within the exporter's budget for all connections",
             )?,
             tcp_handshake_rtt: histogram("wardwatch_tcp_handshake_rtt_seconds", "Time from SYN to SYN/ACK")?,
             hl7_messages: counter_vec(
@@ -407,6 +412,7 @@ impl Sink for MetricsSink<'_> {
             Event::TcpReset => m.tcp_resets.inc(),
             Event::TcpRetransmission => m.tcp_retransmissions.inc(),
             Event::TcpStreamGap(bytes) => m.tcp_stream_gap_bytes.inc_by(bytes),
+            Event::TcpStreamShed(bytes) => m.tcp_stream_shed_bytes.inc_by(bytes),
             Event::Hl7Message { message, at } => {
                 let result = hl7_result_label(message.ack.as_ref().map(|ack| ack.result));
                 m.hl7_messages.with_label_values(&[message.kind.as_str(), result]).inc();

@@ -69,6 +69,9 @@ pub enum Event<'a> {
     TcpRetransmission,
     /// Bytes of a TCP stream that were never captured.
     TcpStreamGap(u64),
+    /// Bytes a connection held (out of order, or of an unfinished frame) and dropped because
+    /// all connections together held more than the budget.
+    TcpStreamShed(u64),
     /// A message that parsed, seen at the given packet time.
     Hl7Message {
         message: &'a Hl7Message,
@@ -136,6 +139,9 @@ pub struct Pipeline {
     ids: Ids,
     last_sweep: Option<Duration>,
     session_events: Vec<SessionEvent>,
+    /// What all TCP sessions hold for later, kept up to date at each segment and eviction
+    /// (`TcpSession::held_bytes` summed over the table).
+    held_bytes: usize,
 }
 
 /// Passes every event to the sink and to the intrusion rules.
@@ -169,6 +175,7 @@ impl Pipeline {
             ids: Ids::new(config.ids),
             last_sweep: None,
             session_events: Vec::new(),
+            held_bytes: 0,
         }
     }
 
@@ -179,6 +186,11 @@ impl Pipeline {
 
     pub fn active_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// What all TCP sessions hold for later (see [`SessionConfig::max_held_bytes_total`]).
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     /// Takes one frame captured at `at` (capture time), `wire_len` bytes long on the wire.
@@ -195,7 +207,16 @@ impl Pipeline {
         };
         if let Some(segment) = segment {
             let session = flow.state.session.get_or_insert_with(Box::default);
+            let held_before = session.held_bytes();
             session.on_segment(&self.session_config, at, direction, &segment, &mut self.session_events);
+            self.held_bytes = self.held_bytes.saturating_sub(held_before) + session.held_bytes();
+            if self.held_bytes > self.session_config.max_held_bytes_total {
+                // The connection that crossed the budget pays for it: a sender cannot make
+                // the exporter drop other connections' data by holding back its own.
+                let shed = session.shed(&self.session_config);
+                self.held_bytes -= shed;
+                tee.record(Event::TcpStreamShed(shed as u64));
+            }
             report(&mut self.session_events, at, &mut tee);
         }
         report_alerts(&mut self.ids, sink);
@@ -207,6 +228,7 @@ impl Pipeline {
         self.last_sweep = Some(now);
         for (mut flow, reason) in self.flows.expire(now) {
             if let Some(session) = &mut flow.state.session {
+                self.held_bytes = self.held_bytes.saturating_sub(session.held_bytes());
                 session.finish(&self.session_config, now, &mut self.session_events);
             }
             report(&mut self.session_events, now, sink);
@@ -224,10 +246,12 @@ impl Pipeline {
     /// The capture is over: delivers what every live stream still held. Flows stay in the table
     /// (they did not time out), so their counts are not reported as evictions.
     pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
-        let (config, events) = (&self.session_config, &mut self.session_events);
+        let (config, events, held) = (&self.session_config, &mut self.session_events, &mut self.held_bytes);
         self.flows.for_each_state(|state| {
             if let Some(session) = &mut state.session {
+                let held_before = session.held_bytes();
                 session.finish(config, at, events);
+                *held = held.saturating_sub(held_before) + session.held_bytes();
             }
         });
         report(&mut self.session_events, at, sink);
@@ -368,5 +392,64 @@ mod tests {
         let size = size_of::<Flow<FlowState>>();
         assert!(size <= 160, "a flow takes {size} bytes");
         assert_eq!(size_of::<Option<Flow<FlowState>>>(), size, "a free place costs no more than a flow");
+    }
+
+    /// What the sessions in the table hold, counted afresh.
+    fn held_in_table(pipeline: &mut Pipeline) -> usize {
+        let mut held = 0;
+        pipeline.flows.for_each_state(|state| held += state.session.as_ref().map_or(0, |s| s.held_bytes()));
+        held
+    }
+
+    #[test]
+    fn connections_that_hold_back_data_stay_within_the_budget_for_all() {
+        use crate::hl7vitals::MessageKind;
+        use crate::summary::Summary;
+        use crate::testing::{Conversation, Flags, oru};
+        use wardwatch_clinical::mllp;
+
+        let budget = 64 * 1024;
+        let config = PipelineConfig {
+            session: SessionConfig { max_held_bytes_total: budget, ..SessionConfig::default() },
+            ..PipelineConfig::default()
+        };
+        let mut pipeline = Pipeline::new(config);
+        let mut summary = Summary::default();
+        let mut at = Duration::from_secs(1_790_000_000);
+        let mut process = |pipeline: &mut Pipeline, summary: &mut Summary, frame: &[u8]| {
+            pipeline.process(at, LinkType::Ethernet, frame, frame.len() as u32, summary);
+            at += Duration::from_millis(1);
+        };
+        // Twenty connections each open an MLLP frame and never end it (8 KiB held each), then
+        // send 4 KiB beyond a hole (held out of order), against a budget of 64 KiB.
+        let unfinished = [&[mllp::START_BLOCK][..], b"MSH|^~\\&|", &[b'x'; 8 * 1024]].concat();
+        let mut conversations = Vec::new();
+        for port in 0..20 {
+            let mut conversation = Conversation::between(([10, 0, 0, 2], 41_000 + port), ([10, 0, 0, 1], 2575));
+            for frame in conversation.handshake() {
+                process(&mut pipeline, &mut summary, &frame);
+            }
+            process(&mut pipeline, &mut summary, &conversation.client(Flags::Ack, &unfinished));
+            conversation.client_seq += 100;
+            process(&mut pipeline, &mut summary, &conversation.client(Flags::Ack, &[b'y'; 4 * 1024]));
+            assert_eq!(pipeline.held_bytes(), held_in_table(&mut pipeline), "the running total is exact");
+            assert!(pipeline.held_bytes() <= budget, "{} bytes held", pipeline.held_bytes());
+            conversations.push(conversation);
+        }
+        // The unfinished frames alone are 160 KiB, of which at most the budget is still held.
+        let shed = summary.tcp.stream_shed_bytes as usize;
+        assert!(shed >= 20 * 8 * 1024 - budget, "shed {shed} bytes");
+        // A connection that shed reads its next whole message: the rest of the frame it was
+        // in (more than the 4 KiB looked at to recognise MLLP) is passed over, not misread.
+        let last = conversations.last_mut().unwrap();
+        process(&mut pipeline, &mut summary, &last.client(Flags::Ack, &[b'z'; 6 * 1024]));
+        let message = mllp::frame(oru("P1", "C1", &[("spo2", 97.0)]).as_bytes());
+        process(&mut pipeline, &mut summary, &last.client(Flags::Ack, &message));
+        assert_eq!(summary.hl7.messages.get(&MessageKind::OruR01), Some(&1));
+        assert_eq!(summary.hl7.errors.len(), 0, "{:?}", summary.hl7.errors);
+        // Evictions give the budget back.
+        pipeline.expire(at + Duration::from_secs(3600), &mut summary);
+        assert_eq!(pipeline.held_bytes(), 0);
+        assert_eq!(held_in_table(&mut pipeline), 0);
     }
 }

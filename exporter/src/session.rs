@@ -23,6 +23,10 @@ pub struct SessionConfig {
     /// Stream bytes looked at for the start of an MLLP frame before a direction is taken to
     /// carry something else and left alone.
     pub detect_bytes: usize,
+    /// Bytes held across all connections (out-of-order data, unfinished MLLP frames, bytes
+    /// waiting for a frame start). The per-connection bounds times the flow table's cap would
+    /// allow gigabytes; past this budget the connection that grew sheds what it holds.
+    pub max_held_bytes_total: usize,
 }
 
 impl Default for SessionConfig {
@@ -32,6 +36,7 @@ impl Default for SessionConfig {
             max_message_bytes: 1024 * 1024,
             max_awaiting_acks: 64,
             detect_bytes: 4096,
+            max_held_bytes_total: 16 * 1024 * 1024,
         }
     }
 }
@@ -101,6 +106,40 @@ impl TcpSession {
             *reassembler = Reassembler::new(0);
         }
         self.on_messages(config, at, direction, messages, out);
+    }
+
+    /// Memory this connection holds for later: out-of-order bytes, unfinished MLLP frames and
+    /// bytes waiting for a frame start.
+    pub fn held_bytes(&self) -> usize {
+        self.directions
+            .iter()
+            .flatten()
+            .map(|stream| {
+                stream.reassembler.pending_bytes()
+                    + match &stream.framing {
+                        Framing::Detecting(seen) => seen.capacity(),
+                        Framing::Mllp(decoder) => decoder.held_bytes(),
+                        Framing::NotMllp => 0,
+                    }
+            })
+            .sum()
+    }
+
+    /// Drops everything the connection holds and tells how much that was. Each direction picks
+    /// up again at its next segment, as when a capture starts in the middle of a connection:
+    /// one known to carry MLLP waits for the next frame start (a message cut by the shedding is
+    /// lost, not misread), one still undecided looks afresh.
+    pub fn shed(&mut self, config: &SessionConfig) -> usize {
+        let held = self.held_bytes();
+        for stream in self.directions.iter_mut().flatten() {
+            match &mut stream.framing {
+                Framing::NotMllp => continue,
+                Framing::Detecting(seen) => *seen = Vec::new(),
+                Framing::Mllp(decoder) => *decoder = mllp::Decoder::new(config.max_message_bytes),
+            }
+            stream.reassembler = Reassembler::new(config.max_pending_bytes);
+        }
+        held
     }
 
     /// The connection is over: delivers what waits behind holes.

@@ -60,6 +60,8 @@ pub struct TcpTotals {
     pub resets: u64,
     pub retransmissions: u64,
     pub stream_gap_bytes: u64,
+    /// Bytes dropped to keep all connections within `--max-held-stream-bytes`.
+    pub stream_shed_bytes: u64,
     pub handshake_rtt_seconds: RttTotals,
 }
 
@@ -120,6 +122,7 @@ impl Sink for Summary {
             Event::TcpReset => self.tcp.resets += 1,
             Event::TcpRetransmission => self.tcp.retransmissions += 1,
             Event::TcpStreamGap(bytes) => self.tcp.stream_gap_bytes += bytes,
+            Event::TcpStreamShed(bytes) => self.tcp.stream_shed_bytes += bytes,
             Event::Hl7Message { message, .. } => {
                 *self.hl7.messages.entry(message.kind).or_default() += 1;
                 if let Some(ack) = &message.ack {

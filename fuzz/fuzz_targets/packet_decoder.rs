@@ -19,6 +19,8 @@ use wardwatch_exporter::pipeline::{Event, Pipeline, PipelineConfig, Sink};
 use wardwatch_exporter::session::SessionConfig;
 
 const MAX_FLOWS: usize = 16;
+/// Below what 16 flows may hold by the per-connection bounds, so that shedding runs.
+const MAX_HELD_BYTES: usize = 8 * 1024;
 
 #[derive(Default)]
 struct Checks {
@@ -103,6 +105,7 @@ fuzz_target!(|data: &[u8]| {
             max_message_bytes: 1024,
             max_awaiting_acks: 4,
             detect_bytes: 256,
+            max_held_bytes_total: MAX_HELD_BYTES,
         },
         fragments: FragmentConfig { max_datagrams: 4, timeout: Duration::from_secs(2) },
         ..PipelineConfig::default()
@@ -130,8 +133,10 @@ fuzz_target!(|data: &[u8]| {
         frames += 1;
         assert_eq!(sink.packets, frames, "one packet event per frame");
         assert!(pipeline.active_flows() <= MAX_FLOWS);
+        assert!(pipeline.held_bytes() <= MAX_HELD_BYTES, "{} bytes held", pipeline.held_bytes());
     }
     pipeline.finish(at, &mut sink);
     pipeline.expire(at + Duration::from_secs(3600), &mut sink);
     assert_eq!(pipeline.active_flows(), 0, "every flow expires an hour later");
+    assert_eq!(pipeline.held_bytes(), 0, "nothing is held once every flow is gone");
 });

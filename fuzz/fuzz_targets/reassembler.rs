@@ -245,6 +245,7 @@ fuzz_target!(|data: &[u8]| {
         max_message_bytes: max_message,
         max_awaiting_acks: 4,
         detect_bytes: 64,
+        max_held_bytes_total: usize::MAX,
     };
     let mut session = TcpSession::default();
     let mut session_events = Vec::new();
