@@ -225,6 +225,13 @@ fn linux_cooked_payload<'a>(
 /// Tunnels read through: IP in IP (protocol 4) and IPv6 in IP (41), nested at most this deep.
 const MAX_TUNNEL_DEPTH: usize = 8;
 
+/// The inner packet's bytes when an IP payload is a tunnel to read through: IPv4 or IPv6 in
+/// an unfragmented packet that etherparse did not already read a transport header from.
+fn tunnelled(ip_number: etherparse::IpNumber, fragmented: bool, has_transport: bool, data: &[u8]) -> Option<&[u8]> {
+    let tunnel = ip_number == etherparse::IpNumber::IPV4 || ip_number == etherparse::IpNumber::IPV6;
+    (tunnel && !fragmented && !has_transport).then_some(data)
+}
+
 /// The innermost packet of IP-in-IP tunnels, as tshark dissects through them; a tunnelled
 /// packet that does not parse leaves the outer one as it is.
 fn innermost(mut sliced: SlicedPacket<'_>) -> SlicedPacket<'_> {
@@ -234,11 +241,10 @@ fn innermost(mut sliced: SlicedPacket<'_>) -> SlicedPacket<'_> {
             Some(NetSlice::Ipv6(ip)) => ip.payload(),
             _ => break,
         };
-        let (ip_number, data) = (payload.ip_number, payload.payload);
-        let tunnel = ip_number == etherparse::IpNumber::IPV4 || ip_number == etherparse::IpNumber::IPV6;
-        if sliced.transport.is_some() || payload.fragmented || !tunnel {
+        let Some(data) = tunnelled(payload.ip_number, payload.fragmented, sliced.transport.is_some(), payload.payload)
+        else {
             break;
-        }
+        };
         match SlicedPacket::from_ip(data) {
             Ok(inner) => sliced = inner,
             Err(_) => break,
@@ -256,11 +262,10 @@ fn lax_innermost(mut sliced: LaxSlicedPacket<'_>) -> LaxSlicedPacket<'_> {
             Some(LaxNetSlice::Ipv6(ip)) => ip.payload(),
             _ => break,
         };
-        let (ip_number, data) = (payload.ip_number, payload.payload);
-        let tunnel = ip_number == etherparse::IpNumber::IPV4 || ip_number == etherparse::IpNumber::IPV6;
-        if sliced.transport.is_some() || payload.fragmented || !tunnel {
+        let Some(data) = tunnelled(payload.ip_number, payload.fragmented, sliced.transport.is_some(), payload.payload)
+        else {
             break;
-        }
+        };
         match LaxSlicedPacket::from_ip(data) {
             Ok(inner) if inner.net.is_some() => sliced = inner,
             _ => break,
