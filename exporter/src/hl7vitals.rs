@@ -134,10 +134,9 @@ pub struct Ack {
     pub acknowledged_control_id: String,
 }
 
-/// One vital-sign value for one patient.
+/// One vital-sign value (of the message's patient).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VitalObservation {
-    pub patient: String,
     pub vital: &'static VitalSign,
     pub value: f64,
 }
@@ -149,6 +148,9 @@ pub struct Hl7Message {
     pub control_id: String,
     /// Present when the message carries an MSA segment.
     pub ack: Option<Ack>,
+    /// The patient (PID-3) the observations are of: read when the message has OBX segments,
+    /// and never empty then; empty otherwise.
+    pub patient: String,
     pub observations: Vec<VitalObservation>,
     /// Problems with single OBX segments; the message's other observations still count.
     pub observation_errors: Vec<Hl7Error>,
@@ -182,8 +184,9 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
     });
     let mut observations = Vec::new();
     let mut observation_errors = Vec::new();
+    let mut patient = String::new();
     if has_obx {
-        let patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default();
+        patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default().into_owned();
         if patient.is_empty() {
             return Err(Hl7Error::MissingPatient);
         }
@@ -200,14 +203,19 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
                 continue;
             }
             match message.component(value, 1).trim().parse::<f64>() {
-                Ok(value) if value.is_finite() => {
-                    observations.push(VitalObservation { patient: patient.clone().into_owned(), vital, value })
-                }
+                Ok(value) if value.is_finite() => observations.push(VitalObservation { vital, value }),
                 _ => observation_errors.push(Hl7Error::NonNumericValue),
             }
         }
     }
-    Ok(Hl7Message { kind, control_id: message.unescape(msh10).into_owned(), ack, observations, observation_errors })
+    Ok(Hl7Message {
+        kind,
+        control_id: message.unescape(msh10).into_owned(),
+        ack,
+        patient,
+        observations,
+        observation_errors,
+    })
 }
 
 #[cfg(test)]
@@ -231,11 +239,12 @@ mod tests {
         assert_eq!(message.kind, MessageKind::OruR01);
         assert_eq!(message.control_id, "MSG42");
         assert_eq!(message.ack, None);
+        assert_eq!(message.patient, "P-1001");
         assert_eq!(
             message.observations,
             [
-                VitalObservation { patient: "P-1001".into(), vital: by_key("spo2").unwrap(), value: 88.5 },
-                VitalObservation { patient: "P-1001".into(), vital: by_key("heart_rate").unwrap(), value: 112.0 },
+                VitalObservation { vital: by_key("spo2").unwrap(), value: 88.5 },
+                VitalObservation { vital: by_key("heart_rate").unwrap(), value: 112.0 },
             ]
         );
         assert_eq!(message.observation_errors, [Hl7Error::UnitMismatch, Hl7Error::NonNumericValue]);

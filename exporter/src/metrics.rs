@@ -417,11 +417,13 @@ impl Sink for MetricsSink<'_> {
                 let result = hl7_result_label(message.ack.as_ref().map(|ack| ack.result));
                 m.hl7_messages.with_label_values(&[message.kind.as_str(), result]).inc();
                 m.hl7_last_message.set(at.as_secs_f64());
+                if !message.observations.is_empty() {
+                    self.touch_patient(&message.patient);
+                }
                 for observation in &message.observations {
-                    self.touch_patient(&observation.patient);
                     m.vital_observations.with_label_values(&[observation.vital.key]).inc();
                     if let Some(gauge) = m.vitals.get(observation.vital.metric) {
-                        gauge.with_label_values(&[observation.patient.as_str()]).set(observation.value);
+                        gauge.with_label_values(&[message.patient.as_str()]).set(observation.value);
                     }
                 }
             }

@@ -128,17 +128,16 @@ impl Sink for Summary {
                 if let Some(ack) = &message.ack {
                     *self.hl7.acks.entry(ack.result).or_default() += 1;
                 }
-                // A message's observations are of one patient: the patient's series are looked
-                // up once per run of observations, not once per observation.
-                let mut observations = message.observations.iter().peekable();
-                while let Some(&first) = observations.peek() {
-                    let patient = &first.patient;
+                // A message's observations are of its one patient: the patient's series are
+                // looked up once per message, not once per observation.
+                if !message.observations.is_empty() {
+                    let patient = &message.patient;
                     // Looked up before inserting: a known patient's name is not copied again.
                     if !self.vitals.contains_key(patient) {
                         self.vitals.insert(patient.clone(), BTreeMap::new());
                     }
-                    let Some(vitals) = self.vitals.get_mut(patient) else { break };
-                    while let Some(observation) = observations.next_if(|o| o.patient == *patient) {
+                    let vitals = self.vitals.get_mut(patient).expect("inserted above");
+                    for observation in &message.observations {
                         let value = observation.value;
                         vitals
                             .entry(observation.vital.key)
