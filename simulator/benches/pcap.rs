@@ -7,29 +7,19 @@
 use std::process::Command;
 use std::time::Instant;
 
-use wardwatch_simulator::capture::plan::CaptureScenario;
 use wardwatch_simulator::capture::{self, CaptureConfig};
-use wardwatch_simulator::scenario::Episode;
+use wardwatch_simulator::cli::pcap_config;
 
+/// The capture `wardwatch-simulator pcap` writes with these flags.
 fn config(scenario: &str, devices: u32, duration_s: f64, ecg: bool) -> CaptureConfig {
-    let scenario: CaptureScenario = scenario.parse().unwrap();
-    CaptureConfig {
-        devices,
-        duration_s,
-        interval_s: 1.0,
-        scenario,
-        episode: Episode::new(scenario.clinical()),
-        device_type: None,
-        attack_target: None,
-        attack_duration_s: 30.0,
-        ecg,
-        seed: 1,
-        start_unix_s: wardwatch_simulator::cli::DEFAULT_CAPTURE_START,
-        gateway_port: 2575,
-        hospital_id: "bench".into(),
-        ward: "bench".into(),
-        receiver: "WARDWATCH".into(),
-    }
+    let flags = [
+        format!("--scenario={scenario}"),
+        format!("--devices={devices}"),
+        format!("--duration={duration_s}"),
+        format!("--ecg={ecg}"),
+        "--seed=1".to_string(),
+    ];
+    pcap_config(&flags.iter().map(String::as_str).collect::<Vec<_>>()).expect("the capture's flags")
 }
 
 fn main() {

@@ -409,6 +409,16 @@ pub struct PcapArgs {
     pub ecg: bool,
 }
 
+/// The capture `wardwatch-simulator pcap FLAGS` writes, configured as the binary configures it
+/// (flags, then `WARDWATCH_*` variables, then defaults): for benchmarks and tests that want the
+/// binary's captures without running it. `--out` need not be among the flags.
+pub fn pcap_config(flags: &[&str]) -> Result<CaptureConfig, String> {
+    let command = ["wardwatch-simulator", "pcap", "--out=unused.pcap"].into_iter().chain(flags.iter().copied());
+    let cli = Cli::try_parse_from(command).map_err(|e| e.to_string())?;
+    let Command::Pcap(args) = cli.command else { unreachable!("parsed as the pcap command") };
+    args.config()
+}
+
 impl PcapArgs {
     pub fn config(&self) -> Result<CaptureConfig, String> {
         let attack_target = match self.attack_target.0 {
@@ -569,6 +579,17 @@ mod tests {
         let cli = Cli::try_parse_from(["wardwatch-simulator", "pcap", "--out=x.pcap", "--attack-target=::1"]).unwrap();
         let Command::Pcap(args) = cli.command else { panic!("not pcap") };
         assert!(args.config().unwrap_err().contains("IPv4"));
+    }
+
+    #[test]
+    fn pcap_config_is_the_binarys_for_the_same_flags() {
+        let flags = ["--scenario=sepsis", "--devices=3", "--seed=9"];
+        let command = ["wardwatch-simulator", "pcap", "--out=x.pcap"].into_iter().chain(flags);
+        let Command::Pcap(args) = Cli::try_parse_from(command).unwrap().command else { panic!("not pcap") };
+        let config = pcap_config(&flags).unwrap();
+        assert_eq!(format!("{config:?}"), format!("{:?}", args.config().unwrap()));
+        assert_eq!((config.devices, config.seed), (3, 9));
+        assert!(pcap_config(&["--devices=x"]).unwrap_err().contains("--devices"));
     }
 
     #[test]

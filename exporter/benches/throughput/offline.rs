@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use wardwatch_simulator::capture::plan::CaptureScenario;
 use wardwatch_simulator::capture::{self, CaptureConfig};
-use wardwatch_simulator::scenario::Episode;
+use wardwatch_simulator::cli::pcap_config;
 
 use crate::proc::{self, Usage, pinned, thousands};
 
@@ -19,27 +18,12 @@ fn repeats() -> usize {
     std::env::var("WARDWATCH_BENCH_REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1)
 }
 
-/// The simulator's `mixed-attacks` capture: 100 devices for 1800 s, seed 5 (1,154,484 packets), as
-/// `wardwatch-simulator pcap --scenario mixed-attacks --devices 100 --duration 1800 --seed 5` writes it.
+/// The simulator's `mixed-attacks` capture: 100 devices for 1800 s, seed 5 (1,127,499 packets),
+/// as `wardwatch-simulator pcap --scenario mixed-attacks --devices 100 --duration 1800 --seed 5`
+/// writes it.
 fn capture_config() -> CaptureConfig {
-    let scenario: CaptureScenario = "mixed-attacks".parse().unwrap();
-    CaptureConfig {
-        devices: 100,
-        duration_s: 1800.0,
-        interval_s: 1.0,
-        scenario,
-        episode: Episode::new(scenario.clinical()),
-        device_type: None,
-        attack_target: None,
-        attack_duration_s: 30.0,
-        ecg: true,
-        seed: 5,
-        start_unix_s: wardwatch_simulator::cli::DEFAULT_CAPTURE_START,
-        gateway_port: 2575,
-        hospital_id: "hospital".into(),
-        ward: "ward".into(),
-        receiver: "WARDWATCH".into(),
-    }
+    pcap_config(&["--scenario=mixed-attacks", "--devices=100", "--duration=1800", "--seed=5"])
+        .expect("the capture's flags")
 }
 
 /// `WARDWATCH_BENCH_CAPTURE` if set, else the simulator's capture, written once and reused.
