@@ -4,6 +4,7 @@
 //! ([`ids`]) are pure too; their alerts leave through [`alert_output`] (stdout, optional POST).
 
 pub mod alert_output;
+pub mod batches;
 pub mod capture;
 pub mod decode;
 pub mod flow;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::batches::{BATCH_BYTES, PacketSource, RawPacket, read_in_batches};
 use crate::decode::LinkType;
 use crate::pipeline::{Pipeline, PipelineConfig, Sink};
 use crate::summary::Summary;
@@ -16,27 +17,40 @@ pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`.
+/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. libpcap reads
+/// the file on a thread of its own ([`crate::batches`]) while this one analyses.
 pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
     // Declared before the capture, so it outlives the stdio stream that may read into it.
     let mut read_buffer = vec![0u8; READ_BUFFER_BYTES];
-    let mut capture = pcap::Capture::from_file(path).with_context(|| format!("opening {}", path.display()))?;
+    let capture = pcap::Capture::from_file(path).with_context(|| format!("opening {}", path.display()))?;
     enlarge_read_buffer(&capture, &mut read_buffer);
     let link = LinkType::from_dlt(capture.get_datalink().0);
     let mut pipeline = Pipeline::new(config);
     let mut last = Duration::ZERO;
-    loop {
-        match capture.next_packet() {
-            Ok(packet) => {
-                last = packet_time(packet.header);
-                pipeline.process(last, link, packet.data, packet.header.len, sink);
-            }
-            Err(pcap::Error::NoMorePackets) => break,
-            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    read_in_batches(FileSource(capture), BATCH_BYTES, |batch| {
+        for (time, wire_len, frame) in batch.iter() {
+            last = time;
+            pipeline.process(time, link, frame, wire_len, sink);
         }
-    }
+    })
+    .with_context(|| format!("reading {}", path.display()))?;
     pipeline.finish(last, sink);
     Ok(())
+}
+
+/// An open capture file, read packet by packet.
+struct FileSource(pcap::Capture<pcap::Offline>);
+
+impl PacketSource for FileSource {
+    type Error = pcap::Error;
+
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, pcap::Error> {
+        match self.0.next_packet() {
+            Ok(packet) => Ok(Some((packet_time(packet.header), packet.header.len, packet.data))),
+            Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
 }
 
 /// The stdio buffer libpcap reads a capture file through (glibc's default is one 4 KiB block):
