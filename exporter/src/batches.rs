@@ -153,11 +153,11 @@ mod tests {
         (0..count).map(|i| vec![(i % 251) as u8; i % 300]).collect()
     }
 
+    /// A packet as the consumer saw it: time, length on the wire, bytes.
+    type Seen = (Duration, u32, Vec<u8>);
+
     /// Reads `source` and gives back what the consumer saw: the packets, and each batch's size.
-    fn read_all(
-        source: ListSource,
-        batch_bytes: usize,
-    ) -> (Result<(), usize>, Vec<(Duration, u32, Vec<u8>)>, Vec<usize>) {
+    fn read_all(source: ListSource, batch_bytes: usize) -> (Result<(), usize>, Vec<Seen>, Vec<usize>) {
         let (mut seen, mut sizes) = (Vec::new(), Vec::new());
         let outcome = read_in_batches(source, batch_bytes, |batch| {
             assert!(!batch.is_empty(), "no empty batch is handed over");
