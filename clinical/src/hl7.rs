@@ -391,6 +391,13 @@ impl<'a> SegmentView<'a> {
 impl<'a> MessageView<'a> {
     /// Checks `bytes` as [`Message::parse`] does, with the same errors.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_visiting(bytes, |_, _| {})
+    }
+
+    /// [`MessageView::parse`] that shows `visit` each segment, in order, once its name checked:
+    /// a reader that looks at every segment anyway needs no second pass over the lines. When
+    /// parsing fails, `visit` has seen the segments before the error.
+    pub fn parse_visiting(bytes: &'a [u8], mut visit: impl FnMut(&Self, SegmentView<'a>)) -> Result<Self, ParseError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ParseError::NotUtf8)?;
         let text = text.trim_start_matches(['\r', '\n']);
         let separators = Message::separators(text)?;
@@ -400,6 +407,7 @@ impl<'a> MessageView<'a> {
             if name.len() != 3 || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
                 return Err(ParseError::BadSegmentName(name.chars().take(16).collect()));
             }
+            visit(&view, segment);
         }
         Ok(view)
     }

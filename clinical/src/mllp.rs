@@ -45,8 +45,9 @@ impl Decoder {
     /// Byte for byte: outside a frame everything up to a start block is garbage; inside one,
     /// a start block abandons the frame (counted as garbage) and opens a new one, a carriage
     /// return after an end block completes it, and any other byte is the message's, until it
-    /// has more than `max_message` + 1 bytes. The delimiters are found with memchr, and the
-    /// bytes between them copied at once.
+    /// has more than `max_message` + 1 bytes. Inside a frame only start and end blocks are
+    /// looked for (with memchr): the carriage returns between HL7 segments need no stop, as
+    /// only the one right after an end block matters.
     pub fn push(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -65,36 +66,43 @@ impl Decoder {
                 self.buffer.reserve(rest.len().min(self.max_message.saturating_add(2)));
                 continue;
             }
-            let delimiter = memchr::memchr2(START_BLOCK, CARRIAGE_RETURN, rest);
-            let plain = delimiter.unwrap_or(rest.len());
-            if let Some(taken) = self.take(&rest[..plain], events) {
-                // The frame grew too large and was dropped: what follows is outside a frame.
-                rest = &rest[taken..];
+            if rest[0] == CARRIAGE_RETURN && self.buffer.last() == Some(&END_BLOCK) {
+                // The end block taken last (in this push or the one before) ends the frame.
+                self.buffer.pop();
+                self.in_frame = false;
+                events.push(Event::Message(std::mem::take(&mut self.buffer)));
+                rest = &rest[1..];
                 continue;
             }
-            let Some(at) = delimiter else { break };
-            match rest[at] {
-                START_BLOCK => {
-                    self.garbage += self.buffer.len() + 1;
-                    self.flush_garbage(events);
-                    self.buffer.clear();
+            let Some(at) = memchr::memchr2(START_BLOCK, END_BLOCK, rest) else {
+                match self.take(rest, events) {
+                    // The frame grew too large and was dropped: what follows is outside a frame.
+                    Some(taken) => {
+                        rest = &rest[taken..];
+                        continue;
+                    }
+                    None => break,
                 }
-                _ if self.buffer.last() == Some(&END_BLOCK) => {
-                    self.buffer.pop();
-                    self.in_frame = false;
-                    events.push(Event::Message(std::mem::take(&mut self.buffer)));
+            };
+            if rest[at] == START_BLOCK {
+                if let Some(taken) = self.take(&rest[..at], events) {
+                    rest = &rest[taken..];
+                    continue;
                 }
-                _ => {
-                    // A carriage return inside the message (HL7's segment separator).
-                    let _ = self.take(&[CARRIAGE_RETURN], events);
-                }
+                self.garbage += self.buffer.len() + 1;
+                self.flush_garbage(events);
+                self.buffer.clear();
+                rest = &rest[at + 1..];
+                continue;
             }
-            rest = &rest[at + 1..];
+            // An end block is the message's byte until a carriage return follows it.
+            let taken = self.take(&rest[..=at], events).unwrap_or(at + 1);
+            rest = &rest[taken..];
         }
         self.flush_garbage(events);
     }
 
-    /// Appends message bytes (no delimiters among them) to the open frame. If the frame passes
+    /// Appends message bytes (no start block among them) to the open frame. If the frame passes
     /// `max_message` + 1 bytes, reports it oversized, closes it and returns how many of `bytes`
     /// it took.
     fn take(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Option<usize> {
@@ -197,6 +205,72 @@ mod tests {
         assert!(matches!(events[0], Event::Oversized(_)), "{events:?}");
         assert!(!events.iter().any(|e| matches!(e, Event::Message(_))));
         assert_eq!(decoder.held_bytes(), 0, "the oversized frame's room is given back");
+    }
+
+    /// The decoder as its documentation describes it, one byte at a time.
+    fn reference(stream: &[u8], max_message: usize) -> (Vec<Event>, usize) {
+        let (mut events, mut garbage, mut frame, mut in_frame) = (Vec::new(), 0, Vec::new(), false);
+        for &byte in stream {
+            if !in_frame {
+                if byte == START_BLOCK {
+                    (in_frame, frame) = (true, Vec::new());
+                } else {
+                    garbage += 1;
+                }
+            } else if byte == START_BLOCK {
+                garbage += frame.len() + 1;
+                frame.clear();
+            } else if byte == CARRIAGE_RETURN && frame.last() == Some(&END_BLOCK) {
+                frame.pop();
+                events.push(Event::Message(std::mem::take(&mut frame)));
+                in_frame = false;
+            } else {
+                frame.push(byte);
+                if frame.len() > max_message + 1 {
+                    events.push(Event::Oversized(frame.len()));
+                    in_frame = false;
+                }
+            }
+        }
+        (events, garbage)
+    }
+
+    /// Messages and oversized frames in order, and the garbage total.
+    fn without_garbage(events: Vec<Event>) -> (Vec<Event>, usize) {
+        let mut garbage = 0;
+        let kept = events
+            .into_iter()
+            .filter(|event| match event {
+                Event::Garbage(n) => {
+                    garbage += n;
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        (kept, garbage)
+    }
+
+    #[test]
+    fn streams_decode_as_the_byte_for_byte_description_says_in_any_chunking() {
+        // Streams of delimiters and a letter, from a fixed linear congruential sequence.
+        let mut state = 0x2545_f491_u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        let alphabet = [START_BLOCK, END_BLOCK, CARRIAGE_RETURN, b'a', b'a', b'a'];
+        for _ in 0..2000 {
+            let stream: Vec<u8> = (0..next() % 64).map(|_| alphabet[next() % alphabet.len()]).collect();
+            let max_message = next() % 12;
+            let chunk = 1 + next() % 16;
+            let mut decoder = Decoder::new(max_message);
+            let mut events = Vec::new();
+            for piece in stream.chunks(chunk) {
+                decoder.push(piece, &mut events);
+            }
+            assert_eq!(without_garbage(events), reference(&stream, max_message), "{stream:?} in chunks of {chunk}");
+        }
     }
 
     #[test]

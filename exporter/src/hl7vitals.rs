@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use wardwatch_clinical::VitalSign;
-use wardwatch_clinical::hl7::{MessageView, ParseError};
+use wardwatch_clinical::hl7::{MessageView, ParseError, SegmentView};
 use wardwatch_clinical::vitals::by_loinc;
 
 /// Why a message, or one of its observations, could not be used. The names double as the
@@ -158,20 +158,26 @@ pub struct Hl7Message {
 
 /// Interprets the bytes of one HL7 message (MLLP framing already removed).
 pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
-    // The borrowing view: the fields read here are sliced, not copied.
-    let message = MessageView::parse(bytes)?;
-    // One pass for the first MSH, MSA and PID (as `segment` would find them) and whether any
-    // OBX follows; the OBX segments get a second pass only when there are some.
+    // One pass over the segments, as the borrowing view checks them: the first MSH, MSA and PID
+    // (as `segment` would find them) are kept, and each OBX is read as it comes. The fields
+    // read are sliced, not copied.
     let (mut msh, mut msa, mut pid, mut has_obx) = (None, None, None, false);
-    for segment in message.segments() {
-        match segment.name.as_bytes() {
-            b"MSH" if msh.is_none() => msh = Some(segment),
-            b"MSA" if msa.is_none() => msa = Some(segment),
-            b"PID" if pid.is_none() => pid = Some(segment),
-            b"OBX" => has_obx = true,
-            _ => {}
+    let mut observations = Vec::new();
+    let mut observation_errors = Vec::new();
+    let message = MessageView::parse_visiting(bytes, |message, segment| match segment.name.as_bytes() {
+        b"MSH" if msh.is_none() => msh = Some(segment),
+        b"MSA" if msa.is_none() => msa = Some(segment),
+        b"PID" if pid.is_none() => pid = Some(segment),
+        b"OBX" => {
+            has_obx = true;
+            match read_observation(message, &segment) {
+                Some(Ok(observation)) => observations.push(observation),
+                Some(Err(error)) => observation_errors.push(error),
+                None => {}
+            }
         }
-    }
+        _ => {}
+    })?;
     // MSH-9 and MSH-10 in one scan of the header.
     let (msh9, msh10) = msh.map_or(("", ""), |msh| {
         let mut fields = msh.fields();
@@ -182,30 +188,11 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
         result: AckResult::from_code(&message.component(msa.field(1), 1)),
         acknowledged_control_id: message.unescape(msa.field(2)).into_owned(),
     });
-    let mut observations = Vec::new();
-    let mut observation_errors = Vec::new();
     let mut patient = String::new();
     if has_obx {
         patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default().into_owned();
         if patient.is_empty() {
             return Err(Hl7Error::MissingPatient);
-        }
-        for segment in message.segments_named("OBX") {
-            // OBX-3, OBX-5 and OBX-6 in one scan of the segment.
-            let mut fields = segment.fields();
-            // OBX with codes outside the catalogue (waveform labels, device settings) are not
-            // vital signs: they are skipped, not errors.
-            let Some(vital) = by_loinc(&message.component(fields.nth(2).unwrap_or(""), 1)) else { continue };
-            let value = fields.nth(1).unwrap_or("");
-            let unit = message.component(fields.next().unwrap_or(""), 1);
-            if !unit.is_empty() && unit != vital.ucum {
-                observation_errors.push(Hl7Error::UnitMismatch);
-                continue;
-            }
-            match message.component(value, 1).trim().parse::<f64>() {
-                Ok(value) if value.is_finite() => observations.push(VitalObservation { vital, value }),
-                _ => observation_errors.push(Hl7Error::NonNumericValue),
-            }
         }
     }
     Ok(Hl7Message {
@@ -215,6 +202,27 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
         patient,
         observations,
         observation_errors,
+    })
+}
+
+/// The vital sign one OBX segment carries, or why it cannot be used; `None` for an OBX whose
+/// code is outside the catalogue (waveform labels, device settings): not a vital sign, and
+/// not an error.
+fn read_observation(
+    message: &MessageView<'_>,
+    segment: &SegmentView<'_>,
+) -> Option<Result<VitalObservation, Hl7Error>> {
+    // OBX-3, OBX-5 and OBX-6 in one scan of the segment.
+    let mut fields = segment.fields();
+    let vital = by_loinc(&message.component(fields.nth(2).unwrap_or(""), 1))?;
+    let value = fields.nth(1).unwrap_or("");
+    let unit = message.component(fields.next().unwrap_or(""), 1);
+    if !unit.is_empty() && unit != vital.ucum {
+        return Some(Err(Hl7Error::UnitMismatch));
+    }
+    Some(match message.component(value, 1).trim().parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(VitalObservation { vital, value }),
+        _ => Err(Hl7Error::NonNumericValue),
     })
 }
 
