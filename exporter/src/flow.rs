@@ -316,11 +316,15 @@ pub struct FlowTable<T> {
     slots: Vec<Option<Flow<T>>>,
     /// Places in `slots` that hold no flow, reused first.
     free: Vec<u32>,
+    /// The flow of the last packet and its place: packets come in runs of one flow (a burst of
+    /// segments, a message and its ACK), and a run's later packets need no hash lookup.
+    /// Cleared when flows leave the table.
+    last: Option<(FlowKey, u32)>,
 }
 
 impl<T: Default> FlowTable<T> {
     pub fn new(config: FlowConfig) -> Self {
-        Self { config, index: HashMap::default(), slots: Vec::new(), free: Vec::new() }
+        Self { config, index: HashMap::default(), slots: Vec::new(), free: Vec::new(), last: None }
     }
 
     pub fn len(&self) -> usize {
@@ -345,11 +349,35 @@ impl<T: Default> FlowTable<T> {
         tcp: Option<&TcpSegment<'_>>,
     ) -> Observed<'_, T> {
         let (key, direction) = FlowKey::new(protocol, endpoints);
-        // One lookup per packet: the entry tells whether the flow is new.
+        let (slot, created) = match self.last {
+            Some((last, slot)) if last == key => (slot as usize, false),
+            _ => match self.look_up(key, at) {
+                Some(found) => found,
+                None => return Observed::Overflow,
+            },
+        };
+        self.last = Some((key, slot as u32));
+        let Some(flow) = self.slots[slot].as_mut() else {
+            unreachable!("every indexed place holds its flow");
+        };
+        flow.last_seen = flow.last_seen.max(at);
+        let stats = &mut flow.directions[direction.index()];
+        stats.packets += 1;
+        stats.bytes += u64::from(wire_len);
+        let tcp = tcp
+            .map(|segment| flow.tcp.get_or_insert_with(Box::default).observe(at, direction, segment))
+            .unwrap_or_default();
+        Observed::Tracked { flow, direction, created, tcp }
+    }
+
+    /// The place of the flow with `key`, made at `at` if it is new (and whether it is); `None`
+    /// when it is new and the table is full.
+    fn look_up(&mut self, key: FlowKey, at: Duration) -> Option<(usize, bool)> {
+        // One lookup: the entry tells whether the flow is new.
         let full = self.index.len() >= self.config.max_flows;
-        let (slot, created) = match self.index.entry(key) {
+        Some(match self.index.entry(key) {
             Entry::Occupied(entry) => (*entry.get() as usize, false),
-            Entry::Vacant(_) if full => return Observed::Overflow,
+            Entry::Vacant(_) if full => return None,
             Entry::Vacant(entry) => {
                 let flow = Flow {
                     key,
@@ -373,18 +401,7 @@ impl<T: Default> FlowTable<T> {
                 entry.insert(u32::try_from(slot).unwrap_or(u32::MAX));
                 (slot, true)
             }
-        };
-        let Some(flow) = self.slots[slot].as_mut() else {
-            unreachable!("every indexed place holds its flow");
-        };
-        flow.last_seen = flow.last_seen.max(at);
-        let stats = &mut flow.directions[direction.index()];
-        stats.packets += 1;
-        stats.bytes += u64::from(wire_len);
-        let tcp = tcp
-            .map(|segment| flow.tcp.get_or_insert_with(Box::default).observe(at, direction, segment))
-            .unwrap_or_default();
-        Observed::Tracked { flow, direction, created, tcp }
+        })
     }
 
     /// Lets `f` work on the state of every live flow.
@@ -410,6 +427,7 @@ impl<T: Default> FlowTable<T> {
             let Some(flow) = place.take() else { continue };
             self.index.remove(&flow.key);
             self.free.push(u32::try_from(slot).unwrap_or(u32::MAX));
+            self.last = None;
             expired.push((flow, why));
         }
         expired
@@ -624,6 +642,13 @@ mod tests {
         let expired: Vec<_> = table.expire(secs(60)).into_iter().map(|(_, why)| why).collect();
         assert_eq!(expired, [EvictReason::Active]);
         assert!(table.is_empty());
+        // The evicted flow was the last one seen: its next packet starts a new flow.
+        let Observed::Tracked { created, flow, .. } = table.observe(secs(61), Protocol::Udp, &busy, 1, None) else {
+            panic!("the table has room");
+        };
+        assert!(created);
+        assert_eq!((flow.first_seen, flow.directions[0].packets + flow.directions[1].packets), (secs(61), 1));
+        assert_eq!(table.len(), 1);
     }
 
     #[test]

@@ -133,10 +133,10 @@ impl Sink for Summary {
                 if !message.observations.is_empty() {
                     let patient = &message.patient;
                     // Looked up before inserting: a known patient's name is not copied again.
-                    if !self.vitals.contains_key(patient) {
-                        self.vitals.insert(patient.clone(), BTreeMap::new());
-                    }
-                    let vitals = self.vitals.get_mut(patient).expect("inserted above");
+                    let vitals = match self.vitals.get_mut(patient) {
+                        Some(vitals) => vitals,
+                        None => self.vitals.entry(patient.clone()).or_default(),
+                    };
                     for observation in &message.observations {
                         let value = observation.value;
                         vitals
