@@ -49,6 +49,12 @@ impl Decoder {
     /// looked for (with memchr): the carriage returns between HL7 segments need no stop, as
     /// only the one right after an end block matters.
     pub fn push(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
+        self.push_each(bytes, |event| events.push(event));
+    }
+
+    /// [`Decoder::push`] that hands each event to `on_event` as it is found.
+    pub fn push_each(&mut self, bytes: &[u8], mut on_event: impl FnMut(Event)) {
+        let events = &mut on_event;
         let mut rest = bytes;
         while !rest.is_empty() {
             if !self.in_frame {
@@ -70,7 +76,7 @@ impl Decoder {
                 // The end block taken last (in this push or the one before) ends the frame.
                 self.buffer.pop();
                 self.in_frame = false;
-                events.push(Event::Message(std::mem::take(&mut self.buffer)));
+                events(Event::Message(std::mem::take(&mut self.buffer)));
                 rest = &rest[1..];
                 continue;
             }
@@ -105,7 +111,7 @@ impl Decoder {
     /// Appends message bytes (no start block among them) to the open frame. If the frame passes
     /// `max_message` + 1 bytes, reports it oversized, closes it and returns how many of `bytes`
     /// it took.
-    fn take(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Option<usize> {
+    fn take(&mut self, bytes: &[u8], events: &mut impl FnMut(Event)) -> Option<usize> {
         let limit = self.max_message.saturating_add(2);
         let room = limit.saturating_sub(self.buffer.len());
         if bytes.len() < room {
@@ -113,7 +119,7 @@ impl Decoder {
             return None;
         }
         self.buffer.extend_from_slice(&bytes[..room]);
-        events.push(Event::Oversized(self.buffer.len()));
+        events(Event::Oversized(self.buffer.len()));
         // Give the room back: an oversized frame's buffer is as large as the bound allows.
         self.buffer = Vec::new();
         self.in_frame = false;
@@ -130,9 +136,9 @@ impl Decoder {
         self.buffer.capacity()
     }
 
-    fn flush_garbage(&mut self, events: &mut Vec<Event>) {
+    fn flush_garbage(&mut self, events: &mut impl FnMut(Event)) {
         if self.garbage > 0 {
-            events.push(Event::Garbage(std::mem::take(&mut self.garbage)));
+            events(Event::Garbage(std::mem::take(&mut self.garbage)));
         }
     }
 }

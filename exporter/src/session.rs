@@ -89,23 +89,24 @@ impl TcpSession {
         segment: &TcpSegment<'_>,
         out: &mut Vec<SessionEvent>,
     ) {
-        let stream = self.directions[direction.index()].get_or_insert_with(|| DirectionStream {
+        let Self { directions, awaiting_ack } = self;
+        let stream = directions[direction.index()].get_or_insert_with(|| DirectionStream {
             reassembler: Reassembler::new(config.max_pending_bytes),
             framing: Framing::Detecting(Vec::new()),
         });
         if matches!(stream.framing, Framing::NotMllp) {
             return;
         }
-        let mut messages = Vec::new();
         let DirectionStream { reassembler, framing } = stream;
+        // What the stream yields is read as it comes, in stream order.
+        let mut found = |found| on_found(config, awaiting_ack, at, direction, found, out);
         reassembler.push(segment.seq, segment.flags.syn, segment.payload, &mut |chunk| {
-            read_chunk(config, framing, chunk, &mut messages, out)
+            read_chunk(config, framing, chunk, &mut found)
         });
         if matches!(framing, Framing::NotMllp) {
             // Nothing more will be read from this direction: free what waits out of order.
             *reassembler = Reassembler::new(0);
         }
-        self.on_messages(config, at, direction, messages, out);
     }
 
     /// Memory this connection holds for later: out-of-order bytes, unfinished MLLP frames and
@@ -144,81 +145,89 @@ impl TcpSession {
 
     /// The connection is over: delivers what waits behind holes.
     pub fn finish(&mut self, config: &SessionConfig, at: Duration, out: &mut Vec<SessionEvent>) {
+        let Self { directions, awaiting_ack } = self;
         for (index, direction) in [Direction::LowerToUpper, Direction::UpperToLower].into_iter().enumerate() {
-            let Some(DirectionStream { reassembler, framing }) = &mut self.directions[index] else { continue };
-            let mut messages = Vec::new();
-            reassembler.flush(&mut |chunk| read_chunk(config, framing, chunk, &mut messages, out));
-            self.on_messages(config, at, direction, messages, out);
-        }
-    }
-
-    fn on_messages(
-        &mut self,
-        config: &SessionConfig,
-        at: Duration,
-        direction: Direction,
-        messages: Vec<Vec<u8>>,
-        out: &mut Vec<SessionEvent>,
-    ) {
-        for bytes in messages {
-            let interpreted = interpret(&bytes);
-            if let Ok(message) = &interpreted {
-                self.match_ack(config, at, direction, message, out);
-            }
-            out.push(SessionEvent::Message(interpreted));
-        }
-    }
-
-    fn match_ack(
-        &mut self,
-        config: &SessionConfig,
-        at: Duration,
-        direction: Direction,
-        message: &Hl7Message,
-        out: &mut Vec<SessionEvent>,
-    ) {
-        if let Some(ack) = &message.ack {
-            let answered = self
-                .awaiting_ack
-                .iter()
-                .position(|(sent_by, id, _)| *sent_by != direction && *id == ack.acknowledged_control_id);
-            if let Some((_, _, sent_at)) = answered.and_then(|i| self.awaiting_ack.remove(i)) {
-                out.push(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
-            }
-            if self.awaiting_ack.is_empty() {
-                // Most connections wait for one ACK at a time: hold no room while none is due.
-                self.awaiting_ack = VecDeque::new();
-            }
-        } else if message.kind != MessageKind::Ack && !message.control_id.is_empty() {
-            if self.awaiting_ack.len() >= config.max_awaiting_acks {
-                self.awaiting_ack.pop_front();
-            }
-            if self.awaiting_ack.capacity() == 0 {
-                self.awaiting_ack.reserve_exact(1);
-            }
-            self.awaiting_ack.push_back((direction, message.control_id.clone(), at));
+            let Some(DirectionStream { reassembler, framing }) = &mut directions[index] else { continue };
+            let mut found = |found| on_found(config, awaiting_ack, at, direction, found, out);
+            reassembler.flush(&mut |chunk| read_chunk(config, framing, chunk, &mut found));
         }
     }
 }
 
-/// Feeds one chunk of in-order stream bytes to the direction's framing.
-fn read_chunk(
+/// What a direction's framing found in its stream.
+enum Found {
+    /// Bytes of the stream that were never captured.
+    Gap(u64),
+    /// A frame that could not be read.
+    Unreadable(Hl7Error),
+    /// A whole MLLP frame's message.
+    Message(Vec<u8>),
+}
+
+/// Reports what a direction found, `at` the time of the segment that completed it; a message
+/// is interpreted and, when it answers one sent the other way, timed.
+fn on_found(
     config: &SessionConfig,
-    framing: &mut Framing,
-    chunk: Chunk<'_>,
-    messages: &mut Vec<Vec<u8>>,
+    awaiting_ack: &mut VecDeque<(Direction, String, Duration)>,
+    at: Duration,
+    direction: Direction,
+    found: Found,
     out: &mut Vec<SessionEvent>,
 ) {
+    let bytes = match found {
+        Found::Gap(bytes) => return out.push(SessionEvent::StreamGap(bytes)),
+        Found::Unreadable(error) => return out.push(SessionEvent::Message(Err(error))),
+        Found::Message(bytes) => bytes,
+    };
+    let interpreted = interpret(&bytes);
+    if let Ok(message) = &interpreted {
+        match_ack(config, awaiting_ack, at, direction, message, out);
+    }
+    out.push(SessionEvent::Message(interpreted));
+}
+
+fn match_ack(
+    config: &SessionConfig,
+    awaiting_ack: &mut VecDeque<(Direction, String, Duration)>,
+    at: Duration,
+    direction: Direction,
+    message: &Hl7Message,
+    out: &mut Vec<SessionEvent>,
+) {
+    if let Some(ack) = &message.ack {
+        let answered = awaiting_ack
+            .iter()
+            .position(|(sent_by, id, _)| *sent_by != direction && *id == ack.acknowledged_control_id);
+        if let Some((_, _, sent_at)) = answered.and_then(|i| awaiting_ack.remove(i)) {
+            out.push(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
+        }
+        if awaiting_ack.is_empty() {
+            // Most connections wait for one ACK at a time: hold no room while none is due.
+            *awaiting_ack = VecDeque::new();
+        }
+    } else if message.kind != MessageKind::Ack && !message.control_id.is_empty() {
+        if awaiting_ack.len() >= config.max_awaiting_acks {
+            awaiting_ack.pop_front();
+        }
+        if awaiting_ack.capacity() == 0 {
+            awaiting_ack.reserve_exact(1);
+        }
+        awaiting_ack.push_back((direction, message.control_id.clone(), at));
+    }
+}
+
+/// Feeds one chunk of in-order stream bytes to the direction's framing.
+fn read_chunk(config: &SessionConfig, framing: &mut Framing, chunk: Chunk<'_>, found: &mut impl FnMut(Found)) {
     match chunk {
         Chunk::Gap(bytes) => {
-            out.push(SessionEvent::StreamGap(bytes));
+            found(Found::Gap(bytes));
             match framing {
                 Framing::Detecting(seen) => seen.clear(),
                 Framing::Mllp(decoder) => {
                     // The frame the hole fell into cannot be completed: drop it and resynchronise
                     // on the next start block.
                     if decoder.pending() > 0 {
-                        out.push(SessionEvent::Message(Err(Hl7Error::StreamGap)));
+                        found(Found::Unreadable(Hl7Error::StreamGap));
                     }
                     *decoder = mllp::Decoder::new(config.max_message_bytes);
                 }
@@ -232,30 +241,27 @@ fn read_chunk(
                     Some(start) => {
                         let mut decoder = mllp::Decoder::new(config.max_message_bytes);
                         let seen = std::mem::take(seen);
-                        decode(&mut decoder, &seen[start..], messages, out);
+                        deframe(&mut decoder, &seen[start..], found);
                         *framing = Framing::Mllp(decoder);
                     }
                     None if seen.len() >= config.detect_bytes => *framing = Framing::NotMllp,
                     None => {}
                 }
             } else if let Framing::Mllp(decoder) = framing {
-                decode(decoder, data, messages, out);
+                deframe(decoder, data, found);
             }
         }
     }
 }
 
-fn decode(decoder: &mut mllp::Decoder, data: &[u8], messages: &mut Vec<Vec<u8>>, out: &mut Vec<SessionEvent>) {
-    let mut events = Vec::new();
-    decoder.push(data, &mut events);
-    for event in events {
-        match event {
-            mllp::Event::Message(message) => messages.push(message),
-            mllp::Event::Oversized(_) => out.push(SessionEvent::Message(Err(Hl7Error::OversizedFrame))),
-            // Bytes between frames (keep-alives, stray CR/LF) carry nothing to count.
-            mllp::Event::Garbage(_) => {}
-        }
-    }
+/// Takes the frames out of in-order MLLP stream bytes.
+fn deframe(decoder: &mut mllp::Decoder, data: &[u8], found: &mut impl FnMut(Found)) {
+    decoder.push_each(data, |event| match event {
+        mllp::Event::Message(message) => found(Found::Message(message)),
+        mllp::Event::Oversized(_) => found(Found::Unreadable(Hl7Error::OversizedFrame)),
+        // Bytes between frames (keep-alives, stray CR/LF) carry nothing to count.
+        mllp::Event::Garbage(_) => {}
+    });
 }
 
 #[cfg(test)]
