@@ -141,6 +141,9 @@ pub struct Ids {
     config: IdsConfig,
     thresholds: Thresholds,
     window_start: Option<Duration>,
+    /// When the current window ends (`window_start` + the window): packet time before it
+    /// closes nothing, which is most packets' case.
+    window_end: Option<Duration>,
     states: [RuleState; Rule::ALL.len()],
     port_scan: port_scan::PortScan,
     syn_flood: syn_flood::SynFlood,
@@ -157,6 +160,7 @@ impl Ids {
             thresholds: config.thresholds(),
             config,
             window_start: None,
+            window_end: None,
             states: Default::default(),
             port_scan: Default::default(),
             syn_flood: Default::default(),
@@ -174,10 +178,18 @@ impl Ids {
 
     /// Moves packet time to `now`, closing the windows that ended. A gap of many windows closes
     /// two (the one that ended, then a quiet one, which clears every rule) and skips the rest.
+    #[inline]
     pub fn advance(&mut self, now: Duration) {
+        if self.window_end.is_none_or(|end| now >= end) {
+            self.close_windows(now);
+        }
+    }
+
+    fn close_windows(&mut self, now: Duration) {
         let window = self.config.window.max(Duration::from_millis(1));
         let Some(start) = self.window_start else {
             self.window_start = Some(now);
+            self.window_end = Some(now + window);
             return;
         };
         let mut start = start;
@@ -193,6 +205,7 @@ impl Ids {
             start += window * u32::try_from(skipped).unwrap_or(u32::MAX);
         }
         self.window_start = Some(start);
+        self.window_end = Some(start + window);
     }
 
     fn close_window(&mut self, end: Duration) {
