@@ -11,15 +11,16 @@ use std::time::Duration;
 /// Bytes of packet data a batch is filled to before it is handed over.
 pub const BATCH_BYTES: usize = 1 << 20;
 
-/// Batches that exist at most: one being filled while the other is analysed. Measured on a
-/// 1.1 M-packet capture (the machine's own speed varied by a third between runs, so these are
-/// medians of 16 interleaved runs): 1 MiB batches beat 256 and 512 KiB ones by 10 %, and a
-/// pool of two ran as fast as four 1 MiB batches queued ahead, with 2 MiB of memory rather
-/// than 6 (the exporter's peak with 100,000 TCP flows must stay under 64 MiB).
-const POOL_BATCHES: usize = 2;
+/// Batches that exist at most: 6 MiB. The reader and the analyser take turns being the slower
+/// (bulk transfers cost the reader, HL7 the analyser), and the pool has to carry the one
+/// through the other's stretches. Measured on a 1.1 M-packet capture (medians of 12
+/// interleaved runs, as the machine's own speed varied by a third between runs), 2 MiB pools
+/// ran 5 to 10 % slower than this, however divided (2 × 1 MiB, 4 × 512, 8 × 256, 16 × 128
+/// KiB); 1 MiB batches beat smaller ones.
+const POOL_BATCHES: usize = 6;
 
-/// The analyser gives emptied batches back this many at a time, so that with a larger pool
-/// the reader, once it has caught up and waits, wakes to fill several rather than one.
+/// The analyser gives emptied batches back this many at a time, so the reader, once it has
+/// caught up and waits, wakes to fill several rather than one.
 const RETURN_GROUP: usize = POOL_BATCHES / 2;
 
 /// One packet's place in a batch.

@@ -2,12 +2,11 @@
 //! TCP connection state, and eviction on idle and active timeouts. Time comes from the packets'
 //! own timestamps (never the wall clock), so a capture file replays the same way every time.
 
-use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use foldhash::HashMap;
+use hashbrown::hash_table::{Entry, HashTable};
 
 use serde::Serialize;
 
@@ -303,16 +302,18 @@ pub enum Observed<'a, T> {
     Overflow,
 }
 
-/// The flows currently alive: a slab of flows, and a map from each key to its place.
+/// The flows currently alive: a slab of flows, and an index of their places by key.
 ///
-/// The map holds only keys and indexes, so growing it moves little; the flows themselves stay
+/// The index holds only places (4 bytes a flow), hashed by the key of the flow in each: the
+/// key lives once, in the slab, and growing the index moves little. The flows themselves stay
 /// in one vector whose freed places are reused. A large vector grows by remapping, not by
 /// copying into a second one, so the peak memory of a table of 100,000 flows is about what the
 /// flows take, not twice that.
 #[derive(Debug)]
 pub struct FlowTable<T> {
     config: FlowConfig,
-    index: HashMap<FlowKey, u32>,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     slots: Vec<Option<Flow<T>>>,
     /// Places in `slots` that hold no flow, reused first.
     free: Vec<u32>,
@@ -322,9 +323,21 @@ pub struct FlowTable<T> {
     last: Option<(FlowKey, u32)>,
 }
 
+/// Whether place `slot` of `slots` holds the flow with `key`.
+fn holds<T>(slots: &[Option<Flow<T>>], slot: u32, key: &FlowKey) -> bool {
+    slots[slot as usize].as_ref().is_some_and(|flow| flow.key == *key)
+}
+
 impl<T: Default> FlowTable<T> {
     pub fn new(config: FlowConfig) -> Self {
-        Self { config, index: HashMap::default(), slots: Vec::new(), free: Vec::new(), last: None }
+        Self {
+            config,
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            last: None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -336,7 +349,9 @@ impl<T: Default> FlowTable<T> {
     }
 
     pub fn get(&self, key: &FlowKey) -> Option<&Flow<T>> {
-        self.index.get(key).and_then(|&slot| self.slots[slot as usize].as_ref())
+        let slots = &self.slots;
+        let slot = self.index.find(self.hasher.hash_one(key), |&slot| holds(slots, slot, key))?;
+        slots[*slot as usize].as_ref()
     }
 
     /// Accounts one packet of `wire_len` bytes seen at `at` between `endpoints`.
@@ -375,7 +390,10 @@ impl<T: Default> FlowTable<T> {
     fn look_up(&mut self, key: FlowKey, at: Duration) -> Option<(usize, bool)> {
         // One lookup: the entry tells whether the flow is new.
         let full = self.index.len() >= self.config.max_flows;
-        Some(match self.index.entry(key) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let rehash = |&slot: &u32| slots[slot as usize].as_ref().map_or(0, |flow| hasher.hash_one(flow.key));
+        let entry = self.index.entry(hasher.hash_one(key), |&slot| holds(slots, slot, &key), rehash);
+        Some(match entry {
             Entry::Occupied(entry) => (*entry.get() as usize, false),
             Entry::Vacant(_) if full => return None,
             Entry::Vacant(entry) => {
@@ -425,7 +443,10 @@ impl<T: Default> FlowTable<T> {
         for (slot, place) in self.slots.iter_mut().enumerate() {
             let Some(why) = place.as_ref().and_then(reason) else { continue };
             let Some(flow) = place.take() else { continue };
-            self.index.remove(&flow.key);
+            let place = u32::try_from(slot).unwrap_or(u32::MAX);
+            if let Ok(entry) = self.index.find_entry(self.hasher.hash_one(flow.key), |&indexed| indexed == place) {
+                entry.remove();
+            }
             self.free.push(u32::try_from(slot).unwrap_or(u32::MAX));
             self.last = None;
             expired.push((flow, why));
