@@ -66,21 +66,44 @@ struct Measured {
     runs: usize,
 }
 
-/// Runs `command` `runs` times, on every CPU or pinned to `cpu`.
-fn measure(name: &'static str, runs: usize, cpu: Option<usize>, mut command: impl FnMut() -> Command) -> Measured {
-    let mut results = Vec::new();
-    for _ in 0..runs {
-        let mut command = command();
-        if let Some(cpu) = cpu {
-            pinned(&mut command, cpu);
+/// A reader to measure: its name, how many runs, the CPU it is pinned to (or every CPU), and
+/// its command.
+struct Reader<'a> {
+    name: &'static str,
+    runs: usize,
+    cpu: Option<usize>,
+    command: Box<dyn Fn() -> Command + 'a>,
+}
+
+/// Runs the readers round by round, one run of each per round, so that all of them meet the
+/// same drifts of a shared machine's speed; a reader with fewer runs takes the middle rounds.
+fn measure(readers: &[Reader<'_>]) -> Vec<Measured> {
+    let rounds = readers.iter().map(|r| r.runs).max().unwrap_or(0);
+    let mut results: Vec<Vec<Usage>> = readers.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (reader, results) in readers.iter().zip(&mut results) {
+            let first = (rounds - reader.runs) / 2;
+            if !(first..first + reader.runs).contains(&round) {
+                continue;
+            }
+            let mut command = (reader.command)();
+            if let Some(cpu) = reader.cpu {
+                pinned(&mut command, cpu);
+            }
+            let usage = proc::run(&mut command);
+            assert!(usage.success, "{} failed: {command:?}", reader.name);
+            results.push(usage);
         }
-        let usage = proc::run(&mut command);
-        assert!(usage.success, "{name} failed: {command:?}");
-        results.push(usage);
     }
-    let best = *results.iter().min_by(|a, b| a.wall.cmp(&b.wall)).unwrap();
-    let least_cpu_s = results.iter().map(|u| u.cpu_s).fold(f64::INFINITY, f64::min);
-    Measured { name, best, least_cpu_s, runs }
+    readers
+        .iter()
+        .zip(results)
+        .map(|(reader, results)| {
+            let best = *results.iter().min_by(|a, b| a.wall.cmp(&b.wall)).unwrap();
+            let least_cpu_s = results.iter().map(|u| u.cpu_s).fold(f64::INFINITY, f64::min);
+            Measured { name: reader.name, best, least_cpu_s, runs: results.len() }
+        })
+        .collect()
 }
 
 /// The exporter's packet count for `path` (also checks that it reads the whole file).
@@ -111,7 +134,7 @@ pub fn run() {
     // on another, tcpdump and tshark use one each. The exporter's run pinned to one CPU and the
     // CPU-time columns show what the second thread buys.
     println!(
-        "offline: {} ({} packets, {:.0} MB), readers on all CPUs (the exporter also pinned to CPU {}), best of {} (tshark: 1)",
+        "offline: {} ({} packets, {:.0} MB), readers on all CPUs (the exporter also pinned to CPU {}), best of {} (tshark: 1), one run of each per round",
         path.display(),
         thousands(packets),
         bytes as f64 / 1e6,
@@ -123,27 +146,45 @@ pub fn run() {
         c.args(["--read", &file, "--summary", "json"]).env("RUST_LOG", "warn").stdout(Stdio::null());
         c
     };
-    let mut rows = vec![measure("wardwatch-exporter", repeats(), None, exporter_command)];
-    rows.push(measure("wardwatch-exporter, one CPU", repeats(), Some(reader_cpu()), exporter_command));
+    let mut readers = vec![
+        Reader { name: "wardwatch-exporter", runs: repeats(), cpu: None, command: Box::new(exporter_command) },
+        Reader {
+            name: "wardwatch-exporter, one CPU",
+            runs: repeats(),
+            cpu: Some(reader_cpu()),
+            command: Box::new(exporter_command),
+        },
+    ];
     if crate::have("tcpdump") {
-        rows.push(measure("tcpdump -r F -w /dev/null", repeats(), None, || {
-            let mut c = Command::new("tcpdump");
-            c.args(["-r", &file, "-w", "/dev/null"]).stdout(Stdio::null()).stderr(Stdio::null());
-            c
-        }));
+        readers.push(Reader {
+            name: "tcpdump -r F -w /dev/null",
+            runs: repeats(),
+            cpu: None,
+            command: Box::new(|| {
+                let mut c = Command::new("tcpdump");
+                c.args(["-r", &file, "-w", "/dev/null"]).stdout(Stdio::null()).stderr(Stdio::null());
+                c
+            }),
+        });
     } else {
         println!("SKIPPED tcpdump: not installed (bash scripts/install-deps.sh)");
     }
     if crate::have("tshark") {
         let tshark_runs = std::env::var("WARDWATCH_BENCH_TSHARK_REPEATS").ok().and_then(|v| v.parse().ok());
-        rows.push(measure("tshark -r F -q -z conv,tcp", tshark_runs.unwrap_or(1), None, || {
-            let mut c = Command::new("tshark");
-            c.args(["-r", &file, "-q", "-z", "conv,tcp"]).stdout(Stdio::null()).stderr(Stdio::null());
-            c
-        }));
+        readers.push(Reader {
+            name: "tshark -r F -q -z conv,tcp",
+            runs: tshark_runs.unwrap_or(1),
+            cpu: None,
+            command: Box::new(|| {
+                let mut c = Command::new("tshark");
+                c.args(["-r", &file, "-q", "-z", "conv,tcp"]).stdout(Stdio::null()).stderr(Stdio::null());
+                c
+            }),
+        });
     } else {
         println!("SKIPPED tshark: not installed (bash scripts/install-deps.sh)");
     }
+    let rows = measure(&readers);
     println!(
         "{:<28} {:>5} {:>9} {:>12} {:>9} {:>14} {:>9} {:>13} {:>11}",
         "reader", "runs", "wall s", "pkt/s", "CPU s", "pkt/CPU-s", "peak MiB", "exporter/x", "(CPU-based)"
