@@ -88,6 +88,26 @@ pub trait PacketSource: Send {
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, Self::Error>;
 }
 
+/// Reads `source` to its end, handing `consume` each packet in order: through a reader thread
+/// ([`read_in_batches`]) when the process may run on more than one CPU (its affinity and
+/// cgroup quota, as `available_parallelism` reads them), else in place, without the copy into
+/// batches, which on one CPU would only add to the analysis. Returns the source's error, if
+/// reading stopped at one, after every packet read before it was consumed.
+pub fn read_all<S: PacketSource>(mut source: S, mut consume: impl FnMut(RawPacket<'_>)) -> Result<(), S::Error> {
+    if std::thread::available_parallelism().map_or(1, |cpus| cpus.get()) > 1 {
+        return read_in_batches(source, BATCH_BYTES, |batch| batch.iter().for_each(&mut consume));
+    }
+    read_in_place(&mut source, consume)
+}
+
+/// Reads `source` to its end on this thread, handing `consume` each packet as the source has it.
+fn read_in_place<S: PacketSource>(source: &mut S, mut consume: impl FnMut(RawPacket<'_>)) -> Result<(), S::Error> {
+    while let Some(packet) = source.next_packet()? {
+        consume(packet);
+    }
+    Ok(())
+}
+
 /// Reads `source` to its end on a thread of its own, handing `consume` the packets in batches
 /// of about `batch_bytes`, in order, on the calling thread. Returns the source's error, if
 /// reading stopped at one, after every packet read before it was consumed.
@@ -254,6 +274,21 @@ mod tests {
         let (outcome, seen, _) = read_all(ListSource { packets: packets(1000), next: 0, fail_at: Some(700) }, 4096);
         assert_eq!(outcome, Err(700));
         assert_eq!(seen.len(), 700);
+    }
+
+    #[test]
+    fn read_in_place_gives_the_same_packets_and_error() {
+        let list = packets(1000);
+        let mut seen = Vec::new();
+        let mut source = ListSource { packets: list.clone(), next: 0, fail_at: Some(700) };
+        let outcome = read_in_place(&mut source, |(time, wire_len, bytes)| seen.push((time, wire_len, bytes.to_vec())));
+        assert_eq!(outcome, Err(700));
+        assert_eq!(seen.len(), 700);
+        assert_eq!(seen[699], (Duration::from_millis(699), 1699, list[699].clone()));
+        let mut count = 0;
+        let source = ListSource { packets: list, next: 0, fail_at: None };
+        assert_eq!(super::read_all(source, |_| count += 1), Ok(()));
+        assert_eq!(count, 1000);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::batches::{BATCH_BYTES, PacketSource, RawPacket, read_in_batches};
+use crate::batches::{PacketSource, RawPacket, read_all};
 use crate::decode::LinkType;
 use crate::pipeline::{Pipeline, PipelineConfig, Sink};
 use crate::summary::Summary;
@@ -17,8 +17,9 @@ pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. libpcap reads
-/// the file on a thread of its own ([`crate::batches`]) while this one analyses.
+/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. With more than
+/// one CPU, libpcap reads the file on a thread of its own ([`crate::batches`]) while this one
+/// analyses.
 pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
     // Declared before the capture, so it outlives the stdio stream that may read into it.
     let mut read_buffer = vec![0u8; READ_BUFFER_BYTES];
@@ -28,11 +29,9 @@ pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) ->
     let link = LinkType::from_dlt(capture.get_datalink().0);
     let mut pipeline = Pipeline::new(config);
     let mut last = Duration::ZERO;
-    read_in_batches(FileSource(capture), BATCH_BYTES, |batch| {
-        for (time, wire_len, frame) in batch.iter() {
-            last = time;
-            pipeline.process(time, link, frame, wire_len, sink);
-        }
+    read_all(FileSource(capture), |(time, wire_len, frame)| {
+        last = time;
+        pipeline.process(time, link, frame, wire_len, sink);
     })
     .with_context(|| format!("reading {}", path.display()))?;
     pipeline.finish(last, sink);
