@@ -447,7 +447,7 @@ impl<T: Default> FlowTable<T> {
             if let Ok(entry) = self.index.find_entry(self.hasher.hash_one(flow.key), |&indexed| indexed == place) {
                 entry.remove();
             }
-            self.free.push(u32::try_from(slot).unwrap_or(u32::MAX));
+            self.free.push(place);
             self.last = None;
             expired.push((flow, why));
         }
