@@ -60,10 +60,6 @@ impl PacketBatch {
         self.entries.clear();
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

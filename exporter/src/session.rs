@@ -71,12 +71,14 @@ struct DirectionStream {
     framing: Framing,
 }
 
+/// Messages sent and not yet acknowledged: (direction, control id, when).
+type AwaitingAcks = VecDeque<(Direction, String, Duration)>;
+
 /// Per-connection HL7 state, kept in the flow table next to the flow.
 #[derive(Debug, Default)]
 pub struct TcpSession {
     directions: [Option<DirectionStream>; 2],
-    /// Messages sent and not yet acknowledged: (direction, control id, when).
-    awaiting_ack: VecDeque<(Direction, String, Duration)>,
+    awaiting_ack: AwaitingAcks,
 }
 
 impl TcpSession {
@@ -168,7 +170,7 @@ enum Found {
 /// is interpreted and, when it answers one sent the other way, timed.
 fn on_found(
     config: &SessionConfig,
-    awaiting_ack: &mut VecDeque<(Direction, String, Duration)>,
+    awaiting_ack: &mut AwaitingAcks,
     at: Duration,
     direction: Direction,
     found: Found,
@@ -188,7 +190,7 @@ fn on_found(
 
 fn match_ack(
     config: &SessionConfig,
-    awaiting_ack: &mut VecDeque<(Direction, String, Duration)>,
+    awaiting_ack: &mut AwaitingAcks,
     at: Duration,
     direction: Direction,
     message: &Hl7Message,
