@@ -14,11 +14,12 @@ pub fn frame(message: &[u8]) -> Vec<u8> {
     framed
 }
 
-/// What the decoder found in a byte stream.
+/// What the decoder found in a byte stream. [`Decoder::push`] gives messages as owned bytes,
+/// [`Decoder::push_each`] lends them (`Event<&[u8]>`).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<Message = Vec<u8>> {
     /// A complete message (without framing bytes).
-    Message(Vec<u8>),
+    Message(Message),
     /// This many bytes arrived outside any frame and were skipped.
     Garbage(usize),
     /// A frame grew past the size limit and was discarded.
@@ -49,11 +50,18 @@ impl Decoder {
     /// looked for (with memchr): the carriage returns between HL7 segments need no stop, as
     /// only the one right after an end block matters.
     pub fn push(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
-        self.push_each(bytes, |event| events.push(event));
+        self.push_each(bytes, |event| {
+            events.push(match event {
+                Event::Message(message) => Event::Message(message.to_vec()),
+                Event::Garbage(bytes) => Event::Garbage(bytes),
+                Event::Oversized(bytes) => Event::Oversized(bytes),
+            })
+        });
     }
 
-    /// [`Decoder::push`] that hands each event to `on_event` as it is found.
-    pub fn push_each(&mut self, bytes: &[u8], mut on_event: impl FnMut(Event)) {
+    /// [`Decoder::push`] that hands each event to `on_event` as it is found, lending each
+    /// message: a frame that comes whole in one push is lent from `bytes`, uncopied.
+    pub fn push_each(&mut self, bytes: &[u8], mut on_event: impl FnMut(Event<&[u8]>)) {
         let events = &mut on_event;
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -67,8 +75,14 @@ impl Decoder {
                 self.in_frame = true;
                 self.buffer.clear();
                 rest = &rest[start + 1..];
-                // Room for what is at hand (a frame usually comes whole in one push): one
-                // allocation instead of a doubling per segment line.
+                if let Some(end) = self.whole_frame(rest) {
+                    events(Event::Message(&rest[..end]));
+                    self.in_frame = false;
+                    rest = &rest[end + 2..];
+                    continue;
+                }
+                // Room for what is at hand: one allocation instead of a doubling per segment
+                // line.
                 self.buffer.reserve(rest.len().min(self.max_message.saturating_add(2)));
                 continue;
             }
@@ -76,7 +90,9 @@ impl Decoder {
                 // The end block taken last (in this push or the one before) ends the frame.
                 self.buffer.pop();
                 self.in_frame = false;
-                events(Event::Message(std::mem::take(&mut self.buffer)));
+                events(Event::Message(&self.buffer));
+                // The room goes back with the frame, as an idle connection holds none.
+                self.buffer = Vec::new();
                 rest = &rest[1..];
                 continue;
             }
@@ -108,10 +124,31 @@ impl Decoder {
         self.flush_garbage(events);
     }
 
+    /// Where the message of a frame just opened ends in `rest` (the bytes after its start
+    /// block), when the whole frame is there and within the size limit: the end block, and
+    /// the carriage return after it, come before any start block. `None` leaves the frame to
+    /// the byte-by-byte rules of [`Decoder::push`], which then decide the same way from the
+    /// held bytes.
+    fn whole_frame(&self, rest: &[u8]) -> Option<usize> {
+        let mut from = 0;
+        loop {
+            let at = from + memchr::memchr2(START_BLOCK, END_BLOCK, &rest[from..])?;
+            if rest[at] == START_BLOCK {
+                return None;
+            }
+            match rest.get(at + 1) {
+                // The message and its end block fit in the limit `take` keeps.
+                Some(&CARRIAGE_RETURN) => return (at + 1 < self.max_message.saturating_add(2)).then_some(at),
+                Some(_) => from = at + 1,
+                None => return None,
+            }
+        }
+    }
+
     /// Appends message bytes (no start block among them) to the open frame. If the frame passes
     /// `max_message` + 1 bytes, reports it oversized, closes it and returns how many of `bytes`
     /// it took.
-    fn take(&mut self, bytes: &[u8], events: &mut impl FnMut(Event)) -> Option<usize> {
+    fn take(&mut self, bytes: &[u8], events: &mut impl FnMut(Event<&[u8]>)) -> Option<usize> {
         let limit = self.max_message.saturating_add(2);
         let room = limit.saturating_sub(self.buffer.len());
         if bytes.len() < room {
@@ -136,7 +173,7 @@ impl Decoder {
         self.buffer.capacity()
     }
 
-    fn flush_garbage(&mut self, events: &mut impl FnMut(Event)) {
+    fn flush_garbage(&mut self, events: &mut impl FnMut(Event<&[u8]>)) {
         if self.garbage > 0 {
             events(Event::Garbage(std::mem::take(&mut self.garbage)));
         }
@@ -285,5 +322,29 @@ mod tests {
         decoder.push(&[START_BLOCK, b'M', b'S', b'H'], &mut Vec::new());
         assert_eq!(decoder.pending(), 3);
         assert!(decoder.held_bytes() >= 3);
+    }
+
+    #[test]
+    fn a_frame_whole_in_one_push_is_lent_uncopied_and_one_cut_is_held() {
+        let mut stream = frame(b"MSH|A\rPID|1\r");
+        stream.extend(frame(b"MSH|B\r"));
+        let mut decoder = Decoder::new(1024);
+        let (whole, cut) = stream.split_at(stream.len() - 4);
+        let mut lent = Vec::new();
+        decoder.push_each(whole, |event| {
+            if let Event::Message(message) = event {
+                lent.push((message.to_vec(), whole.as_ptr_range().contains(&message.as_ptr())));
+            }
+        });
+        assert_eq!(lent, vec![(b"MSH|A\rPID|1\r".to_vec(), true)]);
+        assert_eq!(decoder.pending(), 4, "the second frame's first bytes (MSH|) are held");
+        let mut held = Vec::new();
+        decoder.push_each(cut, |event| {
+            if let Event::Message(message) = event {
+                held.push(message.to_vec());
+            }
+        });
+        assert_eq!(held, vec![b"MSH|B\r".to_vec()]);
+        assert_eq!(decoder.held_bytes(), 0, "a finished frame's room goes back");
     }
 }

@@ -101,7 +101,7 @@ impl TcpSession {
         }
         let DirectionStream { reassembler, framing } = stream;
         // What the stream yields is read as it comes, in stream order.
-        let mut found = |found| on_found(config, awaiting_ack, at, direction, found, out);
+        let mut found = |found: Found<'_>| on_found(config, awaiting_ack, at, direction, found, out);
         reassembler.push(segment.seq, segment.flags.syn, segment.payload, &mut |chunk| {
             read_chunk(config, framing, chunk, &mut found)
         });
@@ -150,20 +150,20 @@ impl TcpSession {
         let Self { directions, awaiting_ack } = self;
         for (index, direction) in [Direction::LowerToUpper, Direction::UpperToLower].into_iter().enumerate() {
             let Some(DirectionStream { reassembler, framing }) = &mut directions[index] else { continue };
-            let mut found = |found| on_found(config, awaiting_ack, at, direction, found, out);
+            let mut found = |found: Found<'_>| on_found(config, awaiting_ack, at, direction, found, out);
             reassembler.flush(&mut |chunk| read_chunk(config, framing, chunk, &mut found));
         }
     }
 }
 
 /// What a direction's framing found in its stream.
-enum Found {
+enum Found<'a> {
     /// Bytes of the stream that were never captured.
     Gap(u64),
     /// A frame that could not be read.
     Unreadable(Hl7Error),
     /// A whole MLLP frame's message.
-    Message(Vec<u8>),
+    Message(&'a [u8]),
 }
 
 /// Reports what a direction found, `at` the time of the segment that completed it; a message
@@ -173,7 +173,7 @@ fn on_found(
     awaiting_ack: &mut AwaitingAcks,
     at: Duration,
     direction: Direction,
-    found: Found,
+    found: Found<'_>,
     out: &mut Vec<SessionEvent>,
 ) {
     let bytes = match found {
@@ -181,7 +181,7 @@ fn on_found(
         Found::Unreadable(error) => return out.push(SessionEvent::Message(Err(error))),
         Found::Message(bytes) => bytes,
     };
-    let interpreted = interpret(&bytes);
+    let interpreted = interpret(bytes);
     if let Ok(message) = &interpreted {
         match_ack(config, awaiting_ack, at, direction, message, out);
     }
@@ -219,7 +219,7 @@ fn match_ack(
 }
 
 /// Feeds one chunk of in-order stream bytes to the direction's framing.
-fn read_chunk(config: &SessionConfig, framing: &mut Framing, chunk: Chunk<'_>, found: &mut impl FnMut(Found)) {
+fn read_chunk(config: &SessionConfig, framing: &mut Framing, chunk: Chunk<'_>, found: &mut impl FnMut(Found<'_>)) {
     match chunk {
         Chunk::Gap(bytes) => {
             found(Found::Gap(bytes));
@@ -257,7 +257,7 @@ fn read_chunk(config: &SessionConfig, framing: &mut Framing, chunk: Chunk<'_>, f
 }
 
 /// Takes the frames out of in-order MLLP stream bytes.
-fn deframe(decoder: &mut mllp::Decoder, data: &[u8], found: &mut impl FnMut(Found)) {
+fn deframe(decoder: &mut mllp::Decoder, data: &[u8], found: &mut impl FnMut(Found<'_>)) {
     decoder.push_each(data, |event| match event {
         mllp::Event::Message(message) => found(Found::Message(message)),
         mllp::Event::Oversized(_) => found(Found::Unreadable(Hl7Error::OversizedFrame)),
