@@ -2,6 +2,8 @@
 //! is (MSA), and the vital signs its OBX segments carry for the patient in PID-3, looked up by
 //! LOINC code in the clinical catalogue.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use wardwatch_clinical::VitalSign;
 use wardwatch_clinical::hl7::{MessageView, ParseError, SegmentView};
@@ -129,9 +131,9 @@ impl AckResult {
 
 /// An acknowledgement: its result and the control id (MSA-2) of the message it answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
+pub struct Ack<'a> {
     pub result: AckResult,
-    pub acknowledged_control_id: String,
+    pub acknowledged_control_id: Cow<'a, str>,
 }
 
 /// One vital-sign value (of the message's patient).
@@ -141,23 +143,24 @@ pub struct VitalObservation {
     pub value: f64,
 }
 
-/// What a message that parsed says.
+/// What a message that parsed says. Its texts are borrowed from the message's bytes unless an
+/// escape sequence had to be replaced.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Hl7Message {
+pub struct Hl7Message<'a> {
     pub kind: MessageKind,
-    pub control_id: String,
+    pub control_id: Cow<'a, str>,
     /// Present when the message carries an MSA segment.
-    pub ack: Option<Ack>,
+    pub ack: Option<Ack<'a>>,
     /// The patient (PID-3) the observations are of: read when the message has OBX segments,
     /// and never empty then; empty otherwise.
-    pub patient: String,
+    pub patient: Cow<'a, str>,
     pub observations: Vec<VitalObservation>,
     /// Problems with single OBX segments; the message's other observations still count.
     pub observation_errors: Vec<Hl7Error>,
 }
 
 /// Interprets the bytes of one HL7 message (MLLP framing already removed).
-pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
+pub fn interpret(bytes: &[u8]) -> Result<Hl7Message<'_>, Hl7Error> {
     // One pass over the segments, as the borrowing view checks them: the first MSH, MSA and PID
     // (as `segment` would find them) are kept, and each OBX is read as it comes. The fields
     // read are sliced, not copied.
@@ -186,23 +189,16 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message, Hl7Error> {
     let kind = MessageKind::of(&message, msh9);
     let ack = msa.map(|msa| Ack {
         result: AckResult::from_code(&message.component(msa.field(1), 1)),
-        acknowledged_control_id: message.unescape(msa.field(2)).into_owned(),
+        acknowledged_control_id: message.unescape(msa.field(2)),
     });
-    let mut patient = String::new();
+    let mut patient = Cow::Borrowed("");
     if has_obx {
-        patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default().into_owned();
+        patient = pid.map(|pid| message.component(pid.field(3), 1)).unwrap_or_default();
         if patient.is_empty() {
             return Err(Hl7Error::MissingPatient);
         }
     }
-    Ok(Hl7Message {
-        kind,
-        control_id: message.unescape(msh10).into_owned(),
-        ack,
-        patient,
-        observations,
-        observation_errors,
-    })
+    Ok(Hl7Message { kind, control_id: message.unescape(msh10), ack, patient, observations, observation_errors })
 }
 
 /// The vital sign one OBX segment carries, or why it cannot be used; `None` for an OBX whose

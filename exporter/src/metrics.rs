@@ -423,7 +423,7 @@ impl Sink for MetricsSink<'_> {
                 for observation in &message.observations {
                     m.vital_observations.with_label_values(&[observation.vital.key]).inc();
                     if let Some(gauge) = m.vitals.get(observation.vital.metric) {
-                        gauge.with_label_values(&[message.patient.as_str()]).set(observation.value);
+                        gauge.with_label_values(&[&*message.patient]).set(observation.value);
                     }
                 }
             }
@@ -454,7 +454,8 @@ pub(crate) mod tests {
     }
 
     fn message_event(sink: &mut MetricsSink<'_>, patient: &str, spo2: f64) {
-        let message = interpret(oru(patient, "M1", &[("spo2", spo2), ("heart_rate", 70.0)]).as_bytes()).unwrap();
+        let text = oru(patient, "M1", &[("spo2", spo2), ("heart_rate", 70.0)]);
+        let message = interpret(text.as_bytes()).unwrap();
         sink.record(Event::Hl7Message { message: &message, at: Duration::from_secs(1_790_000_000) });
     }
 

@@ -74,7 +74,7 @@ pub enum Event<'a> {
     TcpStreamShed(u64),
     /// A message that parsed, seen at the given packet time.
     Hl7Message {
-        message: &'a Hl7Message,
+        message: &'a Hl7Message<'a>,
         at: Duration,
     },
     Hl7Error(Hl7Error),
@@ -138,7 +138,6 @@ pub struct Pipeline {
     fragments: FragmentTable,
     ids: Ids,
     last_sweep: Option<Duration>,
-    session_events: Vec<SessionEvent>,
     /// What all TCP sessions hold for later, kept up to date at each segment and eviction
     /// (`TcpSession::held_bytes` summed over the table).
     held_bytes: usize,
@@ -174,7 +173,6 @@ impl Pipeline {
             fragments: FragmentTable::new(config.fragments),
             ids: Ids::new(config.ids),
             last_sweep: None,
-            session_events: Vec::new(),
             held_bytes: 0,
         }
     }
@@ -208,7 +206,7 @@ impl Pipeline {
         if let Some(segment) = segment {
             let session = flow.state.session.get_or_insert_with(Box::default);
             let held_before = session.held_bytes();
-            session.on_segment(&self.session_config, at, direction, &segment, &mut self.session_events);
+            session.on_segment(&self.session_config, at, direction, &segment, &mut |event| report(event, at, &mut tee));
             self.held_bytes = self.held_bytes.saturating_sub(held_before) + session.held_bytes();
             if self.held_bytes > self.session_config.max_held_bytes_total {
                 // The connection that crossed the budget pays for it: a sender cannot make
@@ -217,7 +215,6 @@ impl Pipeline {
                 self.held_bytes -= shed;
                 tee.record(Event::TcpStreamShed(shed as u64));
             }
-            report(&mut self.session_events, at, &mut tee);
         }
         report_alerts(&mut self.ids, sink);
     }
@@ -229,9 +226,8 @@ impl Pipeline {
         for (mut flow, reason) in self.flows.expire(now) {
             if let Some(session) = &mut flow.state.session {
                 self.held_bytes = self.held_bytes.saturating_sub(session.held_bytes());
-                session.finish(&self.session_config, now, &mut self.session_events);
+                session.finish(&self.session_config, now, &mut |event| report(event, now, sink));
             }
-            report(&mut self.session_events, now, sink);
             sink.record(Event::FlowEvicted(reason));
         }
         let expired = self.fragments.expire(now);
@@ -246,15 +242,14 @@ impl Pipeline {
     /// The capture is over: delivers what every live stream still held. Flows stay in the table
     /// (they did not time out), so their counts are not reported as evictions.
     pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
-        let (config, events, held) = (&self.session_config, &mut self.session_events, &mut self.held_bytes);
+        let (config, held) = (&self.session_config, &mut self.held_bytes);
         self.flows.for_each_state(|state| {
             if let Some(session) = &mut state.session {
                 let held_before = session.held_bytes();
-                session.finish(config, at, events);
+                session.finish(config, at, &mut |event| report(event, at, sink));
                 *held = held.saturating_sub(held_before) + session.held_bytes();
             }
         });
-        report(&mut self.session_events, at, sink);
     }
 }
 
@@ -364,19 +359,18 @@ fn report_alerts(ids: &mut Ids, sink: &mut impl Sink) {
     }
 }
 
-fn report(session_events: &mut Vec<SessionEvent>, at: Duration, sink: &mut impl Sink) {
-    for event in session_events.drain(..) {
-        match event {
-            SessionEvent::StreamGap(bytes) => sink.record(Event::TcpStreamGap(bytes)),
-            SessionEvent::Message(Ok(message)) => {
-                sink.record(Event::Hl7Message { message: &message, at });
-                for error in &message.observation_errors {
-                    sink.record(Event::Hl7Error(*error));
-                }
+/// Hands what a TCP session yielded at `at` to the sink.
+fn report(event: SessionEvent<'_>, at: Duration, sink: &mut impl Sink) {
+    match event {
+        SessionEvent::StreamGap(bytes) => sink.record(Event::TcpStreamGap(bytes)),
+        SessionEvent::Message(Ok(message)) => {
+            sink.record(Event::Hl7Message { message: &message, at });
+            for error in &message.observation_errors {
+                sink.record(Event::Hl7Error(*error));
             }
-            SessionEvent::Message(Err(error)) => sink.record(Event::Hl7Error(error)),
-            SessionEvent::AckRtt(rtt) => sink.record(Event::Hl7AckRtt(rtt)),
         }
+        SessionEvent::Message(Err(error)) => sink.record(Event::Hl7Error(error)),
+        SessionEvent::AckRtt(rtt) => sink.record(Event::Hl7AckRtt(rtt)),
     }
 }
 

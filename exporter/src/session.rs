@@ -41,13 +41,14 @@ impl Default for SessionConfig {
     }
 }
 
-/// What a connection yielded.
+/// What a connection yielded. A message borrows from the stream's bytes, so it is handed out
+/// as it is read, not kept.
 #[derive(Debug, PartialEq)]
-pub enum SessionEvent {
+pub enum SessionEvent<'a> {
     /// Bytes of the stream that were never captured.
     StreamGap(u64),
     /// A complete MLLP frame, interpreted.
-    Message(Result<Hl7Message, Hl7Error>),
+    Message(Result<Hl7Message<'a>, Hl7Error>),
     /// A message's ACK came back this long after the message.
     AckRtt(Duration),
 }
@@ -82,14 +83,14 @@ pub struct TcpSession {
 }
 
 impl TcpSession {
-    /// Takes one segment travelling in `direction` at `at`.
+    /// Takes one segment travelling in `direction` at `at`, handing what it completes to `out`.
     pub fn on_segment(
         &mut self,
         config: &SessionConfig,
         at: Duration,
         direction: Direction,
         segment: &TcpSegment<'_>,
-        out: &mut Vec<SessionEvent>,
+        out: &mut impl FnMut(SessionEvent<'_>),
     ) {
         let Self { directions, awaiting_ack } = self;
         let stream = directions[direction.index()].get_or_insert_with(|| DirectionStream {
@@ -146,7 +147,7 @@ impl TcpSession {
     }
 
     /// The connection is over: delivers what waits behind holes.
-    pub fn finish(&mut self, config: &SessionConfig, at: Duration, out: &mut Vec<SessionEvent>) {
+    pub fn finish(&mut self, config: &SessionConfig, at: Duration, out: &mut impl FnMut(SessionEvent<'_>)) {
         let Self { directions, awaiting_ack } = self;
         for (index, direction) in [Direction::LowerToUpper, Direction::UpperToLower].into_iter().enumerate() {
             let Some(DirectionStream { reassembler, framing }) = &mut directions[index] else { continue };
@@ -174,18 +175,18 @@ fn on_found(
     at: Duration,
     direction: Direction,
     found: Found<'_>,
-    out: &mut Vec<SessionEvent>,
+    out: &mut impl FnMut(SessionEvent<'_>),
 ) {
     let bytes = match found {
-        Found::Gap(bytes) => return out.push(SessionEvent::StreamGap(bytes)),
-        Found::Unreadable(error) => return out.push(SessionEvent::Message(Err(error))),
+        Found::Gap(bytes) => return out(SessionEvent::StreamGap(bytes)),
+        Found::Unreadable(error) => return out(SessionEvent::Message(Err(error))),
         Found::Message(bytes) => bytes,
     };
     let interpreted = interpret(bytes);
     if let Ok(message) = &interpreted {
         match_ack(config, awaiting_ack, at, direction, message, out);
     }
-    out.push(SessionEvent::Message(interpreted));
+    out(SessionEvent::Message(interpreted));
 }
 
 fn match_ack(
@@ -193,15 +194,15 @@ fn match_ack(
     awaiting_ack: &mut AwaitingAcks,
     at: Duration,
     direction: Direction,
-    message: &Hl7Message,
-    out: &mut Vec<SessionEvent>,
+    message: &Hl7Message<'_>,
+    out: &mut impl FnMut(SessionEvent<'_>),
 ) {
     if let Some(ack) = &message.ack {
         let answered = awaiting_ack
             .iter()
             .position(|(sent_by, id, _)| *sent_by != direction && *id == ack.acknowledged_control_id);
         if let Some((_, _, sent_at)) = answered.and_then(|i| awaiting_ack.remove(i)) {
-            out.push(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
+            out(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
         }
         if awaiting_ack.is_empty() {
             // Most connections wait for one ACK at a time: hold no room while none is due.
@@ -214,7 +215,7 @@ fn match_ack(
         if awaiting_ack.capacity() == 0 {
             awaiting_ack.reserve_exact(1);
         }
-        awaiting_ack.push_back((direction, message.control_id.clone(), at));
+        awaiting_ack.push_back((direction, message.control_id.to_string(), at));
     }
 }
 
@@ -276,11 +277,23 @@ mod tests {
         TcpSegment { seq, ack: 0, flags: TcpFlags { ack: true, ..TcpFlags::default() }, payload }
     }
 
-    fn feed(session: &mut TcpSession, at_ms: u64, direction: Direction, seq: u32, payload: &[u8]) -> Vec<SessionEvent> {
-        let mut out = Vec::new();
+    /// What the segment completed: the ACK round trips it timed, and how many events it gave.
+    fn feed(
+        session: &mut TcpSession,
+        at_ms: u64,
+        direction: Direction,
+        seq: u32,
+        payload: &[u8],
+    ) -> (Vec<Duration>, usize) {
+        let (mut rtts, mut events) = (Vec::new(), 0);
         let at = Duration::from_millis(at_ms);
-        session.on_segment(&SessionConfig::default(), at, direction, &segment(seq, payload), &mut out);
-        out
+        session.on_segment(&SessionConfig::default(), at, direction, &segment(seq, payload), &mut |event| {
+            events += 1;
+            if let SessionEvent::AckRtt(rtt) = event {
+                rtts.push(rtt);
+            }
+        });
+        (rtts, events)
     }
 
     #[test]
@@ -289,11 +302,11 @@ mod tests {
         let oru = mllp::frame(oru("P-1", "C1", &[("spo2", 97.0)]).as_bytes());
         feed(&mut session, 0, Direction::LowerToUpper, 1, &oru);
         let same_way = mllp::frame(ack("A0", "C1", "AA").as_bytes());
-        let events = feed(&mut session, 5, Direction::LowerToUpper, 1 + oru.len() as u32, &same_way);
-        assert!(!events.iter().any(|e| matches!(e, SessionEvent::AckRtt(_))), "{events:?}");
+        let (rtts, events) = feed(&mut session, 5, Direction::LowerToUpper, 1 + oru.len() as u32, &same_way);
+        assert_eq!((rtts, events), (vec![], 1), "the ACK is read, but answers nothing sent its way");
         let reply = mllp::frame(ack("A1", "C1", "AA").as_bytes());
-        let events = feed(&mut session, 7, Direction::UpperToLower, 100, &reply);
-        assert!(events.contains(&SessionEvent::AckRtt(Duration::from_millis(7))), "{events:?}");
+        let (rtts, _) = feed(&mut session, 7, Direction::UpperToLower, 100, &reply);
+        assert_eq!(rtts, [Duration::from_millis(7)]);
     }
 
     #[test]
@@ -309,6 +322,6 @@ mod tests {
         let stream = session.directions[0].as_ref().unwrap();
         assert!(matches!(stream.framing, Framing::NotMllp));
         assert_eq!(stream.reassembler.pending_bytes(), 0);
-        assert!(feed(&mut session, 2, Direction::LowerToUpper, 20_000, &[0x0b, b'M', b'S', b'H']).is_empty());
+        assert_eq!(feed(&mut session, 2, Direction::LowerToUpper, 20_000, &[0x0b, b'M', b'S', b'H']).1, 0);
     }
 }

@@ -131,11 +131,11 @@ impl Sink for Summary {
                 // A message's observations are of its one patient: the patient's series are
                 // looked up once per message, not once per observation.
                 if !message.observations.is_empty() {
-                    let patient = &message.patient;
+                    let patient: &str = &message.patient;
                     // Looked up before inserting: a known patient's name is not copied again.
                     let vitals = match self.vitals.get_mut(patient) {
                         Some(vitals) => vitals,
-                        None => self.vitals.entry(patient.clone()).or_default(),
+                        None => self.vitals.entry(patient.to_owned()).or_default(),
                     };
                     for observation in &message.observations {
                         let value = observation.value;
