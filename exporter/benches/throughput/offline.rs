@@ -133,13 +133,15 @@ pub fn run() {
     // Every reader may use every CPU: the exporter reads the file on one thread and analyses
     // on another, tcpdump and tshark use one each. The exporter's run pinned to one CPU and the
     // CPU-time columns show what the second thread buys.
+    let tshark_runs = std::env::var("WARDWATCH_BENCH_TSHARK_REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     println!(
-        "offline: {} ({} packets, {:.0} MB), readers on all CPUs (the exporter also pinned to CPU {}), best of {} (tshark: 1), one run of each per round",
+        "offline: {} ({} packets, {:.0} MB), readers on all CPUs (the exporter also pinned to CPU {}), best of {} (tshark: {}), one run of each per round",
         path.display(),
         thousands(packets),
         bytes as f64 / 1e6,
         reader_cpu(),
-        repeats()
+        repeats(),
+        tshark_runs
     );
     let exporter_command = || {
         let mut c = Command::new(crate::exporter_binary());
@@ -170,10 +172,9 @@ pub fn run() {
         println!("SKIPPED tcpdump: not installed (bash scripts/install-deps.sh)");
     }
     if crate::have("tshark") {
-        let tshark_runs = std::env::var("WARDWATCH_BENCH_TSHARK_REPEATS").ok().and_then(|v| v.parse().ok());
         readers.push(Reader {
             name: "tshark -r F -q -z conv,tcp",
-            runs: tshark_runs.unwrap_or(1),
+            runs: tshark_runs,
             cpu: None,
             command: Box::new(|| {
                 let mut c = Command::new("tshark");
