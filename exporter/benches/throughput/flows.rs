@@ -171,7 +171,8 @@ pub fn run() {
     println!();
     println!(
         "rss: peak RSS (ru_maxrss) reading a capture of {} flows all active at its end (one every {FLOW_SPACING_US} \
-         us; exporter with --max-flows {}), pinned to CPU {}",
+         us; exporter with --max-flows {}); tshark and the exporter pinned to CPU {} (the exporter then reads in place), \
+         and the exporter on all CPUs (a reader thread and its batches)",
         thousands(u64::from(flows)),
         flows * 2,
         crate::offline::reader_cpu()
@@ -184,35 +185,40 @@ pub fn run() {
     {
         let path = capture(name, flows, write);
         let file = path.to_str().unwrap().to_owned();
-        let mut command = Command::new(crate::exporter_binary());
-        command
-            .args(["--read", &file, "--summary", "json", "--max-flows", &(flows * 2).to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped());
-        pinned(&mut command, crate::offline::reader_cpu());
-        let started = std::time::Instant::now();
-        let child = command.spawn().expect("starting the exporter");
-        let (child, output) = read_stdout(child);
-        let usage = proc::wait_usage(child, started);
-        let summary = serde_json::Deserializer::from_slice(&output)
-            .into_iter::<serde_json::Value>()
-            .filter_map(Result::ok)
-            .last()
-            .unwrap_or_default();
-        let created = summary["flows"]["created"].as_u64().unwrap_or(0);
-        let evicted: u64 =
-            summary["flows"]["evicted"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
-        let packets = summary["packets"].as_u64().unwrap_or(0);
-        let mib = proc::mib(usage.max_rss);
-        println!(
-            "{:<44} {:>10} {:>13} {:>11.1} {:>9.2} {:>10}",
-            format!("{name}: wardwatch-exporter"),
-            thousands(packets),
-            format!("{} ({} ended)", thousands(created), evicted),
-            mib,
-            usage.wall.as_secs_f64(),
-            if mib < 64.0 { "< 64 MiB" } else { "MISSED" }
-        );
+        let mut packets = 0;
+        for cpu in [Some(crate::offline::reader_cpu()), None] {
+            let mut command = Command::new(crate::exporter_binary());
+            command
+                .args(["--read", &file, "--summary", "json", "--max-flows", &(flows * 2).to_string()])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped());
+            if let Some(cpu) = cpu {
+                pinned(&mut command, cpu);
+            }
+            let started = std::time::Instant::now();
+            let child = command.spawn().expect("starting the exporter");
+            let (child, output) = read_stdout(child);
+            let usage = proc::wait_usage(child, started);
+            let summary = serde_json::Deserializer::from_slice(&output)
+                .into_iter::<serde_json::Value>()
+                .filter_map(Result::ok)
+                .last()
+                .unwrap_or_default();
+            let created = summary["flows"]["created"].as_u64().unwrap_or(0);
+            let evicted: u64 =
+                summary["flows"]["evicted"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
+            packets = summary["packets"].as_u64().unwrap_or(0);
+            let mib = proc::mib(usage.max_rss);
+            println!(
+                "{:<44} {:>10} {:>13} {:>11.1} {:>9.2} {:>10}",
+                format!("{name}: wardwatch-exporter{}", if cpu.is_some() { ", one CPU" } else { ", all CPUs" }),
+                thousands(packets),
+                format!("{} ({} ended)", thousands(created), evicted),
+                mib,
+                usage.wall.as_secs_f64(),
+                if mib < 64.0 { "< 64 MiB" } else { "MISSED" }
+            );
+        }
         if crate::have("tshark") {
             let mut command = Command::new("tshark");
             command.args(["-r", &file, "-q", "-z", conv]).stdout(Stdio::null()).stderr(Stdio::null());
