@@ -109,6 +109,19 @@ pub fn baseline_policy(ward: &Ward) -> String {
 pub fn dashboard(ward: &Ward) -> String {
     format!("{}-dashboard", ward.name_any())
 }
+/// The Secret (in the ward's namespace) holding the bearer token Alertmanager presents to the
+/// operator's quarantine webhook for this ward's alerts.
+pub fn quarantine_token_secret(ward: &Ward) -> String {
+    format!("{}-quarantine-token", ward.name_any())
+}
+/// The key of the token inside [`quarantine_token_secret`].
+pub const QUARANTINE_TOKEN_KEY: &str = "token";
+
+/// Annotation on a MonitoredDevice that the quarantine webhook writes when a network alert
+/// isolates it (a JSON [`AlertQuarantine`](crate) record: alert, severity, startsAt, receivedAt).
+/// It is the device's memory of the quarantine: it survives operator restarts, and a person
+/// lifts the quarantine by removing it (`kubectl annotate monitoreddevice X wardwatch.io/quarantine-`).
+pub const QUARANTINE_ANNOTATION: &str = "wardwatch.io/quarantine";
 
 /// `host:port` of the ward gateway's Service, as devices in the ward's namespace reach it.
 pub fn gateway_address(ward: &Ward) -> String {
