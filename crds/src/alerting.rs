@@ -4,7 +4,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{SecretKeyRef, Severity};
+use crate::common::{SecretKeyRef, Severity, duration_rule};
 
 /// Where a ward's alerts go.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -25,6 +25,10 @@ pub struct AlertRouting {
     /// While a device has a critical alert, hold back its warnings about the same vital sign or rule.
     #[serde(default = "yes")]
     pub inhibit_warnings_while_critical: bool,
+    /// Texts sent to Discord, Telegram and e-mail name ward and bed; set true to add the patient
+    /// identifier.
+    #[serde(default)]
+    pub include_patient_identifiers: bool,
 }
 
 fn yes() -> bool {
@@ -33,7 +37,12 @@ fn yes() -> bool {
 
 impl Default for AlertRouting {
     fn default() -> Self {
-        Self { receivers: Vec::new(), routes: Vec::new(), inhibit_warnings_while_critical: true }
+        Self {
+            receivers: Vec::new(),
+            routes: Vec::new(),
+            inhibit_warnings_while_critical: true,
+            include_patient_identifiers: false,
+        }
     }
 }
 
@@ -113,9 +122,10 @@ pub struct Route {
     pub severities: Vec<Severity>,
     #[schemars(length(min = 1, max = 16))]
     pub receivers: Vec<String>,
-    /// How long to wait before repeating a still-firing alert, as a Prometheus duration.
+    /// How long to wait before repeating a still-firing alert, as a Prometheus duration in s, m
+    /// or h, at least 1m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(s|m|h)$')").message("repeatInterval must be a duration such as 30m or 4h"))]
+    #[x_kube(validation = duration_rule("repeatInterval", "s|m|h", "1m", None, "30m or 4h"))]
     pub repeat_interval: Option<String>,
 }

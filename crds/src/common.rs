@@ -1,6 +1,7 @@
 //! Small types several resources share.
 
 use kube::KubeSchema;
+use kube::core::{Message, Rule};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -49,4 +50,52 @@ pub struct ContainerSettings {
     /// Requests and limits; empty means the operator's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+}
+
+/// The CEL rule of a duration field (`field` is its JSON name): a Prometheus duration, digits and
+/// one of the `units` (`"ms|s|m"`), at least `min` and, when given, at most `max` (both in CEL
+/// `duration()` syntax, such as `1s` or `5m`).
+///
+/// One rule, so a malformed value gets one message that names the field; CEL's `&&` is false as
+/// soon as the pattern fails, without the error `duration()` would raise. At most six digits keep
+/// `duration()` clear of overflow (999999h is 114 years).
+pub(crate) fn duration_rule(field: &str, units: &str, min: &str, max: Option<&str>, examples: &str) -> Rule {
+    let mut rule = format!("self.matches('^[0-9]{{1,6}}({units})$') && duration(self) >= duration('{min}')");
+    let limits = match max {
+        Some(max) => {
+            rule.push_str(&format!(" && duration(self) <= duration('{max}')"));
+            format!("within {min}-{max}")
+        }
+        None => format!("of at least {min}"),
+    };
+    Rule::new(rule)
+        .message(Message::Message(format!("{field} must be a Prometheus duration {limits}, such as {examples}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_rule_checks_the_pattern_before_the_range_and_names_the_field() {
+        let rule = duration_rule("scrapeInterval", "ms|s|m", "1s", Some("5m"), "5s, 1500ms or 1m");
+        assert_eq!(
+            rule.rule,
+            "self.matches('^[0-9]{1,6}(ms|s|m)$') && duration(self) >= duration('1s') && duration(self) <= duration('5m')"
+        );
+        assert_eq!(
+            rule.message,
+            Some(Message::Message(
+                "scrapeInterval must be a Prometheus duration within 1s-5m, such as 5s, 1500ms or 1m".into()
+            ))
+        );
+        let rule = duration_rule("repeatInterval", "s|m|h", "1m", None, "30m or 4h");
+        assert_eq!(rule.rule, "self.matches('^[0-9]{1,6}(s|m|h)$') && duration(self) >= duration('1m')");
+        assert_eq!(
+            rule.message,
+            Some(Message::Message(
+                "repeatInterval must be a Prometheus duration of at least 1m, such as 30m or 4h".into()
+            ))
+        );
+    }
 }

@@ -81,6 +81,7 @@ impl DeviceType {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub struct Patient {
     /// The patient identifier sent in PID-3 (a medical record number, never a name). It also
     /// becomes a pod label, hence the label-value syntax.
@@ -93,6 +94,17 @@ pub struct Patient {
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')")
         .message("patient.bed must be letters and digits, with '-', '_' or '.' inside"))]
     pub bed: String,
+    /// The NEWS2 SpO2 scale a clinician chose for this patient: 1, the usual one, or 2 for patients
+    /// with hypercapnic respiratory failure (such as COPD), whose prescribed target saturation is
+    /// 88-92 %.
+    #[serde(default = "spo2_scale_1")]
+    #[x_kube(validation = Rule::new("self == 1 || self == 2")
+        .message("patient.spo2Scale must be 1 (the usual NEWS2 SpO2 scale) or 2 (for hypercapnic respiratory failure, target 88-92 %)"))]
+    pub spo2_scale: u8,
+}
+
+fn spo2_scale_1() -> u8 {
+    1
 }
 
 /// Clinical scenarios of the twin's patient.
@@ -204,9 +216,6 @@ pub struct MonitoredDeviceStatus {
     /// The Deployment running the twin and its exporter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<String>,
-    /// When the gateway last received this device's telemetry (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_telemetry: Option<String>,
     #[serde(default)]
     pub quarantined: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,6 +234,7 @@ mod tests {
         let spec: MonitoredDeviceSpec =
             serde_yaml::from_str("ward: icu-east\ntype: PulseOximeter\npatient: {id: P-1, bed: '7'}\n").unwrap();
         assert_eq!(spec.twin, Twin::default());
+        assert_eq!(spec.patient.map(|p| p.spo2_scale), Some(1), "NEWS2 SpO2 scale 1 unless chosen otherwise");
         assert_eq!(spec.network.scenario, NetworkScenario::Normal);
         assert!(!spec.quarantine);
     }

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::SecretKeyRef;
+use crate::common::{SecretKeyRef, duration_rule};
 
 /// The hospitals a central Prometheus and Grafana see.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -52,9 +52,11 @@ pub struct FederationMember {
     #[serde(default = "default_match")]
     #[schemars(length(min = 1, max = 16), inner(length(max = 1024)))]
     pub r#match: Vec<String>,
+    /// How often the central Prometheus pulls this member's `/federate`, as a duration in s or m,
+    /// within 5s-10m.
     #[serde(default = "default_interval")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(s|m)$')").message("scrapeInterval must be a duration such as 30s"))]
+    #[x_kube(validation = duration_rule("scrapeInterval", "s|m", "5s", Some("10m"), "30s or 1m"))]
     pub scrape_interval: String,
 }
 

@@ -53,6 +53,34 @@ mod tests {
     const YAML11_BOOLEANS: &[&str] =
         &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
 
+    /// Every property name of `schema` and below, with its path.
+    fn property_names(path: &str, schema: &serde_json::Value, out: &mut Vec<String>) {
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, property) in properties {
+                out.push(format!("{path}.{name}"));
+                property_names(&format!("{path}.{name}"), property, out);
+            }
+        }
+        for nested in ["items", "additionalProperties"] {
+            if schema[nested].is_object() {
+                property_names(&format!("{path}[]"), &schema[nested], out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_crd_is_spelt_in_camel_case() {
+        let mut names = Vec::new();
+        for crd in crds() {
+            let crd = serde_json::to_value(crd).unwrap();
+            let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_owned();
+            property_names(&kind, &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], &mut names);
+        }
+        assert!(names.iter().any(|n| n == "MonitoredDevice.spec.patient.spo2Scale"), "{names:?}");
+        let snake: Vec<&String> = names.iter().filter(|n| n.contains('_')).collect();
+        assert!(snake.is_empty(), "fields the API would spell in snake_case (a missing rename_all?): {snake:?}");
+    }
+
     #[test]
     fn crd_yaml_has_no_scalar_a_yaml_1_1_reader_would_turn_into_a_boolean() {
         for (number, line) in crd_yaml().lines().enumerate() {

@@ -5,7 +5,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::Severity;
+use crate::common::{Severity, duration_rule};
 
 /// Expected network behaviour: anything else is "contact outside the allowed CIDRs" or an
 /// "unexpected protocol or port". The operator also derives the baseline NetworkPolicy from it.
@@ -125,15 +125,16 @@ impl Default for IntrusionRules {
 pub struct AnomalyDetection {
     #[serde(default = "enabled")]
     pub enabled: bool,
-    /// How much traffic history trains the model, as a duration (`10m`, `1h`).
+    /// How much traffic history trains the model, as a duration in s, m or h (`10m`, `1h`), at
+    /// least 1m.
     #[serde(default = "default_training_window")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(s|m|h)$')").message("trainingWindow must be a duration such as 10m"))]
+    #[x_kube(validation = duration_rule("trainingWindow", "s|m|h", "1m", None, "10m or 1h"))]
     pub training_window: String,
-    /// How often the model is retrained.
+    /// How often the model is retrained, as a duration in s, m or h, at least 1m.
     #[serde(default = "default_retrain")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(s|m|h)$')").message("retrainInterval must be a duration such as 1h"))]
+    #[x_kube(validation = duration_rule("retrainInterval", "s|m|h", "1m", None, "30m or 1h"))]
     pub retrain_interval: String,
 }
 

@@ -128,8 +128,46 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
             "spec.thresholds.spo2Percent",
             "0-100 percent",
         ),
+        // Issue 12: every threshold within its physiological range, named in the message.
+        (
+            ward(json!({"thresholds": {"heartRateBpm": {"low": -5, "high": 120}}})),
+            "spec.thresholds.heartRateBpm",
+            "thresholds.heartRateBpm: limits must lie within 0-300 beats/min",
+        ),
+        (
+            ward(json!({"thresholds": {"respiratoryRatePerMinute": {"low": 8, "high": 81}}})),
+            "spec.thresholds.respiratoryRatePerMinute",
+            "within 0-80 breaths/min",
+        ),
+        (
+            ward(json!({"thresholds": {"temperatureCelsius": {"low": 96.8, "high": 100.4}}})),
+            "spec.thresholds.temperatureCelsius",
+            "within 25-45 degrees Celsius",
+        ),
+        (
+            ward(json!({"thresholds": {"fio2Percent": {"low": 0.21, "high": 0.6}}})),
+            "spec.thresholds.fio2Percent",
+            "within 21-100 percent",
+        ),
         (ward(json!({"hospitalId": "St Mary's"})), "spec.hospitalId", "DNS label"),
         (ward(json!({"scrapeInterval": "5 seconds"})), "spec.scrapeInterval", "Prometheus duration"),
+        (
+            ward(json!({"scrapeInterval": "0s"})),
+            "spec.scrapeInterval",
+            "scrapeInterval must be a Prometheus duration within 1s-5m",
+        ),
+        (ward(json!({"scrapeInterval": "500ms"})), "spec.scrapeInterval", "within 1s-5m"),
+        (ward(json!({"scrapeInterval": "301s"})), "spec.scrapeInterval", "within 1s-5m"),
+        (ward(json!({"scrapeInterval": "1h"})), "spec.scrapeInterval", "within 1s-5m"),
+        (ward(json!({"anomaly": {"trainingWindow": "30s"}})), "spec.anomaly.trainingWindow", "at least 1m"),
+        (ward(json!({"anomaly": {"retrainInterval": "0h"}})), "spec.anomaly.retrainInterval", "at least 1m"),
+        (
+            ward(
+                json!({"alerting": {"receivers": [discord.clone()], "routes": [{"severities": ["critical"], "receivers": ["icu-discord"], "repeatInterval": "59s"}]}}),
+            ),
+            "spec.alerting.routes[0].repeatInterval",
+            "repeatInterval must be a Prometheus duration of at least 1m",
+        ),
         (ward(json!({"network": {"allowedCidrs": ["10.0.0.0/33"]}})), "spec.network.allowedCidrs", "CIDRs"),
         (
             ward(json!({"network": {"allowedPorts": [{"protocol": "TCP"}]}})),
@@ -171,6 +209,8 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
             "IP address",
         ),
         (device(json!({"twin": {"intervalSeconds": 0}})), "spec.twin.intervalSeconds", "1-3600"),
+        (device(json!({"patient": {"spo2Scale": 3}})), "spec.patient.spo2Scale", "spo2Scale must be 1"),
+        (device(json!({"patient": {"spo2Scale": 0}})), "spec.patient.spo2Scale", "spo2Scale must be 1"),
         (
             federation(json!([{"hospitalId": "st-mary", "prometheusUrl": "https://prom.st-mary.example/federate"}])),
             "spec.members[0].prometheusUrl",
@@ -183,7 +223,55 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
             "spec",
             "each hospitalId may appear once",
         ),
+        (
+            federation(
+                json!([{"hospitalId": "st-mary", "prometheusUrl": "https://a.example", "scrapeInterval": "1s"}]),
+            ),
+            "spec.members[0].scrapeInterval",
+            "scrapeInterval must be a Prometheus duration within 5s-10m",
+        ),
+        (
+            federation(
+                json!([{"hospitalId": "st-mary", "prometheusUrl": "https://a.example", "scrapeInterval": "11m"}]),
+            ),
+            "spec.members[0].scrapeInterval",
+            "within 5s-10m",
+        ),
     ]
+}
+
+/// Objects at the edges of every range, and objects that spell out every default: the API
+/// server must accept them all (a range rule that refuses its own default would lock users out).
+fn valid_objects() -> Vec<serde_json::Value> {
+    let every_default: WardSpec = serde_yaml::from_str("hospitalId: st-mary\ndepartment: icu\n").unwrap();
+    let mut every_default = serde_json::to_value(every_default).unwrap();
+    assert_eq!(every_default["thresholds"]["fio2Percent"], json!({"low": 21.0, "high": 60.0}));
+    assert_eq!(every_default["alerting"]["includePatientIdentifiers"], false);
+    let mut objects = vec![ward_json("every-default", every_default.clone())];
+    let edges = [
+        json!({"scrapeInterval": "1s", "thresholds": {"heartRateBpm": {"low": 0, "high": 300}, "fio2Percent": {"low": 21, "high": 100}}}),
+        json!({"scrapeInterval": "1000ms", "thresholds": {"temperatureCelsius": {"low": 25, "high": 45}}}),
+        json!({"scrapeInterval": "5m", "anomaly": {"trainingWindow": "1m", "retrainInterval": "60s"}}),
+        json!({"scrapeInterval": "300000ms", "alerting": {"includePatientIdentifiers": true,
+            "receivers": [{"name": "icu-discord", "discord": {"webhookUrl": {"name": "icu-secrets", "key": "discord"}}}],
+            "routes": [{"severities": ["critical"], "receivers": ["icu-discord"], "repeatInterval": "1m"}]}}),
+    ];
+    for (n, edge) in edges.into_iter().enumerate() {
+        json_patch_merge(&mut every_default, edge);
+        objects.push(ward_json(&format!("edge-{n}"), every_default.clone()));
+    }
+    for scale in [1, 2] {
+        objects.push(device_json(
+            &format!("scale-{scale}"),
+            json!({"ward": "icu-east", "type": "PulseOximeter", "patient": {"id": "P-1", "bed": "7", "spo2Scale": scale}}),
+        ));
+    }
+    for interval in ["5s", "10m"] {
+        objects.push(json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "HospitalFederation",
+            "metadata": {"name": format!("every-{interval}"), "namespace": "st-mary"},
+            "spec": {"members": [{"hospitalId": "st-mary", "prometheusUrl": "https://a.example", "scrapeInterval": interval}]}}));
+    }
+    objects
 }
 
 /// RFC 7386 merge of `patch` into `target` (null removes a key).
@@ -220,4 +308,25 @@ async fn invalid_objects_are_refused_with_the_field_named() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn objects_at_the_limits_and_with_every_default_are_accepted() {
+    let cp = control_plane_with_crds().await;
+    create_namespace(&cp, "st-mary").await;
+    let mut failures = Vec::new();
+    for object in valid_objects() {
+        if let Err(error) = cp.apply(&object).await {
+            failures.push(format!("{} refused: {error}", object["metadata"]["name"]));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A device without spo2Scale is on NEWS2 scale 1.
+    let object = device_json(
+        "no-scale",
+        json!({"ward": "icu-east", "type": "PulseOximeter", "patient": {"id": "P-2", "bed": "8"}}),
+    );
+    let stored = cp.apply(&object).await.expect("device accepted");
+    assert_eq!(stored.data["spec"]["patient"]["spo2Scale"], 1);
 }

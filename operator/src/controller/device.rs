@@ -107,7 +107,6 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
         observed_generation: generation,
         phase: Some(phase),
         deployment: Some(names::device_deployment(&device)),
-        last_telemetry: previous.last_telemetry.clone(),
         quarantined: quarantine_reason.is_some(),
         quarantine_reason: quarantine_reason.clone(),
         conditions: conditions(&states, &previous.conditions, generation, now()),
