@@ -64,6 +64,10 @@ struct Cli {
     /// Stop a live capture after this many seconds.
     #[arg(long, env = "WARDWATCH_DURATION_SECONDS")]
     duration_seconds: Option<u64>,
+    /// Seconds between two HL7 reports the device is configured to send (0: none expected),
+    /// exposed for the device-health rules that call a device silent.
+    #[arg(long, env = "WARDWATCH_EXPECTED_REPORT_INTERVAL_SECONDS", default_value_t = 0.0)]
+    expected_report_interval_seconds: f64,
     #[command(flatten)]
     limits: Limits,
     #[command(flatten)]
@@ -279,6 +283,7 @@ fn main() -> Result<()> {
 /// Serves the metrics while a capture (live, or a file replay) feeds them.
 async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
     let metrics = Arc::new(Metrics::new()?);
+    metrics.set_expected_report_interval(cli.expected_report_interval_seconds);
     let state = Arc::new(ServerState::new(Arc::clone(&metrics)));
     let listener = TcpListener::bind(cli.listen).await.with_context(|| format!("listening on {}", cli.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving /metrics /healthz /readyz");

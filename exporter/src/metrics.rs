@@ -120,7 +120,11 @@ pub struct Metrics {
     hl7_errors: IntCounterVec,
     hl7_ack_rtt: Histogram,
     hl7_last_message: Gauge,
+    hl7_expected_interval: Gauge,
     vital_observations: IntCounterVec,
+    /// When each patient's each vital sign was last observed (packet time), so rules can tell
+    /// a fresh value from one a silent device left behind.
+    vital_observed: GaugeVec,
     /// One gauge family per vital sign, by its metric name, labelled by patient.
     vitals: HashMap<&'static str, GaugeVec>,
     capture_open: IntGauge,
@@ -167,6 +171,20 @@ impl Metrics {
             "Capture time of the last HL7 message that parsed (Unix seconds)",
         )?;
         registry.register(Box::new(hl7_last_message.clone()))?;
+        let hl7_expected_interval = Gauge::new(
+            "wardwatch_hl7_expected_report_interval_seconds",
+            "Seconds between two HL7 reports the device is configured to send (0: none expected); \
+             device-health rules call a device silent after several of them",
+        )?;
+        registry.register(Box::new(hl7_expected_interval.clone()))?;
+        let vital_observed = GaugeVec::new(
+            Opts::new(
+                "wardwatch_vital_observed_timestamp_seconds",
+                "Capture time of the last observation of each vital sign, per patient (Unix seconds)",
+            ),
+            &["patient", "vital"],
+        )?;
+        registry.register(Box::new(vital_observed.clone()))?;
         let metrics = Self {
             packets: counter_vec("wardwatch_packets_total", "Frames captured, by protocol", &["protocol"])?,
             bytes: counter_vec("wardwatch_bytes_total", "Bytes on the wire of the frames captured", &["protocol"])?,
@@ -229,6 +247,8 @@ impl Metrics {
                 "Time from an HL7 message to the ACK naming its control id",
             )?,
             hl7_last_message,
+            hl7_expected_interval,
+            vital_observed,
             vital_observations: counter_vec(
                 "wardwatch_vital_observations_total",
                 "Vital-sign values decoded from HL7 OBX segments, by vital",
@@ -327,6 +347,11 @@ impl Metrics {
         Ok(String::from_utf8(out)?)
     }
 
+    /// The device's configured report interval (0 when it sends no HL7 on a schedule).
+    pub fn set_expected_report_interval(&self, seconds: f64) {
+        self.hl7_expected_interval.set(seconds);
+    }
+
     pub fn set_capture_open(&self, open: bool) {
         self.capture_open.set(i64::from(open));
     }
@@ -376,9 +401,12 @@ impl<'m> MetricsSink<'m> {
         }
         while self.patients.len() >= self.max_patients {
             let Some(gone) = self.patients.pop_front() else { break };
-            for gauge in self.metrics.vitals.values() {
+            for vital in VITAL_SIGNS {
                 // Not every patient has every vital: a missing series is fine.
-                let _ = gauge.remove_label_values(&[gone.as_str()]);
+                if let Some(gauge) = self.metrics.vitals.get(vital.metric) {
+                    let _ = gauge.remove_label_values(&[gone.as_str()]);
+                }
+                let _ = self.metrics.vital_observed.remove_label_values(&[gone.as_str(), vital.key]);
             }
         }
         self.patients.push_back(patient.to_owned());
@@ -425,6 +453,9 @@ impl Sink for MetricsSink<'_> {
                     if let Some(gauge) = m.vitals.get(observation.vital.metric) {
                         gauge.with_label_values(&[&*message.patient]).set(observation.value);
                     }
+                    m.vital_observed
+                        .with_label_values(&[&*message.patient, observation.vital.key])
+                        .set(at.as_secs_f64());
                 }
             }
             Event::Hl7Error(error) => m.hl7_errors.with_label_values(&[error.as_str()]).inc(),
@@ -488,6 +519,12 @@ pub(crate) mod tests {
         assert_eq!(sample(&text, r#"wardwatch_vital_heart_rate_beats_per_minute{patient="P-1"}"#), Some(70.0));
         assert_eq!(sample(&text, r#"wardwatch_hl7_messages_total{result="parsed",type="oru_r01"}"#), Some(1.0));
         assert_eq!(sample(&text, "wardwatch_hl7_last_message_timestamp_seconds"), Some(1_790_000_000.0));
+        let observed = r#"wardwatch_vital_observed_timestamp_seconds{patient="P-1",vital="spo2"}"#;
+        assert_eq!(sample(&text, observed), Some(1_790_000_000.0));
+        assert_eq!(sample(&text, "wardwatch_hl7_expected_report_interval_seconds"), Some(0.0));
+        metrics.set_expected_report_interval(5.0);
+        let text = metrics.render().unwrap();
+        assert_eq!(sample(&text, "wardwatch_hl7_expected_report_interval_seconds"), Some(5.0));
     }
 
     #[test]
@@ -505,6 +542,8 @@ pub(crate) mod tests {
             series.iter().filter(|l| l.starts_with("wardwatch_vital_spo2_percent{")).copied().collect();
         assert_eq!(patients.len(), 4, "only the most recent patients keep series: {patients:?}");
         assert!(sample(&text, r#"wardwatch_vital_spo2_percent{patient="P-19"}"#).is_some());
+        let observed = series.iter().filter(|l| l.starts_with("wardwatch_vital_observed_timestamp_seconds{")).count();
+        assert_eq!(observed, 8, "two vitals of the four patients kept: {text}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub const LABEL_DEVICE: &str = "wardwatch.io/device";
 pub const LABEL_DEVICE_TYPE: &str = "wardwatch.io/device-type";
 pub const LABEL_PATIENT: &str = "wardwatch.io/patient";
 pub const LABEL_BED: &str = "wardwatch.io/bed";
+/// The patient's NEWS2 SpO2 scale (`1` or `2`), so the rules score SpO2 on the right one.
+pub const LABEL_SPO2_SCALE: &str = "wardwatch.io/spo2-scale";
 
 /// Pod labels that become target labels of every scraped series, with their short names.
 pub const TARGET_LABELS: &[(&str, &str)] = &[
@@ -37,6 +39,7 @@ pub const TARGET_LABELS: &[(&str, &str)] = &[
     (LABEL_DEVICE_TYPE, "device_type"),
     (LABEL_PATIENT, "patient"),
     (LABEL_BED, "bed"),
+    (LABEL_SPO2_SCALE, "spo2_scale"),
     (LABEL_COMPONENT, "component"),
 ];
 
@@ -58,6 +61,7 @@ pub fn device_labels(ward: &Ward, device: &MonitoredDevice) -> BTreeMap<String, 
     if let Some(patient) = &device.spec.patient {
         labels.insert(LABEL_PATIENT.to_owned(), patient.id.clone());
         labels.insert(LABEL_BED.to_owned(), patient.bed.clone());
+        labels.insert(LABEL_SPO2_SCALE.to_owned(), patient.spo2_scale.to_string());
     }
     labels
 }

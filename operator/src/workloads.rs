@@ -45,8 +45,21 @@ fn pod_security_context() -> Value {
            "seccompProfile": {"type": "RuntimeDefault"}})
 }
 
+/// What the exporter knows of what it watches, beyond the ward's settings.
+pub struct Watched<'a> {
+    /// The id its alert lines name.
+    pub id: &'a str,
+    /// Seconds between the HL7 reports it should see (0: none on a schedule).
+    pub report_interval_seconds: u32,
+    /// Patients whose vital-sign series it keeps.
+    pub max_patients: u32,
+}
+
+/// Patients the gateway's exporter keeps series for: it sees every device of the ward.
+pub const GATEWAY_MAX_PATIENTS: u32 = 64;
+
 /// The exporter sidecar watching the pod's interface, with its intrusion settings from the ward.
-pub fn exporter_container(ward: &Ward, device_id: &str) -> Container {
+pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
     let intrusion = &ward.spec.intrusion;
     let network = &ward.spec.network;
     let allowed_ports: Vec<String> = network
@@ -62,7 +75,9 @@ pub fn exporter_container(ward: &Ward, device_id: &str) -> Container {
     let mut variables = env(&[
         ("WARDWATCH_INTERFACE", "eth0".to_owned()),
         ("WARDWATCH_LISTEN", format!("0.0.0.0:{EXPORTER_METRICS_PORT}")),
-        ("WARDWATCH_DEVICE_ID", device_id.to_owned()),
+        ("WARDWATCH_DEVICE_ID", watched.id.to_owned()),
+        ("WARDWATCH_EXPECTED_REPORT_INTERVAL_SECONDS", watched.report_interval_seconds.to_string()),
+        ("WARDWATCH_MAX_PATIENTS", watched.max_patients.to_string()),
         ("WARDWATCH_HL7_PORTS", HL7_PORT.to_string()),
         ("WARDWATCH_ALLOWED_CIDRS", network.allowed_cidrs.join(",")),
         ("WARDWATCH_ALLOWED_PORTS", allowed_ports.join(",")),
@@ -167,6 +182,18 @@ fn single_replica_deployment<K: Resource<DynamicType = ()>>(
     .expect("a Deployment built from valid parts is valid")
 }
 
+/// A device's exporter: its HL7 report interval when its type reports on a schedule (imaging
+/// modalities and workstations send no HL7), and the one patient it serves.
+fn device_watched(device: &MonitoredDevice) -> Watched<'_> {
+    use wardwatch_crds::device::DeviceType::{ImagingModality, Workstation};
+    let reports = !matches!(device.spec.device_type, ImagingModality | Workstation);
+    Watched {
+        id: device.meta().name.as_deref().unwrap_or_default(),
+        report_interval_seconds: if reports { device.spec.twin.interval_seconds.max(1) as u32 } else { 0 },
+        max_patients: 4,
+    }
+}
+
 /// A device's Deployment: one replica of the twin and its exporter sharing the pod network.
 pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
     single_replica_deployment(
@@ -174,7 +201,7 @@ pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
         names::device_deployment(device),
         names::device_labels(ward, device),
         names::device_selector(device),
-        vec![simulator_container(ward, device), exporter_container(ward, &device.name_any())],
+        vec![simulator_container(ward, device), exporter_container(ward, &device_watched(device))],
         // A device exists once: never two twins of it at the same time.
         json!({"type": "Recreate"}),
     )
@@ -209,7 +236,13 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
         names::gateway(ward),
         labels,
         names::gateway_selector(ward),
-        vec![gateway, exporter_container(ward, &names::gateway(ward))],
+        vec![
+            gateway,
+            exporter_container(
+                ward,
+                &Watched { id: &names::gateway(ward), report_interval_seconds: 0, max_patients: GATEWAY_MAX_PATIENTS },
+            ),
+        ],
         json!({"type": "RollingUpdate"}),
     )
 }
