@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what wardwatch's build and tests need on a fresh Debian machine, skipping what is
 # already there: Debian packages (libpcap, Prometheus, Alertmanager, tshark, tcpdump, iproute2,
-# python3-venv), the Rust components rustfmt and clippy, Wireshark's test captures from Debian's
-# wireshark source package, python-hl7's mllp_send, and a check that Go is new enough for the
-# test bed.
+# python3-venv, python3-yaml), the Rust components rustfmt and clippy, Wireshark's test
+# captures from Debian's wireshark source package, python-hl7's mllp_send, and a check that Go
+# is new enough for the test bed.
 set -euo pipefail
 
 debian_packages=(
@@ -13,6 +13,7 @@ debian_packages=(
 	tshark tcpdump         # reference readers of captures
 	iproute2               # network namespaces and veth pairs for capture tests
 	python3-venv           # python-hl7's virtual environment (scripts/python-hl7.sh)
+	python3-yaml           # PyYAML: `wardwatch-operator render` output must load in a YAML 1.1 reader
 	ca-certificates curl git
 )
 

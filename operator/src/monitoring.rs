@@ -86,7 +86,9 @@ pub struct RelabelConfig {
 }
 
 /// `AlertmanagerConfig.spec` (`monitoring.coreos.com/v1alpha1`): a ward's routes, receivers and
-/// inhibitions. prometheus-operator scopes it to the object's namespace when it merges it.
+/// inhibitions. prometheus-operator scopes it to the object's namespace when it merges it: it
+/// prefixes receiver names with `<namespace>/<name>/`, adds a `namespace` matcher to the top-level
+/// route and to both sides of every inhibit rule, and always sets `continue` on the top-level route.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "monitoring.coreos.com",
@@ -98,7 +100,7 @@ pub struct RelabelConfig {
 #[serde(rename_all = "camelCase")]
 pub struct AlertmanagerConfigSpec {
     pub route: AmRoute,
-    pub receivers: Vec<serde_json::Value>,
+    pub receivers: Vec<AmReceiver>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inhibit_rules: Vec<InhibitRule>,
 }
@@ -123,7 +125,7 @@ pub struct AmRoute {
     pub routes: Vec<AmRoute>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Matcher {
     pub name: String,
@@ -137,8 +139,14 @@ impl Matcher {
         Self { name: name.to_owned(), value: value.to_owned(), match_type: "=".to_owned() }
     }
 
+    /// A regular expression, anchored by Alertmanager at both ends.
     pub fn regex(name: &str, value: &str) -> Self {
         Self { name: name.to_owned(), value: value.to_owned(), match_type: "=~".to_owned() }
+    }
+
+    /// The label is present with a non-empty value (Alertmanager treats a missing label as "").
+    pub fn present(name: &str) -> Self {
+        Self::regex(name, ".+")
     }
 }
 
@@ -147,7 +155,123 @@ impl Matcher {
 pub struct InhibitRule {
     pub source_match: Vec<Matcher>,
     pub target_match: Vec<Matcher>,
+    /// Labels whose values must be equal in source and target. Alertmanager counts a label
+    /// missing on both sides as equal.
     pub equal: Vec<String>,
+}
+
+/// A receiver of an AlertmanagerConfig: one or more notifier configurations.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AmReceiver {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discord_configs: Vec<DiscordConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telegram_configs: Vec<TelegramConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email_configs: Vec<EmailConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_configs: Vec<WebhookConfig>,
+}
+
+/// A key of a Secret in the AlertmanagerConfig's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct SecretKeySelector {
+    pub name: String,
+    pub key: String,
+}
+
+/// Alertmanager's `discord_config`: the webhook URL comes from a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscordConfig {
+    #[serde(rename = "apiURL")]
+    pub api_url: SecretKeySelector,
+    /// A Go template: the embed's title (Discord allows 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A Go template: the embed's text (Discord allows 2000 characters here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub send_resolved: bool,
+}
+
+/// Alertmanager's `telegram_config`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramConfig {
+    pub bot_token: SecretKeySelector,
+    #[serde(rename = "chatID")]
+    pub chat_id: i64,
+    /// `HTML`, `Markdown` or `MarkdownV2`: how Telegram reads [`message`](Self::message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_mode: Option<String>,
+    /// A Go template: the message (Telegram allows 4096 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub send_resolved: bool,
+}
+
+/// Alertmanager's `email_config`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailConfig {
+    pub to: String,
+    pub from: String,
+    /// `host:port` of the SMTP server.
+    pub smarthost: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password: Option<SecretKeySelector>,
+    /// Header fields (Go templates); a `Subject` here replaces Alertmanager's default subject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<KeyValue>,
+    /// A Go template (`html/template`: values are escaped): the HTML body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// A Go template: the plain-text body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub send_resolved: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+/// Alertmanager's `webhook_config`: Alertmanager's whole JSON payload, every label included.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookConfig {
+    /// The URL itself, for URLs that carry no secret (the operator's own webhook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL from a Secret (URLs often carry tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_secret: Option<SecretKeySelector>,
+    pub send_resolved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_config: Option<HttpConfig>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<SafeAuthorization>,
+}
+
+/// An `Authorization` header whose credentials come from a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct SafeAuthorization {
+    /// The scheme, such as `Bearer`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub credentials: SecretKeySelector,
 }
 
 /// `ScrapeConfig.spec` (`monitoring.coreos.com/v1alpha1`): a central Prometheus pulling a
