@@ -26,6 +26,7 @@ pub fn api_resource(api_version: &str, kind: &str) -> Option<ApiResource> {
         ("apps", "Deployment") => "deployments",
         ("", "Service") => "services",
         ("", "ConfigMap") => "configmaps",
+        ("", "Secret") => "secrets",
         ("networking.k8s.io", "NetworkPolicy") => "networkpolicies",
         ("monitoring.coreos.com", "PrometheusRule") => "prometheusrules",
         ("monitoring.coreos.com", "PodMonitor") => "podmonitors",
@@ -226,9 +227,15 @@ mod tests {
 
     #[test]
     fn every_kind_the_builders_make_has_a_resource() {
-        let ward = crate::fixtures::icu_ward();
         let device = crate::fixtures::monitor("bed-01");
-        let mut objects = crate::desired::ward_objects(&ward, Some("http://x"));
+        let ward =
+            crate::fixtures::ward("icu-east", "hospitalId: st-mary\ndepartment: icu\nquarantine: {mode: OnAlert}\n");
+        let webhook = crate::quarantine::QuarantineWebhook {
+            url: "http://x".into(),
+            key: crate::quarantine::WebhookKey::new("a key of sixteen bytes or more").unwrap(),
+        };
+        let mut objects = crate::desired::ward_objects_with_webhook(&ward, Some(&webhook));
+        assert!(objects.iter().any(|o| o["kind"] == "Secret"), "the token Secret is among them");
         objects.extend(crate::desired::device_objects(&ward, &device));
         for object in objects {
             assert!(

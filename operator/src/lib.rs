@@ -13,6 +13,7 @@ pub mod monitoring;
 pub mod monitors;
 pub mod names;
 pub mod policies;
+pub mod quarantine;
 pub mod render;
 pub mod routing;
 pub mod rules;

@@ -11,6 +11,10 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
+/// The `result` values of `wardwatch_operator_quarantine_requests_total`, exported from zero.
+pub const QUARANTINE_RESULTS: [&str; 6] =
+    ["quarantined", "already_quarantined", "ignored", "unauthorized", "bad_request", "error"];
+
 /// Every metric the operator exposes (prefix `wardwatch_operator_`).
 pub struct Metrics {
     pub registry: Registry,
@@ -19,6 +23,7 @@ pub struct Metrics {
     pub reconcile_duration: HistogramVec,
     pub applies: IntCounterVec,
     pub leader: IntGauge,
+    pub quarantine_requests: IntCounterVec,
     ready: AtomicBool,
 }
 
@@ -54,12 +59,25 @@ impl Metrics {
         .unwrap();
         let leader =
             IntGauge::new("wardwatch_operator_leader", "1 while this replica holds the leader Lease.").unwrap();
+        let quarantine_requests = IntCounterVec::new(
+            Opts::new(
+                "wardwatch_operator_quarantine_requests_total",
+                "Requests to the quarantine webhook, by result: quarantined, already_quarantined or ignored \
+                 (the strongest outcome of its alerts), unauthorized, bad_request, error.",
+            ),
+            &["result"],
+        )
+        .unwrap();
+        for result in QUARANTINE_RESULTS {
+            quarantine_requests.with_label_values(&[result]);
+        }
         for collector in [
             Box::new(reconciliations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconcile_errors.clone()),
             Box::new(reconcile_duration.clone()),
             Box::new(applies.clone()),
             Box::new(leader.clone()),
+            Box::new(quarantine_requests.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -70,6 +88,7 @@ impl Metrics {
             reconcile_duration,
             applies,
             leader,
+            quarantine_requests,
             ready: AtomicBool::new(false),
         }
     }

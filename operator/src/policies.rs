@@ -8,6 +8,7 @@ use wardwatch_crds::network::PortRule;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
 use crate::names::{self, EXPORTER_METRICS_PORT, HL7_PORT};
+use crate::quarantine::AlertQuarantine;
 
 fn port(rule: &PortRule) -> Value {
     let protocol = serde_json::to_value(rule.protocol).expect("protocol serialises");
@@ -66,10 +67,63 @@ pub fn quarantine_policy(ward: &Ward, device: &MonitoredDevice) -> NetworkPolicy
     .expect("the quarantine NetworkPolicy is valid")
 }
 
-/// Whether `device` is isolated, and why.
+/// Whether `device` is isolated, and why: by hand (`spec.quarantine`), or by a network alert
+/// that the quarantine webhook recorded in the annotation `wardwatch.io/quarantine`.
 pub fn quarantine_reason(device: &MonitoredDevice) -> Option<String> {
     if device.spec.quarantine {
         return Some(format!("spec.quarantine is set on {}", device.name_any()));
     }
-    None
+    let recorded = device.annotations().get(names::QUARANTINE_ANNOTATION)?;
+    let why = AlertQuarantine::from_annotation(recorded)
+        .map_or_else(|| format!("annotation {} is set", names::QUARANTINE_ANNOTATION), |r| r.describe());
+    let namespace = device.namespace().map(|ns| format!(" -n {ns}")).unwrap_or_default();
+    Some(format!(
+        "{why}; lift with kubectl annotate monitoreddevice {}{namespace} {}-",
+        device.name_any(),
+        names::QUARANTINE_ANNOTATION
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{icu_ward, monitor};
+    use wardwatch_crds::Severity;
+
+    fn annotated(value: &str) -> MonitoredDevice {
+        let mut device = monitor("bed-01");
+        device.annotations_mut().insert(names::QUARANTINE_ANNOTATION.to_owned(), value.to_owned());
+        device
+    }
+
+    #[test]
+    fn an_alerts_annotation_quarantines_and_names_the_alert() {
+        assert_eq!(quarantine_reason(&monitor("bed-01")), None);
+        let record = AlertQuarantine {
+            alert: "PortScanDetected".into(),
+            severity: Severity::Warning,
+            starts_at: "2025-05-01T10:00:00Z".into(),
+            received_at: "2025-05-01T10:00:11Z".into(),
+        };
+        let device = annotated(&record.to_annotation());
+        assert_eq!(
+            quarantine_reason(&device).unwrap(),
+            "network alert PortScanDetected (warning) since 2025-05-01T10:00:00Z; \
+             lift with kubectl annotate monitoreddevice bed-01 -n st-mary wardwatch.io/quarantine-"
+        );
+        assert!(crate::desired::device_objects(&icu_ward(), &device).iter().any(|o| o["kind"] == "NetworkPolicy"));
+    }
+
+    #[test]
+    fn an_unreadable_annotation_still_quarantines() {
+        let reason = quarantine_reason(&annotated("by hand")).unwrap();
+        assert!(reason.starts_with("annotation wardwatch.io/quarantine is set; lift with"), "{reason}");
+    }
+
+    #[test]
+    fn spec_quarantine_still_isolates() {
+        let mut device = monitor("bed-01");
+        device.spec.quarantine = true;
+        assert_eq!(quarantine_reason(&device).unwrap(), "spec.quarantine is set on bed-01");
+    }
 }

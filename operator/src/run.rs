@@ -1,6 +1,7 @@
 //! `wardwatch-operator run`: the long-running operator process.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,47 @@ use tokio::sync::watch;
 use crate::controller::{self, Scope, context::Settings};
 use crate::leader::LeaderElector;
 use crate::metrics::{self, Metrics};
+use crate::quarantine::{self, QuarantineWebhook, Webhook, WebhookKey};
+
+/// The environment variable that may hold the webhook's master key itself (not a flag: a flag's
+/// value shows in the process list).
+pub const WEBHOOK_KEY_ENV: &str = "WARDWATCH_WEBHOOK_KEY";
+
+/// The webhook's master key, from `--webhook-key-file` or else `WARDWATCH_WEBHOOK_KEY`.
+fn webhook_key(args: &RunArgs) -> Result<Option<WebhookKey>> {
+    if let Some(path) = &args.webhook_key_file {
+        return WebhookKey::from_file(path).map(Some);
+    }
+    match std::env::var(WEBHOOK_KEY_ENV) {
+        Ok(key) if !key.is_empty() => WebhookKey::new(key).context(WEBHOOK_KEY_ENV).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Starts the quarantine webhook when a key is configured, on every replica (it only writes
+/// the annotation; the leader's device controller isolates). Returns what the wards route to.
+async fn start_webhook(
+    args: &RunArgs,
+    client: &kube::Client,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<QuarantineWebhook>> {
+    let Some(key) = webhook_key(args)? else {
+        if args.quarantine_webhook.is_some() {
+            tracing::warn!(
+                "--quarantine-webhook is set but there is no webhook key (--webhook-key-file or \
+                 {WEBHOOK_KEY_ENV}): the webhook is off and no ward routes to it"
+            );
+        }
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(args.webhook_address)
+        .await
+        .with_context(|| format!("binding the quarantine webhook to {}", args.webhook_address))?;
+    tracing::info!(address = %listener.local_addr()?, "serving the quarantine webhook (POST {})", quarantine::PATH);
+    let webhook = Arc::new(Webhook::new(client.clone(), key.clone(), metrics.clone()));
+    tokio::spawn(quarantine::serve(listener, webhook));
+    Ok(args.quarantine_webhook.clone().map(|url| QuarantineWebhook { url, key }))
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
@@ -25,9 +67,18 @@ pub struct RunArgs {
     /// How often every object is reconciled even when nothing changes (e.g. 300s, 5m).
     #[arg(long, env = "WARDWATCH_RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
-    /// The operator's quarantine webhook URL, routed to by wards whose quarantine mode is OnAlert.
+    /// The operator's quarantine webhook URL, routed to by wards whose quarantine mode is OnAlert
+    /// (only with a webhook key: without one the webhook is off).
     #[arg(long, env = "WARDWATCH_QUARANTINE_WEBHOOK")]
     pub quarantine_webhook: Option<String>,
+    /// Address of the quarantine webhook (`POST /quarantine`, plain HTTP), served by every
+    /// replica when a webhook key is configured.
+    #[arg(long, env = "WARDWATCH_WEBHOOK_ADDRESS", default_value = "0.0.0.0:8443")]
+    pub webhook_address: SocketAddr,
+    /// File holding the webhook's master key (each ward namespace's token is derived from it);
+    /// the key may also come in the environment variable WARDWATCH_WEBHOOK_KEY.
+    #[arg(long, env = "WARDWATCH_WEBHOOK_KEY_FILE")]
+    pub webhook_key_file: Option<PathBuf>,
     /// Reconciles run at once per controller; bounds memory and the load on the API server.
     #[arg(long, env = "WARDWATCH_MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
@@ -97,6 +148,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         metrics::bind(args.metrics_address).await.with_context(|| format!("binding {}", args.metrics_address))?;
     tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
     tokio::spawn(metrics::serve(listener, metrics.clone()));
+    let quarantine_webhook = start_webhook(&args, &client, &metrics).await?;
     // A standby replica is healthy and ready too; `wardwatch_operator_leader` tells who leads.
     metrics.set_ready(true);
 
@@ -121,11 +173,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ))
     });
     let scope = args.namespace.clone().map_or(Scope::All, Scope::Namespace);
-    let settings = Settings {
-        quarantine_webhook: args.quarantine_webhook.clone(),
-        resync: args.resync_interval,
-        concurrency: args.max_concurrent_reconciles,
-    };
+    let settings =
+        Settings { quarantine_webhook, resync: args.resync_interval, concurrency: args.max_concurrent_reconciles };
 
     loop {
         // Stand by until this replica leads (or a signal ends the wait).

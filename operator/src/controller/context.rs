@@ -12,12 +12,14 @@ use wardwatch_crds::MonitoredDevice;
 
 use crate::apply::Applier;
 use crate::metrics::Metrics;
+use crate::quarantine::QuarantineWebhook;
 
 /// Operator settings that shape what it builds and how often it looks again.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The operator's quarantine webhook URL, for wards whose quarantine mode is OnAlert.
-    pub quarantine_webhook: Option<String>,
+    /// The operator's quarantine webhook (URL and master key), for wards whose quarantine mode
+    /// is OnAlert: their alerts are routed to it with the token Secret it derives.
+    pub quarantine_webhook: Option<QuarantineWebhook>,
     /// How often every object is reconciled even when nothing wakes it.
     pub resync: Duration,
     /// Reconciles run at once per controller (bounds memory and API-server load).

@@ -28,7 +28,7 @@ pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
     let monitoring = ctx.monitoring_available().await;
 
     let mut applied = Vec::new();
-    for object in desired::ward_objects(&ward, ctx.settings.quarantine_webhook.as_deref()) {
+    for object in desired::ward_objects_with_webhook(&ward, ctx.settings.quarantine_webhook.as_ref()) {
         if is_monitoring(&object) && !monitoring {
             continue;
         }

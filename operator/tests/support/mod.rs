@@ -145,3 +145,20 @@ pub fn apply_example_ward(cp: &ControlPlane) {
         kubectl_ok(cp, &["apply", "-f", repo_path(manifest).to_str().unwrap()]);
     }
 }
+
+/// A kubeconfig file that authenticates as `namespace/service_account` with a token from the
+/// TokenRequest API, for running the operator under the chart's RBAC.
+pub fn service_account_kubeconfig(cp: &ControlPlane, namespace: &str, service_account: &str) -> PathBuf {
+    let token = kubectl_ok(cp, &["create", "token", service_account, "-n", namespace, "--duration", "1h"]);
+    let kubeconfig = cp.dir().join(format!("{namespace}-{service_account}.kubeconfig"));
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: bed, cluster: {{server: '{}', certificate-authority: '{}'}}}}]\n\
+         users: [{{name: sa, user: {{token: '{}'}}}}]\n\
+         contexts: [{{name: sa, context: {{cluster: bed, user: sa}}}}]\ncurrent-context: sa\n",
+        cp.url(),
+        cp.admin_credentials().ca_cert.display(),
+        token.trim()
+    );
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    kubeconfig
+}
