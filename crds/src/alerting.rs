@@ -104,6 +104,10 @@ pub struct EmailReceiver {
     /// The Secret key holding the SMTP password, when the server needs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_password: Option<SecretKeyRef>,
+    /// Whether Alertmanager insists on STARTTLS; turn off only for a relay inside the hospital
+    /// that speaks no TLS.
+    #[serde(default = "yes")]
+    pub require_tls: bool,
 }
 
 /// A generic webhook (Alertmanager's webhook payload).

@@ -225,6 +225,9 @@ pub struct EmailConfig {
     pub auth_username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_password: Option<SecretKeySelector>,
+    /// Whether Alertmanager insists on STARTTLS with the smarthost.
+    #[serde(rename = "requireTLS", default, skip_serializing_if = "Option::is_none")]
+    pub require_tls: Option<bool>,
     /// Header fields (Go templates); a `Subject` here replaces Alertmanager's default subject.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<KeyValue>,

@@ -266,6 +266,7 @@ fn receiver(receiver: &Receiver, texts: &Texts) -> AmReceiver {
             smarthost: email.smarthost.clone(),
             auth_username: email.auth_username.clone(),
             auth_password: email.auth_password.as_ref().map(secret),
+            require_tls: Some(email.require_tls),
             headers: vec![KeyValue { key: "Subject".to_owned(), value: texts.title.clone() }],
             html: Some(texts.email_html.clone()),
             text: Some(texts.email_text.clone()),
