@@ -101,7 +101,7 @@ fn pod_monitor_turns_pod_labels_into_short_target_labels() {
     assert_eq!(endpoint["interval"], "5s");
     let targets: Vec<&str> =
         endpoint["relabelings"].as_array().unwrap().iter().map(|r| r["targetLabel"].as_str().unwrap()).collect();
-    assert_eq!(targets, ["hospital", "ward", "device", "device_type", "patient", "bed", "component"]);
+    assert_eq!(targets, ["hospital", "ward", "device", "device_type", "patient", "bed", "spo2_scale", "component"]);
 }
 
 #[test]

@@ -201,7 +201,8 @@ fn news2_tests(ward: &Ward, scope: &Scope) -> Vec<Value> {
     };
     let mut tests = Vec::new();
     // (parameter, vital, bands, tenths, spo2 scale, FiO2 of the patient)
-    let tables: &[(&str, &str, Bands, bool, Option<&'static str>, Option<f64>)] = &[
+    type Table = (&'static str, &'static str, Bands, bool, Option<&'static str>, Option<f64>);
+    let tables: &[Table] = &[
         ("respiratory_rate", "respiratory_rate", news2::RESPIRATORY_RATE, false, None, None),
         ("spo2", "spo2", news2::SPO2_SCALE1, false, None, None),
         ("spo2", "spo2", news2::SPO2_SCALE2_AIR, false, Some("2"), Some(21.0)),
@@ -249,7 +250,8 @@ fn news2_tests(ward: &Ward, scope: &Scope) -> Vec<Value> {
     );
 
     // Aggregates: (patient, readings, NEWS2Urgent?, NEWS2Emergency?). Every other reading scores 0.
-    let patients: &[(&str, &[(&str, f64)], bool, bool)] = &[
+    type Case = (&'static str, &'static [(&'static str, f64)], bool, bool);
+    let patients: &[Case] = &[
         ("total4", &[("respiratory_rate", 21.0), ("heart_rate", 111.0)], false, false),
         ("total5", &[("respiratory_rate", 21.0), ("heart_rate", 111.0), ("temperature", 38.1)], true, false),
         ("total6", &[("respiratory_rate", 21.0), ("heart_rate", 111.0), ("temperature", 39.1)], true, false),
