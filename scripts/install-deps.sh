@@ -13,6 +13,7 @@ debian_packages=(
 	tshark tcpdump         # reference readers of captures
 	iproute2               # network namespaces and veth pairs for capture tests
 	python3-venv           # python-hl7's virtual environment (scripts/python-hl7.sh)
+	python3-aiosmtpd       # a real SMTP server for the e-mail receivers (tests/src/smtp.rs)
 	python3-yaml           # PyYAML: `wardwatch-operator render` output must load in a YAML 1.1 reader
 	ca-certificates curl git
 )

@@ -15,11 +15,12 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-/// One notification: the path it was posted to and its JSON body.
+/// One notification: the path it was posted to, its JSON body, and when it arrived.
 #[derive(Debug)]
 pub struct Delivery {
     pub path: String,
     pub body: Value,
+    pub at: std::time::SystemTime,
 }
 
 pub struct AlertReceiver {
@@ -40,12 +41,13 @@ impl AlertReceiver {
                 let service = service_fn(move |request: Request<Incoming>| {
                     let sender = sender.clone();
                     async move {
+                        let at = std::time::SystemTime::now();
                         let path = request.uri().path().to_owned();
                         let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         // A body that is not JSON is kept as a string: it is still a delivery.
                         let body = serde_json::from_slice(&body)
                             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-                        let _ = sender.send(Delivery { path, body });
+                        let _ = sender.send(Delivery { path, body, at });
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
                     }
                 });

@@ -22,6 +22,7 @@ pub mod pod_targets;
 pub mod process;
 pub mod prometheus;
 pub mod prometheus_operator;
+pub mod smtp;
 pub mod tshark;
 pub mod wait;
 

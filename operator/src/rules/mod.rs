@@ -146,6 +146,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_alert_at_its_runbook_anchor() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for alert in all_alerts(&ward("hospitalId: st-mary\ndepartment: icu\n")) {
+            let anchor = alert.runbook_url().rsplit_once('#').unwrap().1.to_owned();
+            assert!(readme.contains(&format!(r#"<a id="{anchor}"></a>`{}`"#, alert.name)), "README lacks {anchor}");
+        }
+    }
+
+    #[test]
     fn rule_is_owned_by_its_ward_and_labelled() {
         let rule = ward_prometheus_rule(&ward("hospitalId: st-mary\ndepartment: icu\n"));
         assert_eq!(rule.metadata.name.as_deref(), Some("icu-east-wardwatch"));

@@ -13,15 +13,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::ResourceExt;
 use serde_json::{Value, json};
 use testbed::alert_receiver::{AlertReceiver, Delivery};
 use testbed::netns::{Bridge, NetworkNamespace};
 use testbed::pod::{self, PodFacts};
 use testbed::pod_targets::{LocalPod, scrape_configs};
+use testbed::smtp::{Mail, SmtpServer};
 use testbed::{
     Alertmanager, ControlPlane, ManagedProcess, Prometheus, PrometheusOperator, free_port, workspace_binary,
 };
@@ -38,9 +41,21 @@ struct Args {
     /// Exits (status 0) once the first firing alert reaches a receiver.
     #[arg(long)]
     until_alert: bool,
-    /// With --until-alert: gives up after this many seconds.
+    /// Exits (status 0) once a firing alert reached a receiver, an e-mail arrived (when a receiver
+    /// sends e-mail) and the quarantine webhook isolated a device.
+    #[arg(long)]
+    until_quarantined: bool,
+    /// With --until-alert or --until-quarantined: keeps watching this many seconds more (to see
+    /// that nothing arrives twice) before exiting.
+    #[arg(long, default_value_t = 0)]
+    linger_seconds: u64,
+    /// With --until-alert or --until-quarantined: gives up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_seconds: u64,
+    /// Writes what happened (every notification and e-mail with its arrival time, the
+    /// quarantines, and the latencies) to this JSON file when the demo ends.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 fn default_manifests() -> Vec<PathBuf> {
@@ -101,11 +116,17 @@ async fn run(args: &Args, node: &NetworkNamespace) -> Result<()> {
         "spec": {"version": "v0.25.0", "alertmanagerConfigSelector": {}, "alertmanagerConfigNamespaceSelector": {}}}))
         .await?;
 
-    say("starting the wardwatch operator");
+    say("starting the wardwatch operator, with its quarantine webhook");
+    let webhook = format!("127.0.0.1:{}", free_port()?);
+    let key_file = logs.join("webhook-key");
+    std::fs::write(&key_file, random_key()?)?;
     let mut command = cp.command(&workspace_binary("wardwatch-operator")?);
     command.env("KUBECONFIG", cp.kubeconfig_path()).env("RUST_LOG", "info,kube=warn");
     command.args(["run", "--leader-election", "false", "--metrics-address", &format!("127.0.0.1:{}", free_port()?)]);
+    command.args(["--webhook-address", &webhook, "--quarantine-webhook", &format!("http://{webhook}/quarantine")]);
+    command.arg("--webhook-key-file").arg(&key_file);
     let mut operator = ManagedProcess::spawn_command("wardwatch-operator", command, &logs)?;
+    let smtp = SmtpServer::start(&logs).await?;
 
     let receiver = AlertReceiver::start().await?;
     let manifests: Vec<String> = args.manifest.iter().map(|p| p.display().to_string()).collect();
@@ -119,6 +140,7 @@ async fn run(args: &Args, node: &NetworkNamespace) -> Result<()> {
     let devices = manifest_objects(&args.manifest, "MonitoredDevice")?;
     for ward in &wards {
         create_receiver_secrets(&cp, ward, receiver.url())?;
+        point_email_at(&cp, ward, smtp.address())?;
     }
 
     say("waiting for the operator's Deployments, PodMonitors, rules and routing");
@@ -130,10 +152,13 @@ async fn run(args: &Args, node: &NetworkNamespace) -> Result<()> {
     let hosts = service_hosts(&cp, &pods)?;
     let host_refs: Vec<(&str, &str)> = hosts.iter().map(|(h, a)| (h.as_str(), a.as_str())).collect();
     let mut running = Vec::new();
+    // The twins run as user 65532: their sent logs go to a directory anyone may write.
+    let sent_logs = tempfile::Builder::new().prefix("wardwatch-demo-sent-").tempdir()?;
+    std::fs::set_permissions(sent_logs.path(), std::os::unix::fs::PermissionsExt::from_mode(0o1777))?;
     for (deployment, local) in deployments.iter().zip(&pods) {
         let network = NetworkNamespace::create("pod", &host_refs)?;
         bridge.plug(&network, &format!("{}/24", local.ip))?;
-        running.push(start_pod(deployment, local, network, args.speed, &logs)?);
+        running.push(start_pod(deployment, local, network, args.speed, &logs, sent_logs.path())?);
         let containers: Vec<&str> = pod::pod_spec(deployment)?["containers"]
             .as_array()
             .into_iter()
@@ -180,56 +205,164 @@ async fn run(args: &Args, node: &NetworkNamespace) -> Result<()> {
     println!();
     print!("{}", kubectl(&cp, &["get", "wards,monitoreddevices", "--all-namespaces"])?);
 
-    watch(args, &prometheus, receiver, &mut running).await
+    let mut record = Record::default();
+    let outcome = watch(args, &cp, &prometheus, receiver, &smtp, &mut running, &mut record).await;
+    let latencies = latencies(&cp, &wards, &record, sent_logs.path(), &running)?;
+    for line in latencies.lines() {
+        println!("[latency] {line}");
+    }
+    if let Some(path) = &args.report {
+        let mut report = record.to_json(&latencies);
+        // What the API server holds about the devices at the end: status and Events.
+        report["devices"] = kubectl_json(&cp, &["get", "monitoreddevices", "--all-namespaces"])?["items"].clone();
+        report["events"] = kubectl_json(&cp, &["get", "events", "--all-namespaces"])?["items"].clone();
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    outcome
 }
 
-/// Prints the alerts as Prometheus evaluates them and as the receivers get them.
+/// What the receivers got and what the quarantine did, with arrival times.
+#[derive(Default)]
+struct Record {
+    deliveries: Vec<Delivery>,
+    emails: Vec<Mail>,
+    /// `namespace/name` of each quarantine NetworkPolicy and when the demo first saw it.
+    quarantines: Vec<(String, SystemTime)>,
+}
+
+fn unix(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+impl Record {
+    fn firing_delivered(&self) -> bool {
+        self.deliveries.iter().any(|d| is_firing(&d.body))
+    }
+
+    fn to_json(&self, latencies: &Latencies) -> Value {
+        json!({
+            "deliveries": self.deliveries.iter().map(|d| json!({"receiver": d.path.trim_start_matches('/'),
+                "at": unix(d.at), "body": d.body})).collect::<Vec<_>>(),
+            "emails": self.emails.iter().map(|m| json!({"at": unix(m.at), "text": m.text})).collect::<Vec<_>>(),
+            "quarantines": self.quarantines.iter().map(|(p, at)| json!({"policy": p, "at": unix(*at)})).collect::<Vec<_>>(),
+            "latencies": latencies.to_json(),
+        })
+    }
+}
+
+fn is_firing(body: &Value) -> bool {
+    match body["alerts"].as_array() {
+        Some(alerts) => alerts.iter().any(|a| a["status"] == "firing"),
+        None => body["embeds"][0]["title"].as_str().unwrap_or_default().contains("FIRING"),
+    }
+}
+
+/// Prints the alerts as Prometheus evaluates them, what the receivers and the SMTP server get,
+/// and the quarantines, until Ctrl-C or the `--until-*` condition (and its linger) is met.
 async fn watch(
     args: &Args,
+    cp: &ControlPlane,
     prometheus: &Prometheus,
     mut receiver: AlertReceiver,
+    smtp: &SmtpServer,
     pods: &mut [RunningPod],
+    record: &mut Record,
 ) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout_seconds);
+    let expects_email = smtp_receivers(cp)?;
+    let mut done_at: Option<Instant> = None;
     let mut last_report = String::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut status = tokio::time::interval(Duration::from_secs(5));
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    let policies: kube::Api<NetworkPolicy> = kube::Api::all(cp.client());
     loop {
-        for pod in pods.iter_mut() {
-            for process in &mut pod.processes {
-                process.check_running().with_context(|| format!("pod {}", pod.name))?;
-            }
-        }
-        let up = prometheus.query("up == 1").await?.len();
-        let targets = prometheus.active_targets().await?.len();
-        let alerts = prometheus.alerts().await?;
-        let report = format!(
-            "targets up {up}/{targets}; alerts: {}",
-            if alerts.is_empty() {
-                "none".to_owned()
-            } else {
-                alerts.iter().map(describe_alert).collect::<Vec<_>>().join(", ")
-            }
-        );
-        if report != last_report {
-            println!("[prometheus] {report}");
-            last_report = report;
-        }
         // Stopping returns normally, so every process is stopped and every namespace removed.
-        let wait = tokio::select! {
-            delivery = receiver.next(Duration::from_secs(5)) => delivery,
+        tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = terminate.recv() => return Ok(()),
-        };
-        if let Some(delivery) = wait {
-            let firing = print_delivery(&delivery);
-            if firing && args.until_alert {
-                return Ok(());
+            delivery = receiver.next(Duration::from_secs(3600)) => {
+                if let Some(delivery) = delivery {
+                    print_delivery(&delivery);
+                    record.deliveries.push(delivery);
+                }
+            }
+            _ = status.tick() => {
+                for pod in pods.iter_mut() {
+                    for process in &mut pod.processes {
+                        process.check_running().with_context(|| format!("pod {}", pod.name))?;
+                    }
+                }
+                let report = prometheus_report(prometheus).await?;
+                if report != last_report {
+                    println!("[prometheus] {report}");
+                    last_report = report;
+                }
+            }
+            _ = poll.tick() => {
+                for mail in smtp.messages()?.into_iter().skip(record.emails.len()) {
+                    let subject = mail.text.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("(no subject)");
+                    println!("[email] {subject}");
+                    record.emails.push(mail);
+                }
+                let quarantine = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=wardwatch");
+                for policy in policies.list(&quarantine).await?.items {
+                    let name = format!("{}/{}", policy.namespace().unwrap_or_default(), policy.name_any());
+                    if name.ends_with("-quarantine") && !record.quarantines.iter().any(|(n, _)| *n == name) {
+                        println!("[quarantine] NetworkPolicy {name}: the device is isolated");
+                        print_quarantined_devices(cp)?;
+                        record.quarantines.push((name, SystemTime::now()));
+                    }
+                }
             }
         }
-        if args.until_alert && Instant::now() > deadline {
-            bail!("no alert reached a receiver within {} s", args.timeout_seconds);
+        let met = (args.until_alert && record.firing_delivered())
+            || (args.until_quarantined
+                && record.firing_delivered()
+                && !record.quarantines.is_empty()
+                && (!expects_email || !record.emails.is_empty()));
+        match done_at {
+            None if met => {
+                if args.linger_seconds > 0 {
+                    println!("==> watching {} s more for anything that arrives twice", args.linger_seconds);
+                }
+                done_at = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() >= Duration::from_secs(args.linger_seconds) => return Ok(()),
+            _ => {}
+        }
+        if (args.until_alert || args.until_quarantined) && done_at.is_none() && Instant::now() > deadline {
+            bail!("the --until condition was not met within {} s", args.timeout_seconds);
         }
     }
+}
+
+async fn prometheus_report(prometheus: &Prometheus) -> Result<String> {
+    let up = prometheus.query("up == 1").await?.len();
+    let targets = prometheus.active_targets().await?.len();
+    let alerts = prometheus.alerts().await?;
+    Ok(format!(
+        "targets up {up}/{targets}; alerts: {}",
+        if alerts.is_empty() {
+            "none".to_owned()
+        } else {
+            alerts.iter().map(describe_alert).collect::<Vec<_>>().join(", ")
+        }
+    ))
+}
+
+fn print_quarantined_devices(cp: &ControlPlane) -> Result<()> {
+    let devices = kubectl_json(cp, &["get", "monitoreddevices", "--all-namespaces"])?;
+    for device in devices["items"].as_array().into_iter().flatten() {
+        if device["status"]["quarantined"] == true {
+            println!(
+                "[quarantine] {}: {}",
+                device["metadata"]["name"].as_str().unwrap_or("?"),
+                device["status"]["quarantineReason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn describe_alert(alert: &Value) -> String {
@@ -244,8 +377,8 @@ fn describe_alert(alert: &Value) -> String {
     text
 }
 
-/// Prints a notification; true if it carries a firing alert.
-fn print_delivery(delivery: &Delivery) -> bool {
+/// Prints a notification.
+fn print_delivery(delivery: &Delivery) {
     let receiver = delivery.path.trim_start_matches('/');
     // Alertmanager's webhook payload has `alerts`; the Discord one has an embed per group.
     if let Some(alerts) = delivery.body["alerts"].as_array() {
@@ -257,11 +390,237 @@ fn print_delivery(delivery: &Delivery) -> bool {
                 describe_alert(alert).trim_start_matches("? ")
             );
         }
-        return alerts.iter().any(|a| a["status"] == "firing");
+        return;
     }
     let title = delivery.body["embeds"][0]["title"].as_str().unwrap_or_default();
     println!("[{receiver}] {title}");
-    title.contains("FIRING")
+}
+
+/// One measured latency beside its floor (the waits the pipeline is configured to take).
+struct Measured {
+    what: String,
+    from: f64,
+    to: f64,
+    floor: f64,
+    floor_parts: String,
+}
+
+#[derive(Default)]
+struct Latencies(Vec<Measured>);
+
+impl Latencies {
+    fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|m| {
+            format!(
+                "{}: {:.1} s (floor {:.0} s = {}; {:+.1} s over it)",
+                m.what,
+                m.to - m.from,
+                m.floor,
+                m.floor_parts,
+                m.to - m.from - m.floor
+            )
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        self.0
+            .iter()
+            .map(|m| {
+                json!({"what": m.what, "from": m.from, "to": m.to, "seconds": m.to - m.from,
+                            "floor_seconds": m.floor, "floor": m.floor_parts})
+            })
+            .collect()
+    }
+}
+
+/// A Prometheus duration (`10s`, `1m`, `500ms`) in seconds.
+fn seconds(duration: &str) -> f64 {
+    let split = duration.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(duration.len());
+    let (number, unit) = duration.split_at(split);
+    let number: f64 = number.parse().unwrap_or(0.0);
+    match unit {
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => number,
+    }
+}
+
+/// The group_wait an alert with `labels` meets on its way to `receiver`, in the ward's
+/// AlertmanagerConfig: the first child route for that receiver whose matchers it satisfies.
+fn group_wait(config: &Value, receiver: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let route = &config["spec"]["route"];
+    let matches = |route: &Value| {
+        route["matchers"].as_array().into_iter().flatten().all(|m| {
+            let value = labels.iter().find(|(k, _)| Some(*k) == m["name"].as_str()).map_or("", |(_, v)| *v);
+            let wanted = m["value"].as_str().unwrap_or_default();
+            match m["matchType"].as_str().unwrap_or("=") {
+                "=~" => wanted.split('|').any(|w| w == value),
+                "!=" => value != wanted,
+                "!~" => !wanted.split('|').any(|w| w == value),
+                _ => value == wanted,
+            }
+        })
+    };
+    let child = route["routes"].as_array()?.iter().find(|r| r["receiver"] == receiver && matches(r))?;
+    child["groupWait"].as_str().or(route["groupWait"].as_str()).map(seconds)
+}
+
+/// From the twin's SpO2 crossing the ward's limit to the first notification of HypoxiaDetected,
+/// and from the start of the workstation's scan to the quarantine NetworkPolicy.
+fn latencies(
+    cp: &ControlPlane,
+    wards: &[Value],
+    record: &Record,
+    sent_logs: &Path,
+    pods: &[RunningPod],
+) -> Result<Latencies> {
+    let mut measured = Latencies::default();
+    for ward in wards {
+        let namespace = ward["metadata"]["namespace"].as_str().unwrap_or("default");
+        let name = ward["metadata"]["name"].as_str().unwrap_or_default();
+        let live = kubectl_json(cp, &["-n", namespace, "get", "ward", name])?;
+        let scrape = seconds(live["spec"]["scrapeInterval"].as_str().unwrap_or("5s"));
+        let limit = live["spec"]["thresholds"]["spo2Percent"]["low"].as_f64().unwrap_or(90.0);
+        let routing = kubectl_json(cp, &["-n", namespace, "get", "alertmanagerconfig", &format!("{name}-routing")])?;
+        let rules = kubectl_json(cp, &["-n", namespace, "get", "prometheusrule", &format!("{name}-wardwatch")])?;
+        let for_of = |alert: &str| {
+            rules["spec"]["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+                .find(|r| r["alert"] == alert)
+                .and_then(|r| r["for"].as_str())
+                .map_or(0.0, seconds)
+        };
+
+        // The first ORU a twin sent with SpO2 below the limit (the sent log has whole seconds).
+        let mut crossed: Option<f64> = None;
+        for entry in std::fs::read_dir(sent_logs)?.flatten() {
+            for line in std::fs::read_to_string(entry.path()).unwrap_or_default().lines() {
+                let Ok(sent) = serde_json::from_str::<Value>(line) else { continue };
+                let low = sent["observations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["key"] == "spo2" && o["value"].as_f64().is_some_and(|v| v < limit));
+                if low {
+                    let at = sent["unix_s"].as_f64().unwrap_or(f64::MAX);
+                    crossed = Some(crossed.map_or(at, |c: f64| c.min(at)));
+                    break;
+                }
+            }
+        }
+        let hypoxia_labels =
+            [("alertname", "HypoxiaDetected"), ("category", "clinical"), ("severity", "critical"), ("ward", name)];
+        for delivery in &record.deliveries {
+            let receiver = delivery.path.trim_start_matches('/');
+            let is_hypoxia = delivery.body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["status"] == "firing" && a["labels"]["alertname"] == "HypoxiaDetected");
+            if let (true, Some(from)) = (is_hypoxia, crossed) {
+                if measured.0.iter().any(|m| m.what.contains(&format!("-> {receiver}"))) {
+                    continue;
+                }
+                let wait = group_wait(&routing, receiver, &hypoxia_labels).unwrap_or(0.0);
+                let hold = for_of("HypoxiaDetected");
+                measured.0.push(Measured {
+                    what: format!("SpO2 < {limit} -> HypoxiaDetected at {receiver}"),
+                    from,
+                    to: unix(delivery.at),
+                    floor: hold + scrape + scrape + wait,
+                    floor_parts: format!(
+                        "for {hold} s + scrape {scrape} s + evaluation {scrape} s + group_wait {wait} s"
+                    ),
+                });
+            }
+        }
+
+        // The scan starts when the twin logs it; the policy is seen within 250 ms of its creation.
+        let scan_started = pods
+            .iter()
+            .filter(|p| p.name.contains("-twin-"))
+            .find_map(|pod| pod.processes.iter().find_map(|process| attack_start(process.log_path())));
+        if let (Some(from), Some((policy, at))) = (scan_started, record.quarantines.first()) {
+            let labels =
+                [("alertname", "PortScanDetected"), ("category", "network"), ("severity", "warning"), ("ward", name)];
+            let wait = group_wait(&routing, "wardwatch-quarantine", &labels).unwrap_or(0.0);
+            measured.0.push(Measured {
+                what: format!("first scan packet -> NetworkPolicy {policy}"),
+                from,
+                to: unix(*at),
+                floor: scrape + scrape + wait,
+                floor_parts: format!("scrape {scrape} s + evaluation {scrape} s + group_wait {wait} s"),
+            });
+        }
+    }
+    Ok(measured)
+}
+
+/// When a twin's log says its network attack started (the line's RFC 3339 timestamp).
+fn attack_start(log: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text.lines().find(|l| l.contains("starting the configured network attack scenario"))?;
+    // Drop ANSI colour codes before the timestamp.
+    let plain: String = {
+        let mut out = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let stamp: k8s_openapi::jiff::Timestamp = plain.split_whitespace().next()?.parse().ok()?;
+    Some(stamp.as_millisecond() as f64 / 1000.0)
+}
+
+/// Whether any Ward of the cluster sends e-mail.
+fn smtp_receivers(cp: &ControlPlane) -> Result<bool> {
+    let wards = kubectl_json(cp, &["get", "wards", "--all-namespaces"])?;
+    Ok(wards["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|w| w["spec"]["alerting"]["receivers"].as_array().into_iter().flatten().any(|r| r["email"].is_object())))
+}
+
+/// Points the Ward's e-mail receivers at the local SMTP server (which speaks no TLS).
+fn point_email_at(cp: &ControlPlane, ward: &Value, smarthost: &str) -> Result<()> {
+    let namespace = ward["metadata"]["namespace"].as_str().unwrap_or("default");
+    let name = ward["metadata"]["name"].as_str().unwrap_or_default();
+    let mut patch = Vec::new();
+    for (index, receiver) in ward["spec"]["alerting"]["receivers"].as_array().into_iter().flatten().enumerate() {
+        if receiver["email"].is_object() {
+            patch.push(json!({"op": "replace", "path": format!("/spec/alerting/receivers/{index}/email/smarthost"), "value": smarthost}));
+            patch.push(json!({"op": "add", "path": format!("/spec/alerting/receivers/{index}/email/requireTls"), "value": false}));
+            println!(
+                "    Ward {namespace}/{name}: e-mail receiver {} -> smtp://{smarthost}",
+                receiver["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    if !patch.is_empty() {
+        kubectl(cp, &["-n", namespace, "patch", "ward", name, "--type=json", "-p", &Value::from(patch).to_string()])?;
+    }
+    Ok(())
+}
+
+/// 32 random bytes, hex: the quarantine webhook's master key.
+fn random_key() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The objects of `kind` in the manifests.
@@ -394,6 +753,7 @@ fn start_pod(
     network: NetworkNamespace,
     speed: f64,
     logs: &Path,
+    sent_logs: &Path,
 ) -> Result<RunningPod> {
     let spec = pod::pod_spec(deployment)?;
     let facts = PodFacts { name: local.name.clone(), namespace: local.namespace.clone(), ip: local.ip.clone() };
@@ -404,8 +764,12 @@ fn start_pod(
         let image = container["image"].as_str().context("a container without an image")?;
         // ghcr.io/wardwatch/wardwatch-exporter:0.1.0 is the wardwatch-exporter binary.
         let program = image.rsplit('/').next().and_then(|i| i.split(':').next()).unwrap_or(image);
-        let extra: Vec<(&str, &str)> =
-            if container["args"][0] == "device" { vec![("WARDWATCH_SPEED", speed.as_str())] } else { vec![] };
+        let sent_log = sent_logs.join(format!("{}.jsonl", local.name)).display().to_string();
+        let extra: Vec<(&str, &str)> = if container["args"][0] == "device" {
+            vec![("WARDWATCH_SPEED", speed.as_str()), ("WARDWATCH_SENT_LOG", sent_log.as_str())]
+        } else {
+            vec![]
+        };
         let command = pod::container_command(spec, name, &workspace_binary(program)?, &network, &facts, &extra)?;
         processes.push(ManagedProcess::spawn_command(&format!("{}-{name}", local.name), command, logs)?);
     }
