@@ -12,11 +12,7 @@ use testbed::ControlPlane;
 async fn operator_runs_with_the_chart_service_account() {
     let cp = ControlPlane::start().await.expect("control plane starts");
     cp.install_prometheus_operator_crds().await.unwrap();
-    let chart = repo_path("charts/wardwatch");
-    let install = cp
-        .helm(&["install", "wardwatch", chart.to_str().unwrap(), "-n", "wardwatch-system", "--create-namespace"])
-        .unwrap();
-    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    install_chart(&cp);
 
     let token =
         kubectl_ok(&cp, &["create", "token", "wardwatch-operator", "-n", "wardwatch-system", "--duration", "1h"]);

@@ -312,19 +312,7 @@ async fn a_standby_replicas_webhook_isolates_through_the_leader() {
     let key_file = key_file(&cp, KEY);
     let a = replica(&cp, "replica-a", &key_file).await;
     let b = replica(&cp, "replica-b", &key_file).await;
-    let leader = eventually(CONVERGE, "exactly one leader", || async {
-        let (la, lb) = (
-            a.operator.metric("wardwatch_operator_leader", "").await,
-            b.operator.metric("wardwatch_operator_leader", "").await,
-        );
-        Ok(match (la as i64, lb as i64) {
-            (1, 0) => Some('a'),
-            (0, 1) => Some('b'),
-            _ => None,
-        })
-    })
-    .await
-    .unwrap();
+    let leader = the_leader(&a.operator, &b.operator).await;
     let (leading, standby) = if leader == 'a' { (&a, &b) } else { (&b, &a) };
     apply_ward(&cp).await;
     let token = ward_token(&cp).await;
@@ -360,11 +348,7 @@ async fn a_standby_replicas_webhook_isolates_through_the_leader() {
 async fn the_charts_key_and_rbac_serve_the_webhook() {
     let cp = ControlPlane::start().await.expect("control plane starts");
     cp.install_prometheus_operator_crds().await.unwrap();
-    let chart = repo_path("charts/wardwatch");
-    let install = cp
-        .helm(&["install", "wardwatch", chart.to_str().unwrap(), "-n", "wardwatch-system", "--create-namespace"])
-        .unwrap();
-    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    install_chart(&cp);
 
     // The key the chart generated; an upgrade keeps it.
     let read_key = || {
@@ -382,7 +366,9 @@ async fn the_charts_key_and_rbac_serve_the_webhook() {
     };
     let key = read_key();
     assert_eq!(key.len(), 48, "{key:?}");
-    let upgrade = cp.helm(&["upgrade", "wardwatch", chart.to_str().unwrap(), "-n", "wardwatch-system"]).unwrap();
+    let upgrade = cp
+        .helm(&["upgrade", "wardwatch", repo_path("charts/wardwatch").to_str().unwrap(), "-n", "wardwatch-system"])
+        .unwrap();
     assert!(upgrade.status.success(), "{}", String::from_utf8_lossy(&upgrade.stderr));
     assert_eq!(read_key(), key, "helm upgrade kept the key");
     let url = kubectl_ok(

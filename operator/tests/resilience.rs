@@ -75,17 +75,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     let mut a = Operator::start(&cp, "replica-a", &[]).await;
     let mut b = Operator::start(&cp, "replica-b", &[]).await;
 
-    let leader = eventually(CONVERGE, "exactly one leader", || async {
-        let (la, lb) =
-            (a.metric("wardwatch_operator_leader", "").await, b.metric("wardwatch_operator_leader", "").await);
-        Ok(match (la as i64, lb as i64) {
-            (1, 0) => Some('a'),
-            (0, 1) => Some('b'),
-            _ => None,
-        })
-    })
-    .await
-    .unwrap();
+    let leader = the_leader(&a, &b).await;
     let holder = kubectl_ok(
         &cp,
         &["get", "lease", "wardwatch-operator", "-n", "default", "-o", "jsonpath={.spec.holderIdentity}"],

@@ -162,3 +162,27 @@ pub fn service_account_kubeconfig(cp: &ControlPlane, namespace: &str, service_ac
     std::fs::write(&kubeconfig, yaml).unwrap();
     kubeconfig
 }
+
+/// `helm install wardwatch charts/wardwatch -n wardwatch-system --create-namespace`.
+pub fn install_chart(cp: &ControlPlane) {
+    let chart = repo_path("charts/wardwatch");
+    let install = cp
+        .helm(&["install", "wardwatch", chart.to_str().unwrap(), "-n", "wardwatch-system", "--create-namespace"])
+        .unwrap();
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+}
+
+/// Which of two replicas (`'a'` or `'b'`) leads, once exactly one does.
+pub async fn the_leader(a: &Operator, b: &Operator) -> char {
+    eventually(Duration::from_secs(60), "exactly one leader", || async {
+        let (la, lb) =
+            (a.metric("wardwatch_operator_leader", "").await, b.metric("wardwatch_operator_leader", "").await);
+        Ok(match (la as i64, lb as i64) {
+            (1, 0) => Some('a'),
+            (0, 1) => Some('b'),
+            _ => None,
+        })
+    })
+    .await
+    .unwrap()
+}
