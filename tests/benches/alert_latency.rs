@@ -48,7 +48,17 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report.json");
         let output = Command::new(&demo)
-            .args(["--until-quarantined", "--speed", &speed, "--timeout-seconds", "300", "--linger-seconds", "20"])
+            .args([
+                "--until-quarantined",
+                "--until-alertname",
+                "HypoxiaDetected",
+                "--speed",
+                &speed,
+                "--timeout-seconds",
+                "300",
+                "--linger-seconds",
+                "20",
+            ])
             .arg("--report")
             .arg(&report)
             .output()

@@ -18,7 +18,17 @@ fn run_demo() -> (String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let output = Command::new(env!("CARGO_BIN_EXE_wardwatch-demo"))
-        .args(["--until-quarantined", "--linger-seconds", "40", "--speed", "10", "--timeout-seconds", "300"])
+        .args([
+            "--until-quarantined",
+            "--until-alertname",
+            "HypoxiaDetected",
+            "--linger-seconds",
+            "40",
+            "--speed",
+            "10",
+            "--timeout-seconds",
+            "300",
+        ])
         .arg("--report")
         .arg(&report)
         .output()

@@ -45,6 +45,10 @@ struct Args {
     /// sends e-mail) and the quarantine webhook isolated a device.
     #[arg(long)]
     until_quarantined: bool,
+    /// With --until-alert or --until-quarantined: also waits until a firing notification of this
+    /// alert (by name) has arrived; repeatable.
+    #[arg(long = "until-alertname")]
+    until_alertnames: Vec<String>,
     /// With --until-alert or --until-quarantined: keeps watching this many seconds more (to see
     /// that nothing arrives twice) before exiting.
     #[arg(long, default_value_t = 0)]
@@ -239,6 +243,17 @@ impl Record {
         self.deliveries.iter().any(|d| is_firing(&d.body))
     }
 
+    /// Whether a webhook payload carried `alertname` firing.
+    fn delivered(&self, alertname: &str) -> bool {
+        self.deliveries.iter().any(|d| {
+            d.body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["status"] == "firing" && a["labels"]["alertname"] == alertname)
+        })
+    }
+
     fn to_json(&self, latencies: &Latencies) -> Value {
         json!({
             "deliveries": self.deliveries.iter().map(|d| json!({"receiver": d.path.trim_start_matches('/'),
@@ -316,11 +331,13 @@ async fn watch(
                 }
             }
         }
-        let met = (args.until_alert && record.firing_delivered())
-            || (args.until_quarantined
-                && record.firing_delivered()
-                && !record.quarantines.is_empty()
-                && (!expects_email || !record.emails.is_empty()));
+        let named = args.until_alertnames.iter().all(|name| record.delivered(name));
+        let met = named
+            && ((args.until_alert && record.firing_delivered())
+                || (args.until_quarantined
+                    && record.firing_delivered()
+                    && !record.quarantines.is_empty()
+                    && (!expects_email || !record.emails.is_empty())));
         match done_at {
             None if met => {
                 if args.linger_seconds > 0 {
