@@ -63,7 +63,12 @@ fn main() {
             .arg(&report)
             .output()
             .unwrap();
-        assert!(output.status.success(), "round {round}: {}", String::from_utf8_lossy(&output.stdout));
+        assert!(
+            output.status.success(),
+            "round {round}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         for latency in report["latencies"].as_array().unwrap() {
             let what = latency["what"].as_str().unwrap().to_owned();
