@@ -37,6 +37,7 @@ use crate::monitoring::{
     InhibitRule, KeyValue, Matcher, SafeAuthorization, SecretKeySelector, TelegramConfig, WebhookConfig,
 };
 use crate::names;
+use crate::rules::alert::Category;
 
 /// The root route's receiver: alerts that match no route of the ward go nowhere.
 pub const NULL_RECEIVER: &str = "wardwatch-null";
@@ -45,7 +46,10 @@ pub const QUARANTINE_RECEIVER: &str = "wardwatch-quarantine";
 
 /// The alert categories of the alerts contract (label `category`), each routed and grouped on
 /// its own.
-pub const CATEGORIES: [&str; 3] = ["clinical", "device", "network"];
+pub const CATEGORIES: [&str; 3] = {
+    let [a, b, c] = Category::ALL;
+    [a.as_str(), b.as_str(), c.as_str()]
+};
 
 /// Device-health alerts that say a device's data stopped arriving: while one fires for a device
 /// that has a patient, that patient's clinical alerts (computed from stale or missing data) are

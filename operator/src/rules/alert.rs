@@ -24,7 +24,9 @@ pub enum Category {
 }
 
 impl Category {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [Category; 3] = [Self::Clinical, Self::Device, Self::Network];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Clinical => "clinical",
             Self::Device => "device",
