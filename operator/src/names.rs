@@ -9,10 +9,6 @@ use wardwatch_crds::{MonitoredDevice, Ward};
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "wardwatch-operator";
 
-/// Annotation holding a hash of what the operator last applied, so a resync that would apply
-/// the same object again writes nothing.
-pub const APPLIED_HASH: &str = "wardwatch.io/applied-hash";
-
 /// The gateway's HL7/MLLP port (the IANA-registered HL7 port).
 pub const HL7_PORT: i32 = 2575;
 /// The exporter sidecar's metrics port.
