@@ -15,6 +15,7 @@ pub mod alert_receiver;
 pub mod binaries;
 pub mod control_plane;
 pub mod http_probe;
+pub mod latency;
 pub mod netns;
 pub mod pki;
 pub mod pod;

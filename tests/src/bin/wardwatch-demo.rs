@@ -21,6 +21,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 use testbed::alert_receiver::{AlertReceiver, Delivery};
+use testbed::latency::{Latencies, Measured, attack_start, group_wait, seconds};
 use testbed::netns::{Bridge, NetworkNamespace};
 use testbed::pod::{self, PodFacts};
 use testbed::pod_targets::{LocalPod, scrape_configs};
@@ -413,76 +414,6 @@ fn print_delivery(delivery: &Delivery) {
     println!("[{receiver}] {title}");
 }
 
-/// One measured latency beside its floor (the waits the pipeline is configured to take).
-struct Measured {
-    what: String,
-    from: f64,
-    to: f64,
-    floor: f64,
-    floor_parts: String,
-}
-
-#[derive(Default)]
-struct Latencies(Vec<Measured>);
-
-impl Latencies {
-    fn lines(&self) -> impl Iterator<Item = String> + '_ {
-        self.0.iter().map(|m| {
-            format!(
-                "{}: {:.1} s (floor {:.0} s = {}; {:+.1} s over it)",
-                m.what,
-                m.to - m.from,
-                m.floor,
-                m.floor_parts,
-                m.to - m.from - m.floor
-            )
-        })
-    }
-
-    fn to_json(&self) -> Value {
-        self.0
-            .iter()
-            .map(|m| {
-                json!({"what": m.what, "from": m.from, "to": m.to, "seconds": m.to - m.from,
-                            "floor_seconds": m.floor, "floor": m.floor_parts})
-            })
-            .collect()
-    }
-}
-
-/// A Prometheus duration (`10s`, `1m`, `500ms`) in seconds.
-fn seconds(duration: &str) -> f64 {
-    let split = duration.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(duration.len());
-    let (number, unit) = duration.split_at(split);
-    let number: f64 = number.parse().unwrap_or(0.0);
-    match unit {
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => number,
-    }
-}
-
-/// The group_wait an alert with `labels` meets on its way to `receiver`, in the ward's
-/// AlertmanagerConfig: the first child route for that receiver whose matchers it satisfies.
-fn group_wait(config: &Value, receiver: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let route = &config["spec"]["route"];
-    let matches = |route: &Value| {
-        route["matchers"].as_array().into_iter().flatten().all(|m| {
-            let value = labels.iter().find(|(k, _)| Some(*k) == m["name"].as_str()).map_or("", |(_, v)| *v);
-            let wanted = m["value"].as_str().unwrap_or_default();
-            match m["matchType"].as_str().unwrap_or("=") {
-                "=~" => wanted.split('|').any(|w| w == value),
-                "!=" => value != wanted,
-                "!~" => !wanted.split('|').any(|w| w == value),
-                _ => value == wanted,
-            }
-        })
-    };
-    let child = route["routes"].as_array()?.iter().find(|r| r["receiver"] == receiver && matches(r))?;
-    child["groupWait"].as_str().or(route["groupWait"].as_str()).map(seconds)
-}
-
 /// From the twin's SpO2 crossing the ward's limit to the first notification of HypoxiaDetected,
 /// and from the start of the workstation's scan to the quarantine NetworkPolicy.
 fn latencies(
@@ -575,31 +506,6 @@ fn latencies(
         }
     }
     Ok(measured)
-}
-
-/// When a twin's log says its network attack started (the line's RFC 3339 timestamp).
-fn attack_start(log: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let line = text.lines().find(|l| l.contains("starting the configured network attack scenario"))?;
-    // Drop ANSI colour codes before the timestamp.
-    let plain: String = {
-        let mut out = String::new();
-        let mut chars = line.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
-    let stamp: k8s_openapi::jiff::Timestamp = plain.split_whitespace().next()?.parse().ok()?;
-    Some(stamp.as_millisecond() as f64 / 1000.0)
 }
 
 /// Whether any Ward of the cluster sends e-mail.
