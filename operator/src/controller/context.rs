@@ -64,14 +64,9 @@ impl Context {
     }
 
     /// Publishes an Event on `object`; a failure to publish is logged, never fatal.
-    pub async fn event<K: Resource<DynamicType = ()>>(&self, object: &K, warning: bool, reason: &str, note: String) {
-        let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.into(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
+    pub async fn event<K: Resource<DynamicType = ()>>(&self, object: &K, type_: EventType, reason: &str, note: String) {
+        let event =
+            Event { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
         if let Err(err) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(%err, reason, "could not publish an event");
         }

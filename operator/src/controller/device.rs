@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::names::{self, FIELD_MANAGER};
 use crate::status::{ConditionState, conditions};
 use crate::{desired, policies};
+use kube::runtime::events::EventType;
 
 pub const CONTROLLER: &str = "device";
 
@@ -56,7 +57,7 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
             ..previous.clone()
         };
         if write_status(&ctx, &device, status).await? {
-            ctx.event(device.as_ref(), true, "WardNotFound", message).await;
+            ctx.event(device.as_ref(), EventType::Warning, "WardNotFound", message).await;
         }
         ctx.succeeded(&key);
         return Ok(Action::requeue(MISSING_WARD_RETRY));
@@ -116,14 +117,14 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
     let became_quarantined = quarantine_reason.is_some() && !previous.quarantined;
     write_status(&ctx, &device, status).await?;
     if became_quarantined {
-        ctx.event(device.as_ref(), true, "Quarantined", quarantine_reason.unwrap_or_default()).await;
+        ctx.event(device.as_ref(), EventType::Warning, "Quarantined", quarantine_reason.unwrap_or_default()).await;
     }
     if scenario_refused && !was_refused {
         let message = network_scenario_state(&device).message;
-        ctx.event(device.as_ref(), true, "NetworkScenarioRefused", message).await;
+        ctx.event(device.as_ref(), EventType::Warning, "NetworkScenarioRefused", message).await;
     }
     if !applied.is_empty() {
-        ctx.event(device.as_ref(), false, "Applied", applied.join(", ")).await;
+        ctx.event(device.as_ref(), EventType::Normal, "Applied", applied.join(", ")).await;
     }
     ctx.succeeded(&key);
     Ok(Action::requeue(ctx.settings.resync))

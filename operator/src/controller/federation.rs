@@ -18,6 +18,7 @@ use crate::desired;
 use crate::error::{Error, Result};
 use crate::names::FIELD_MANAGER;
 use crate::status::{ConditionState, conditions};
+use kube::runtime::events::EventType;
 
 pub const CONTROLLER: &str = "federation";
 
@@ -74,7 +75,7 @@ pub async fn reconcile(federation: Arc<HospitalFederation>, ctx: Arc<Context>) -
             .await?;
     }
     if !applied.is_empty() {
-        ctx.event(federation.as_ref(), false, "Applied", applied.join(", ")).await;
+        ctx.event(federation.as_ref(), EventType::Normal, "Applied", applied.join(", ")).await;
     }
     ctx.succeeded(&format!("federation/{namespace}/{}", federation.name_any()));
     Ok(Action::requeue(ctx.settings.resync))

@@ -15,6 +15,7 @@ use crate::desired;
 use crate::error::{Error, Result};
 use crate::names::FIELD_MANAGER;
 use crate::status::{ConditionState, conditions};
+use kube::runtime::events::EventType;
 
 pub const CONTROLLER: &str = "ward";
 
@@ -85,11 +86,11 @@ pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
         let patch = json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "Ward", "status": status});
         api.patch_status(&ward.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
         if !monitoring && previous.conditions.iter().all(|c| c.reason != "PrometheusOperatorMissing") {
-            ctx.event(ward.as_ref(), true, "PrometheusOperatorMissing", missing.to_owned()).await;
+            ctx.event(ward.as_ref(), EventType::Warning, "PrometheusOperatorMissing", missing.to_owned()).await;
         }
     }
     if !applied.is_empty() {
-        ctx.event(ward.as_ref(), false, "Applied", format!("applied {}", applied.join(", "))).await;
+        ctx.event(ward.as_ref(), EventType::Normal, "Applied", format!("applied {}", applied.join(", "))).await;
     }
     ctx.succeeded(&format!("ward/{namespace}/{}", ward.name_any()));
     Ok(Action::requeue(ctx.settings.resync))
