@@ -18,6 +18,11 @@ impl ConditionState {
     }
 }
 
+/// The time a condition changes, as the API writes it.
+pub fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
 /// Conditions for `states`, reusing each previous lastTransitionTime when the status is unchanged.
 pub fn conditions(
     states: &[ConditionState],

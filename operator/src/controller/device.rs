@@ -12,11 +12,10 @@ use wardwatch_crds::device::DevicePhase;
 use wardwatch_crds::{MonitoredDevice, MonitoredDeviceStatus, Ward};
 
 use super::context::Context;
-use super::ward::now;
 use crate::apply::Outcome;
 use crate::error::{Error, Result};
 use crate::names::{self, FIELD_MANAGER};
-use crate::status::{ConditionState, conditions};
+use crate::status::{ConditionState, conditions, now};
 use crate::{desired, policies};
 use kube::runtime::events::EventType;
 

@@ -12,12 +12,11 @@ use wardwatch_crds::HospitalFederation;
 use wardwatch_crds::federation::HospitalFederationStatus;
 
 use super::context::Context;
-use super::ward::now;
 use crate::apply::{Outcome, api_resource};
 use crate::desired;
 use crate::error::{Error, Result};
 use crate::names::FIELD_MANAGER;
-use crate::status::{ConditionState, conditions};
+use crate::status::{ConditionState, conditions, now};
 use kube::runtime::events::EventType;
 
 pub const CONTROLLER: &str = "federation";

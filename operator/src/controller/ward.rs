@@ -14,7 +14,7 @@ use crate::apply::Outcome;
 use crate::desired;
 use crate::error::{Error, Result};
 use crate::names::FIELD_MANAGER;
-use crate::status::{ConditionState, conditions};
+use crate::status::{ConditionState, conditions, now};
 use kube::runtime::events::EventType;
 
 pub const CONTROLLER: &str = "ward";
@@ -100,8 +100,4 @@ pub fn error_policy(ward: Arc<Ward>, error: &Error, ctx: Arc<Context>) -> Action
     ctx.metrics.reconcile_errors.with_label_values(&[CONTROLLER, error.metric_label()]).inc();
     tracing::warn!(ward = %ward.name_any(), %error, "ward reconcile failed");
     Action::requeue(ctx.backoff(format!("ward/{}/{}", ward.namespace().unwrap_or_default(), ward.name_any())))
-}
-
-pub fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
-    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now())
 }
