@@ -44,6 +44,10 @@ k8s_flags="-X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-
 build_one kubernetes "$k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_flags"
 build_one kubernetes "$k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_flags"
 build_one kubernetes "$k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_flags"
+# The node: kubelet, kube-scheduler and kube-proxy from the same module (tests/src/node.rs).
+build_one kubernetes "$k8s" kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_flags"
+build_one kubernetes "$k8s" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_flags"
+build_one kubernetes "$k8s" kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$k8s_flags"
 
 etcd=$(module_version etcd go.etcd.io/etcd/server/v3)
 build_one etcd "$etcd" etcd go.etcd.io/etcd/server/v3
