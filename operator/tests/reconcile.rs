@@ -135,7 +135,14 @@ async fn ward_lifecycle_end_to_end() {
     eventually(CONVERGE, "the rule follows the new SpO2 limit", || async {
         let expr = kubectl_ok(
             &cp,
-            &["get", "-n", NS, "prometheusrule/icu-east-wardwatch", "-o", r#"jsonpath={.spec.groups[0].rules[?(@.alert=="HypoxiaDetected")].expr}"#],
+            &[
+                "get",
+                "-n",
+                NS,
+                "prometheusrule/icu-east-wardwatch",
+                "-o",
+                r#"jsonpath={.spec.groups[0].rules[?(@.alert=="HypoxiaDetected")].expr}"#,
+            ],
         );
         Ok(expr.contains(r#"wardwatch:patient_spo2:min{namespace="st-mary",ward="icu-east"} < 92"#).then_some(()))
     })
