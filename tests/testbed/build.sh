@@ -52,6 +52,10 @@ build_one kubernetes "$k8s" kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$k8s_fl
 etcd=$(module_version etcd go.etcd.io/etcd/server/v3)
 build_one etcd "$etcd" etcd go.etcd.io/etcd/server/v3
 
+# Cluster DNS for the real node.
+coredns=$(module_version coredns github.com/coredns/coredns)
+build_one coredns "$coredns" coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=$coredns"
+
 po=$(module_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
 build_one prometheus-operator "$po" prometheus-operator github.com/prometheus-operator/prometheus-operator/cmd/operator \
 	"-X github.com/prometheus/common/version.Version=${po#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$po"

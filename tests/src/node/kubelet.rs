@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::binaries::find_binary;
 use crate::netns::NetworkNamespace;
-use crate::node::network::NODE_IP;
+use crate::node::network::{CLUSTER_DNS_IP, NODE_IP};
 use crate::process::ManagedProcess;
 
 /// Starts the kubelet in the node's namespace as node `name`, talking to containerd at
@@ -25,8 +25,8 @@ pub fn start(
     for sub in ["static-pods", "pod-logs"] {
         std::fs::create_dir_all(root.join(sub))?;
     }
-    // Pods' DNS: no cluster DNS runs; a resolver on the pod's own loopback answers nothing, and
-    // no query leaves the pod.
+    // The node's resolver, for pods with dnsPolicy Default: one on the pod's own loopback, which
+    // answers nothing, so no query leaves the pod. ClusterFirst pods ask CoreDNS.
     std::fs::write(root.join("resolv.conf"), "nameserver 127.0.0.1\n")?;
     let config = root.join("config.yaml");
     std::fs::write(&config, serde_yaml::to_string(&configuration(&root, containerd_socket, client_ca))?)?;
@@ -69,6 +69,8 @@ fn configuration(root: &Path, containerd_socket: &Path, client_ca: &Path) -> ser
         },
         "authorization": {"mode": "AlwaysAllow"},
         "clusterDomain": "cluster.local",
+        // CoreDNS listens in the node's namespace, which pods reach at the bridge's address.
+        "clusterDNS": [CLUSTER_DNS_IP],
         "serializeImagePulls": false,
         "nodeStatusReportFrequency": "10s",
     })

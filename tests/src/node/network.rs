@@ -16,6 +16,9 @@ pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
 pub const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
 /// Pods get addresses here (inside the sample ward's allowed `10.40.0.0/16`).
 pub const POD_CIDR: &str = "10.40.0.0/24";
+/// The pod bridge's address (host-local gives the gateway the subnet's first address): the node
+/// as its pods see it, where CoreDNS answers.
+pub const CLUSTER_DNS_IP: &str = "10.40.0.1";
 /// ClusterIPs come from here (inside the same allowed range).
 pub const SERVICE_CIDR: &str = "10.40.254.0/24";
 /// The `kubernetes` Service's ClusterIP: the first address of [`SERVICE_CIDR`].
