@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what wardwatch's build and tests need on a fresh Debian machine, skipping what is
 # already there: Debian packages (libpcap, Prometheus, Alertmanager, tshark, tcpdump, iproute2,
-# python3-venv, python3-yaml; containerd, runc, CNI plugins, iptables and setcap for the real node), the Rust components rustfmt and clippy, Wireshark's test
-# captures from Debian's wireshark source package, python-hl7's mllp_send, and a check that Go
-# is new enough for the test bed.
+# python3-venv, python3-yaml; containerd, runc, CNI plugins, iptables and setcap for the real
+# node), the Rust components rustfmt and clippy, Wireshark's test captures from Debian's
+# wireshark source package, python-hl7's mllp_send, and a check that Go is new enough for the
+# test bed.
 set -euo pipefail
 
 debian_packages=(

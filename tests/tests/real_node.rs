@@ -1,10 +1,12 @@
-//! wardwatch on a real node: containerd, the kubelet, kube-proxy, kube-scheduler and
-//! kube-controller-manager run the chart's operator and the sample ward's pods from images built
-//! without a container engine (`scripts/images.sh`), in a network namespace of their own.
+//! wardwatch on a real node: containerd, the kubelet, kube-proxy, kube-scheduler,
+//! kube-controller-manager and CoreDNS run the chart's operator and the sample ward's pods from
+//! images built without a container engine (`scripts/images.sh`), in a network namespace of
+//! their own (`testbed::node`).
 
 use std::process::Output;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
@@ -67,6 +69,16 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     .await
     .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
     assert_eq!(operators.len(), 2);
+    // One of them leads: it holds the chart's Lease under its pod name.
+    let names: Vec<String> = operators.iter().filter_map(|pod| pod.metadata.name.clone()).collect();
+    let leases: Api<Lease> = Api::namespaced(cp.client(), "wardwatch-system");
+    let leader = eventually(Duration::from_secs(60), "an operator pod holding the Lease", || async {
+        let lease = leases.get_opt("wardwatch-operator").await?;
+        Ok(lease.and_then(|lease| lease.spec?.holder_identity).filter(|holder| names.contains(holder)))
+    })
+    .await
+    .unwrap();
+    eprintln!("leader: {leader}");
 
     // The sample ward: every twin, exporter and gateway container Running and Ready.
     succeeded("kubectl apply", cp.kubectl(&["apply", "-f", &repo_path("manifests/")]).unwrap());
@@ -129,7 +141,59 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     })
     .await
     .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
+
+    pod_security_refuses_the_exporter_below_privileged(&cp).await;
     node.check_running().unwrap();
+}
+
+/// The exporter adds NET_RAW and NET_ADMIN and allows privilege escalation (its file
+/// capabilities), which even the `baseline` Pod Security Standard forbids: a ward's namespace
+/// needs `privileged` (manifests/namespace.yaml). In a `baseline` namespace the API server's
+/// PodSecurity admission refuses the ward's pods, and the ReplicaSet says why.
+async fn pod_security_refuses_the_exporter_below_privileged(cp: &ControlPlane) {
+    // The sample ward's pods were admitted under the level its namespace declares.
+    let level = cp
+        .kubectl(&[
+            "get",
+            "namespace",
+            WARD_NAMESPACE,
+            "-o",
+            r"jsonpath={.metadata.labels.pod-security\.kubernetes\.io/enforce}",
+        ])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&level.stdout), "privileged");
+    let namespace = "ward-baseline";
+    cp.apply(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
+        "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}))
+        .await
+        .unwrap();
+    cp.apply(&serde_json::json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "Ward",
+        "metadata": {"name": "icu-baseline", "namespace": namespace},
+        "spec": {"hospitalId": "st-mary", "department": "icu"}}))
+        .await
+        .unwrap();
+    let message = eventually(STARTUP, "the gateway's ReplicaSet refused by PodSecurity", || async {
+        let output = cp.kubectl(&[
+            "get",
+            "replicasets",
+            "-n",
+            namespace,
+            "-o",
+            r#"jsonpath={.items[*].status.conditions[?(@.type=="ReplicaFailure")].message}"#,
+        ])?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        Ok(text.contains("violates PodSecurity").then_some(text))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    eprintln!("baseline namespace: {message}");
+    assert!(message.contains(r#"violates PodSecurity "baseline:latest""#), "{message}");
+    assert!(
+        message.contains(r#"must not include "NET_ADMIN", "NET_RAW" in securityContext.capabilities.add"#),
+        "{message}"
+    );
+    let pods: Api<Pod> = Api::namespaced(cp.client(), namespace);
+    assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty(), "no pod admitted");
 }
 
 const WARD_NAMESPACE: &str = "st-mary";
