@@ -10,6 +10,11 @@
 # version defaults to the workspace's), and <output dir>/pause.tar, tagged
 # localhost/wardwatch/pause:1, a sandbox image whose command waits for a signal.
 #
+# It also packs the monitoring stack's binaries the test bed already has, the same way:
+# localhost/wardwatch/prometheus-operator:<v> and .../prometheus-config-reloader:<v> (built by
+# tests/testbed/build.sh), .../prometheus:<v> and .../alertmanager:<v> (Debian's packages), as
+# prometheus-operator.tar, prometheus-config-reloader.tar, prometheus.tar and alertmanager.tar.
+#
 # Each wardwatch image holds the binary (debug sections stripped) at /usr/local/bin, the shared
 # libraries it links (as ldd resolves them, with the dynamic loader), the CA certificates,
 # /etc/passwd and /etc/group with root and the non-root user 65532, and nothing else; it runs
@@ -67,7 +72,7 @@ base_rootfs() {
 # libraries <binary> <rootfs>: copies what the binary links, at the paths ldd resolves.
 libraries() {
 	local binary=$1 root=$2
-	ldd "$binary" | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }' | sort -u | while read -r lib; do
+	{ ldd "$binary" 2>/dev/null || true; } | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }' | sort -u | while read -r lib; do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
 	done
@@ -89,6 +94,30 @@ for component in operator exporter simulator; do
 	image "ghcr.io/wardwatch/wardwatch-$component:$version" "$root" "$out/wardwatch-$component.tar" \
 		"/usr/local/bin/wardwatch-$component"
 done
+
+# The monitoring stack, from the test bed's binaries.
+cache=${WARDWATCH_CACHE:-$HOME/.cache/wardwatch}
+# monitoring_image <name> <binary> <version>
+monitoring_image() {
+	local name=$1 binary=$2 tag=$3
+	local root="$work/rootfs-$name"
+	base_rootfs "$root"
+	# At /bin, where upstream's images have them: prometheus-operator names
+	# /bin/prometheus-config-reloader as the reloader's command.
+	mkdir -p "$root/bin"
+	objcopy --strip-debug "$binary" "$root/bin/$name"
+	libraries "$binary" "$root"
+	image "localhost/wardwatch/$name:$tag" "$root" "$out/$name.tar" "/bin/$name"
+}
+# The cache's link names the build directory, <component>-<version>-<hash>.
+po_version=$(basename "$(dirname "$(dirname "$(readlink -f "$cache/bin/prometheus-operator")")")" | cut -d- -f3)
+monitoring_image prometheus-operator "$cache/bin/prometheus-operator" "$po_version"
+monitoring_image prometheus-config-reloader "$cache/bin/prometheus-config-reloader" "$po_version"
+debian_version() { dpkg-query -W -f='${Version}' "$1" | sed 's/^[0-9]*://; s/[+~-].*//'; }
+# Debian's Prometheus is built without Kubernetes service discovery: it refuses the
+# configuration prometheus-operator renders from a PodMonitor (see the README's "Real node").
+monitoring_image prometheus /usr/bin/prometheus "v$(debian_version prometheus)"
+monitoring_image alertmanager /usr/bin/prometheus-alertmanager "v$(debian_version prometheus-alertmanager)"
 
 # The sandbox ("pause") image: a static program that waits for SIGINT or SIGTERM and reaps
 # children, as Kubernetes' own pause does.

@@ -10,7 +10,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
-use testbed::node::{self, Node};
+use testbed::node::{self, Node, monitoring};
 use testbed::{ControlPlane, eventually};
 use wardwatch_crds::Ward;
 
@@ -127,6 +127,28 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
         .await
         .unwrap_or_else(|err| panic!("{err:#}\n{}", node.logs()));
         eprintln!("{selector}: {counts:?} packets, HL7 messages");
+    }
+
+    // prometheus-operator as a pod (its module's own RBAC and Deployment, the bed's binary as
+    // the image) renders, for a Prometheus selecting every PodMonitor, a scrape job for the
+    // ward's PodMonitor: Kubernetes pod discovery in the ward's namespace, no static targets,
+    // and the designed target labels.
+    monitoring::deploy(&cp, node.image_report()).await.expect("prometheus-operator and a Prometheus applied");
+    eventually(STARTUP, "prometheus-operator's pod Running and Ready", || async {
+        let pods = ready_pods(&cp, monitoring::NAMESPACE, "app.kubernetes.io/name=prometheus-operator").await?;
+        Ok((pods.len() == 1).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
+    let config = monitoring::rendered_prometheus_config(&cp, Duration::from_secs(120), |text| {
+        text.contains("job_name: podMonitor/st-mary/")
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
+    assert!(config.contains("kubernetes_sd_configs:") && config.contains("role: pod"), "{config}");
+    assert!(!config.contains("static_configs:"), "{config}");
+    for label in ["hospital", "ward", "device", "patient", "bed"] {
+        assert!(config.contains(&format!("target_label: {label}\n")), "target label {label}:\n{config}");
     }
 
     // Deleting a device removes its pod.

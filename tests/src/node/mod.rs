@@ -15,6 +15,7 @@ pub mod containerd;
 pub mod forward;
 pub mod images;
 pub mod kubelet;
+pub mod monitoring;
 pub mod network;
 pub mod services;
 
@@ -39,13 +40,15 @@ pub const NODE_NAME: &str = "wardwatch-node";
 /// How long the kubelet may take to register a Ready node.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The controllers a node's workloads need: Deployments and ReplicaSets, owners' garbage,
-/// every namespace's `default` ServiceAccount and `kube-root-ca.crt`, Service endpoints, and
-/// the node lifecycle (the kubelet registers with a `not-ready` taint that it lifts).
+/// The controllers a node's workloads need: Deployments, ReplicaSets and StatefulSets
+/// (prometheus-operator's Prometheus), owners' garbage, every namespace's `default`
+/// ServiceAccount and `kube-root-ca.crt`, Service endpoints, and the node lifecycle (the kubelet
+/// registers with a `not-ready` taint that it lifts).
 const CONTROLLERS: &[&str] = &[
     "node-lifecycle-controller",
     "deployment-controller",
     "replicaset-controller",
+    "statefulset-controller",
     "garbage-collector-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
