@@ -48,17 +48,46 @@ pub struct AdminCredentials {
     pub client_key: PathBuf,
 }
 
+/// What a control plane for a real node (`crate::node`) needs beyond the loopback-only default.
+#[derive(Clone, Debug, Default)]
+pub struct NodeSupport {
+    /// Extra names (IP addresses or DNS names) on the API server's serving certificate: the
+    /// `kubernetes` Service's address and names, the address pods reach the API server at.
+    pub serving_names: Vec<String>,
+    /// `--service-cluster-ip-range`.
+    pub service_cidr: String,
+}
+
 impl ControlPlane {
     /// Starts etcd and kube-apiserver on free loopback ports and waits until `/readyz` answers.
     pub async fn start() -> Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// As [`ControlPlane::start`], ready for a real node when `node` is given: the
+    /// ServiceAccount admission plugin on (pods get their token volume), the given Service
+    /// range and certificate names, and the admin's client certificate for the kubelet API
+    /// (`kubectl logs`).
+    pub async fn start_with(node: Option<NodeSupport>) -> Result<Self> {
         let dir = scratch_dir("wardwatch-cp-")?;
-        let pki = Pki::generate(dir.path())?;
+        let extra_names = node.as_ref().map(|n| n.serving_names.clone()).unwrap_or_default();
+        let pki = Pki::generate_with_names(dir.path(), &extra_names)?;
 
         let (etcd, etcd_url) = start_etcd(dir.path()).await?;
 
         let apiserver_port = free_port()?;
-        let apiserver_args = apiserver_args(dir.path(), &pki, &etcd_url, apiserver_port);
         let credentials = write_admin_credentials(dir.path(), &pki)?;
+        let mut apiserver_args = apiserver_args(dir.path(), &pki, &etcd_url, apiserver_port);
+        if let Some(node) = &node {
+            apiserver_args.retain(|arg| {
+                !arg.starts_with("--disable-admission-plugins=") && !arg.starts_with("--service-cluster-ip-range=")
+            });
+            apiserver_args.extend([
+                format!("--service-cluster-ip-range={}", node.service_cidr),
+                format!("--kubelet-client-certificate={}", credentials.client_cert.display()),
+                format!("--kubelet-client-key={}", credentials.client_key.display()),
+            ]);
+        }
         let kubeconfig = write_kubeconfig(dir.path(), &credentials, apiserver_port)?;
         let client = client_from_kubeconfig(&kubeconfig).await?;
         let apiserver = start_apiserver(dir.path(), &apiserver_args, &client).await?;
@@ -118,7 +147,13 @@ impl ControlPlane {
     /// `garbage-collector-controller` so that deleting an owner removes what it owns, or
     /// `deployment-controller` and `replicaset-controller`). Stopped with the control plane.
     pub async fn start_controller_manager(&mut self, controllers: &[&str]) -> Result<()> {
-        let args = vec![
+        self.start_controller_manager_with(controllers, &[]).await
+    }
+
+    /// As [`ControlPlane::start_controller_manager`], with more flags (for a real node:
+    /// `--root-ca-file` for the `kube-root-ca.crt` ConfigMaps pods mount).
+    pub async fn start_controller_manager_with(&mut self, controllers: &[&str], extra_args: &[String]) -> Result<()> {
+        let mut args = vec![
             format!("--kubeconfig={}", self.kubeconfig.display()),
             format!("--controllers={}", controllers.join(",")),
             "--leader-elect=false".to_owned(),
@@ -126,6 +161,7 @@ impl ControlPlane {
             "--secure-port=0".to_owned(),
             "--use-service-account-credentials=false".to_owned(),
         ];
+        args.extend(extra_args.iter().cloned());
         let mut process = ManagedProcess::spawn(
             "kube-controller-manager",
             &find_binary("kube-controller-manager")?,

@@ -17,6 +17,7 @@ pub mod control_plane;
 pub mod http_probe;
 pub mod latency;
 pub mod netns;
+pub mod node;
 pub mod pki;
 pub mod pod;
 pub mod pod_targets;
@@ -28,7 +29,7 @@ pub mod tshark;
 pub mod wait;
 
 pub use binaries::{Missing, find_binary, workspace_binary};
-pub use control_plane::{AdminCredentials, ControlPlane};
+pub use control_plane::{AdminCredentials, ControlPlane, NodeSupport};
 pub use process::{ManagedProcess, free_port};
 pub use prometheus::{Alertmanager, Prometheus};
 pub use prometheus_operator::PrometheusOperator;

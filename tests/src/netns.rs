@@ -62,6 +62,15 @@ impl NetworkNamespace {
         command
     }
 
+    /// A command that runs `program` inside the namespace's network only (`nsenter --net`, which
+    /// execs), sharing the machine's mount namespace: a kubelet's volume mounts must be visible
+    /// to containerd and runc, which `ip netns exec`'s private mount namespace would hide.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("nsenter");
+        command.arg(format!("--net=/run/netns/{}", self.name)).arg("--").arg(program);
+        command
+    }
+
     /// Moves the calling thread into the namespace. Threads it starts afterwards (a tokio
     /// runtime's workers, say) and the programs they spawn are born there too.
     pub fn enter(&self) -> Result<()> {

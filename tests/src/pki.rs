@@ -1,5 +1,5 @@
 //! Certificates for a test control plane: a CA, the API server's serving certificate (for
-//! 127.0.0.1 and localhost), an admin client certificate in `system:masters`, and the service
+//! 127.0.0.1, localhost and any names a real node needs), an admin client certificate in `system:masters`, and the service
 //! account signing key. The same set controller-runtime's envtest generates.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +27,12 @@ pub struct Pki {
 impl Pki {
     /// Generates everything and writes the files the API server reads into `dir`.
     pub fn generate(dir: &Path) -> Result<Self> {
+        Self::generate_with_names(dir, &[])
+    }
+
+    /// As [`Pki::generate`], with more names (DNS names or IP addresses) on the serving
+    /// certificate: a real node's pods reach the API server through the `kubernetes` Service.
+    pub fn generate_with_names(dir: &Path, extra_names: &[String]) -> Result<Self> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.distinguished_name.push(DnType::CommonName, "wardwatch-testbed-ca");
@@ -37,7 +43,9 @@ impl Pki {
         let ca = Issuer::new(ca_params, ca_key);
 
         let serving_key = KeyPair::generate()?;
-        let mut serving = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        let mut names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        names.extend(extra_names.iter().cloned());
+        let mut serving = CertificateParams::new(names)?;
         serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
         serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let serving_cert = serving.signed_by(&serving_key, &ca)?;

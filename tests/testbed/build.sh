@@ -6,6 +6,7 @@
 #   ~/.cache/wardwatch/<component>-<version>-<hash>/bin/...   the binaries
 #   ~/.cache/wardwatch/bin/                                    symlinks to the current ones
 #   ~/.cache/wardwatch/crds/prometheus-operator/*.yaml         prometheus-operator's CRDs
+#   ~/.cache/wardwatch/manifests/prometheus-operator/*.yaml    its example RBAC and Deployment
 #
 # WARDWATCH_CACHE overrides the cache root. Prints one line per component.
 set -euo pipefail
@@ -44,12 +45,23 @@ k8s_flags="-X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-
 build_one kubernetes "$k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_flags"
 build_one kubernetes "$k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_flags"
 build_one kubernetes "$k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_flags"
+# The node: kubelet, kube-scheduler and kube-proxy from the same module (tests/src/node.rs).
+build_one kubernetes "$k8s" kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_flags"
+build_one kubernetes "$k8s" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_flags"
+build_one kubernetes "$k8s" kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$k8s_flags"
 
 etcd=$(module_version etcd go.etcd.io/etcd/server/v3)
 build_one etcd "$etcd" etcd go.etcd.io/etcd/server/v3
 
+# Cluster DNS for the real node.
+coredns=$(module_version coredns github.com/coredns/coredns)
+build_one coredns "$coredns" coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=$coredns"
+
 po=$(module_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
 build_one prometheus-operator "$po" prometheus-operator github.com/prometheus-operator/prometheus-operator/cmd/operator \
+	"-X github.com/prometheus/common/version.Version=${po#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$po"
+# Its config reloader, the sidecar of the Prometheus and Alertmanager pods it runs on the real node.
+build_one prometheus-operator "$po" prometheus-config-reloader github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader \
 	"-X github.com/prometheus/common/version.Version=${po#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$po"
 
 helm=$(module_version helm helm.sh/helm/v3)
@@ -61,3 +73,13 @@ mkdir -p "$cache/crds/prometheus-operator"
 cp -f "$po_dir"/example/prometheus-operator-crd/*.yaml "$cache/crds/prometheus-operator/"
 chmod u+w "$cache/crds/prometheus-operator/"*.yaml
 echo "crds   prometheus-operator $po -> $cache/crds/prometheus-operator ($(ls "$cache/crds/prometheus-operator" | wc -l) files)"
+
+# Its example RBAC and Deployment (and Prometheus's RBAC), from the same module version, for
+# running it as a pod on the real node (tests/src/node/monitoring.rs).
+mkdir -p "$cache/manifests/prometheus-operator"
+for f in "$po_dir"/example/rbac/prometheus-operator/prometheus-operator-{cluster-role,cluster-role-binding,service-account,deployment}.yaml \
+	"$po_dir"/example/rbac/prometheus/prometheus-{cluster-role,cluster-role-binding,service-account}.yaml; do
+	cp -f "$f" "$cache/manifests/prometheus-operator/"
+done
+chmod u+w "$cache/manifests/prometheus-operator/"*.yaml
+echo "rbac   prometheus-operator $po -> $cache/manifests/prometheus-operator ($(ls "$cache/manifests/prometheus-operator" | wc -l) files)"

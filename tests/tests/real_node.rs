@@ -1,0 +1,274 @@
+//! wardwatch on a real node: containerd, the kubelet, kube-proxy, kube-scheduler,
+//! kube-controller-manager and CoreDNS run the chart's operator and the sample ward's pods from
+//! images built without a container engine (`scripts/images.sh`), in a network namespace of
+//! their own (`testbed::node`).
+
+use std::process::Output;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+use testbed::node::{self, Node, monitoring};
+use testbed::{ControlPlane, eventually};
+use wardwatch_crds::Ward;
+
+const STARTUP: Duration = Duration::from_secs(180);
+
+fn repo_path(relative: &str) -> String {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative).display().to_string()
+}
+
+fn succeeded(what: &str, output: Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+/// Pods of `namespace` matching `selector` that are Running with every container Ready.
+async fn ready_pods(cp: &ControlPlane, namespace: &str, selector: &str) -> anyhow::Result<Vec<Pod>> {
+    let pods: Api<Pod> = Api::namespaced(cp.client(), namespace);
+    let list = pods.list(&ListParams::default().labels(selector)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|pod| {
+            let status = pod.status.clone().unwrap_or_default();
+            status.phase.as_deref() == Some("Running")
+                && status.container_statuses.unwrap_or_default().iter().all(|c| c.ready)
+        })
+        .collect())
+}
+
+/// A summary of every pod's phase and container states, for failure messages.
+fn pod_summary(cp: &ControlPlane) -> String {
+    let output = cp.kubectl(&["get", "pods", "-A", "-o", "wide"]).unwrap();
+    let events = cp.kubectl(&["get", "events", "-A", "--sort-by=.lastTimestamp"]).unwrap();
+    format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&events.stdout))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
+    let mut cp = ControlPlane::start_with(Some(node::control_plane_support())).await.expect("control plane starts");
+    let started = std::time::Instant::now();
+    let mut node = Node::start(&mut cp).await.expect("the node starts and is Ready");
+    eprintln!("node Ready in {:?}\n{}", started.elapsed(), node.image_report());
+
+    // The chart's operator, from the image imported under the chart's name.
+    cp.install_prometheus_operator_crds().await.expect("prometheus-operator's CRDs install");
+    let chart = repo_path("charts/wardwatch");
+    succeeded(
+        "helm install",
+        cp.helm(&["install", "wardwatch", &chart, "--namespace", "wardwatch-system", "--create-namespace"]).unwrap(),
+    );
+    let operators = eventually(STARTUP, "two operator pods Running and Ready", || async {
+        let pods = ready_pods(&cp, "wardwatch-system", "app.kubernetes.io/name=wardwatch-operator").await?;
+        Ok((pods.len() == 2).then_some(pods))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
+    assert_eq!(operators.len(), 2);
+    // One of them leads: it holds the chart's Lease under its pod name.
+    let names: Vec<String> = operators.iter().filter_map(|pod| pod.metadata.name.clone()).collect();
+    let leases: Api<Lease> = Api::namespaced(cp.client(), "wardwatch-system");
+    let leader = eventually(Duration::from_secs(60), "an operator pod holding the Lease", || async {
+        let lease = leases.get_opt("wardwatch-operator").await?;
+        Ok(lease.and_then(|lease| lease.spec?.holder_identity).filter(|holder| names.contains(holder)))
+    })
+    .await
+    .unwrap();
+    eprintln!("leader: {leader}");
+
+    // The sample ward: every twin, exporter and gateway container Running and Ready.
+    succeeded("kubectl apply", cp.kubectl(&["apply", "-f", &repo_path("manifests/")]).unwrap());
+    let pods = eventually(STARTUP, "the ward's six pods Running and Ready", || async {
+        let pods = ready_pods(&cp, WARD_NAMESPACE, "app.kubernetes.io/managed-by=wardwatch").await?;
+        Ok((pods.len() == 6).then_some(pods))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
+    for pod in &pods {
+        let names: Vec<String> = pod.spec.as_ref().unwrap().containers.iter().map(|c| c.name.clone()).collect();
+        assert!(names.contains(&"exporter".to_owned()), "{names:?}");
+    }
+    let wards: Api<Ward> = Api::namespaced(cp.client(), WARD_NAMESPACE);
+    let status = eventually(Duration::from_secs(60), "the ward's devices all ready", || async {
+        let status = wards.get("icu-east").await?.status.unwrap_or_default();
+        Ok((status.devices_total == 5 && status.devices_ready == status.devices_total).then_some(status))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
+    assert_eq!(status.devices.as_deref(), Some("5/5"));
+
+    // Each exporter runs as 65532 with exactly NET_RAW and NET_ADMIN effective, from the file
+    // capabilities its image carries.
+    let exporters = exporter_processes();
+    assert_eq!(exporters.len(), 6, "one exporter per pod: {exporters:?}");
+    for (pid, uid, cap_eff) in &exporters {
+        assert_eq!(uid, "65532", "exporter {pid} runs as 65532");
+        assert_eq!(cap_eff, "0000000000003000", "exporter {pid}: CapEff NET_ADMIN|NET_RAW");
+    }
+
+    // The monitor's exporter sees its twin's HL7 reach the gateway through the Service (CoreDNS,
+    // kube-proxy), and the gateway's exporter sees it arrive.
+    for selector in ["wardwatch.io/device=bed-01-monitor", "wardwatch.io/component=gateway"] {
+        let ip = pods
+            .iter()
+            .find(|pod| selector_matches(pod, selector))
+            .and_then(|pod| pod.status.as_ref()?.pod_ip.clone())
+            .unwrap_or_else(|| panic!("a pod for {selector}"));
+        let counts = eventually(Duration::from_secs(90), &format!("HL7 in the exporter of {selector}"), || async {
+            let metrics = node.namespace().within(|| http_get(&format!("{ip}:9478"), "/metrics"))??;
+            let (packets, hl7) =
+                (metric_sum(&metrics, "wardwatch_packets_total"), metric_sum(&metrics, "wardwatch_hl7_messages_total"));
+            Ok((packets > 0.0 && hl7 > 0.0).then_some((packets, hl7)))
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", node.logs()));
+        eprintln!("{selector}: {counts:?} packets, HL7 messages");
+    }
+
+    // prometheus-operator as a pod (its module's own RBAC and Deployment, the bed's binary as
+    // the image) renders, for a Prometheus selecting every PodMonitor, a scrape job for the
+    // ward's PodMonitor: Kubernetes pod discovery in the ward's namespace, no static targets,
+    // and the designed target labels.
+    monitoring::deploy(&cp, node.image_report()).await.expect("prometheus-operator and a Prometheus applied");
+    eventually(STARTUP, "prometheus-operator's pod Running and Ready", || async {
+        let pods = ready_pods(&cp, monitoring::NAMESPACE, "app.kubernetes.io/name=prometheus-operator").await?;
+        Ok((pods.len() == 1).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
+    let config = monitoring::rendered_prometheus_config(&cp, Duration::from_secs(120), |text| {
+        text.contains("job_name: podMonitor/st-mary/")
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
+    assert!(config.contains("kubernetes_sd_configs:") && config.contains("role: pod"), "{config}");
+    assert!(!config.contains("static_configs:"), "{config}");
+    for label in ["hospital", "ward", "device", "patient", "bed"] {
+        assert!(config.contains(&format!("target_label: {label}\n")), "target label {label}:\n{config}");
+    }
+
+    // Deleting a device removes its pod.
+    succeeded(
+        "kubectl delete",
+        cp.kubectl(&["delete", "-n", WARD_NAMESPACE, "monitoreddevice/bed-04-ventilator"]).unwrap(),
+    );
+    eventually(Duration::from_secs(90), "the ventilator's pod gone", || async {
+        let pods: Api<Pod> = Api::namespaced(cp.client(), WARD_NAMESPACE);
+        let left = pods.list(&ListParams::default().labels("wardwatch.io/device=bed-04-ventilator")).await?;
+        Ok(left.items.is_empty().then_some(()))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
+
+    pod_security_refuses_the_exporter_below_privileged(&cp).await;
+    node.check_running().unwrap();
+}
+
+/// The exporter adds NET_RAW and NET_ADMIN and allows privilege escalation (its file
+/// capabilities), which even the `baseline` Pod Security Standard forbids: a ward's namespace
+/// needs `privileged` (manifests/namespace.yaml). In a `baseline` namespace the API server's
+/// PodSecurity admission refuses the ward's pods, and the ReplicaSet says why.
+async fn pod_security_refuses_the_exporter_below_privileged(cp: &ControlPlane) {
+    // The sample ward's pods were admitted under the level its namespace declares.
+    let level = cp
+        .kubectl(&[
+            "get",
+            "namespace",
+            WARD_NAMESPACE,
+            "-o",
+            r"jsonpath={.metadata.labels.pod-security\.kubernetes\.io/enforce}",
+        ])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&level.stdout), "privileged");
+    let namespace = "ward-baseline";
+    cp.apply(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
+        "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}))
+        .await
+        .unwrap();
+    cp.apply(&serde_json::json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "Ward",
+        "metadata": {"name": "icu-baseline", "namespace": namespace},
+        "spec": {"hospitalId": "st-mary", "department": "icu"}}))
+        .await
+        .unwrap();
+    let message = eventually(STARTUP, "the gateway's ReplicaSet refused by PodSecurity", || async {
+        let output = cp.kubectl(&[
+            "get",
+            "replicasets",
+            "-n",
+            namespace,
+            "-o",
+            r#"jsonpath={.items[*].status.conditions[?(@.type=="ReplicaFailure")].message}"#,
+        ])?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        Ok(text.contains("violates PodSecurity").then_some(text))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    eprintln!("baseline namespace: {message}");
+    assert!(message.contains(r#"violates PodSecurity "baseline:latest""#), "{message}");
+    assert!(
+        message.contains(r#"must not include "NET_ADMIN", "NET_RAW" in securityContext.capabilities.add"#),
+        "{message}"
+    );
+    let pods: Api<Pod> = Api::namespaced(cp.client(), namespace);
+    assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty(), "no pod admitted");
+}
+
+const WARD_NAMESPACE: &str = "st-mary";
+
+fn selector_matches(pod: &Pod, selector: &str) -> bool {
+    let (key, value) = selector.split_once('=').unwrap();
+    pod.metadata.labels.as_ref().and_then(|labels| labels.get(key)).is_some_and(|v| v == value)
+}
+
+/// (pid, real uid, CapEff) of every exporter running in a container of the node: processes
+/// whose executable is the image's `/usr/local/bin/wardwatch-exporter` in a kubelet pod cgroup.
+fn exporter_processes() -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let exe = std::fs::read_link(path.join("exe")).unwrap_or_default();
+        let cgroup = std::fs::read_to_string(path.join("cgroup")).unwrap_or_default();
+        if exe != std::path::Path::new("/usr/local/bin/wardwatch-exporter") || !cgroup.contains("kubepods") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+        };
+        found.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            field("Uid:").unwrap_or_default(),
+            field("CapEff:").unwrap_or_default(),
+        ));
+    }
+    found
+}
+
+/// A plain HTTP/1.0 GET (from inside the node's namespace), the body on 200.
+fn http_get(address: &str, path: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&address.parse()?, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    anyhow::ensure!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    Ok(body.to_owned())
+}
+
+/// The sum of every series of `name` in a Prometheus text exposition.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
