@@ -85,8 +85,10 @@ async fn apply_ward(cp: &ControlPlane) {
     for object in &objects {
         cp.apply(object).await.unwrap();
     }
+    // The suite's three tests each start a control plane and operators on two cores; a fresh
+    // clone's CI run once took over a minute to see the first device reconciled.
     for device in ["monitoreddevice/bed-01-monitor", DEVICE] {
-        wait_for_jsonpath(cp, &["get", "-n", NS, device], "{.status.phase}", "Pending", CONVERGE).await;
+        wait_for_jsonpath(cp, &["get", "-n", NS, device], "{.status.phase}", "Pending", 2 * CONVERGE).await;
     }
 }
 
