@@ -72,10 +72,6 @@ fn worst_of_extremes(low: &str, high: &str) -> String {
     format!(r#"max by ({PATIENT_LABELS}) (({low}) or label_replace({high}, "extreme", "max", "", ""))"#)
 }
 
-/// The parameters NEWS2 scores that devices report, in the RCP chart's order.
-pub const PARAMETERS: &[&str] =
-    &["respiratory_rate", "spo2", "supplemental_oxygen", "systolic_bp", "heart_rate", "temperature"];
-
 fn reduced(scope: &Scope, key: &str) -> (String, String) {
     let vital = vitals::by_key(key).expect("NEWS2 parameters are in the catalogue");
     (scope.series(&lowest(vital), &[]), scope.series(&highest(vital), &[]))
