@@ -94,6 +94,30 @@ fn baseline_policy_allows_gateway_dns_and_the_allowed_destinations() {
     );
 }
 
+/// Every egress port the baseline NetworkPolicy lets a device use is one its exporter allows:
+/// a device doing only what the policy permits (HL7 to the gateway, cluster DNS, the ward's own
+/// ports) raises no `unexpected_port`, so it is not quarantined for it. Seen on the real node,
+/// where each twin resolves the gateway's Service name.
+#[test]
+fn the_exporter_allows_every_port_the_baseline_policy_allows() {
+    let ward = icu_ward();
+    let deployment = serde_json::to_value(workloads::device_deployment(&ward, &monitor("bed-01"))).unwrap();
+    let allowed: Vec<&str> = env(container(&deployment, "exporter"), "WARDWATCH_ALLOWED_PORTS").split(',').collect();
+    let policy = serde_json::to_value(policies::baseline_policy(&ward)).unwrap();
+    let mut checked = 0;
+    for rule in policy["spec"]["egress"].as_array().unwrap() {
+        for port in rule["ports"].as_array().into_iter().flatten() {
+            let expected = format!("{}/{}", port["protocol"].as_str().unwrap(), port["port"]);
+            assert!(
+                allowed.contains(&expected.as_str()),
+                "{expected} is allowed by the policy, not by the exporter: {allowed:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "HL7 and DNS over UDP and TCP at least: {policy}");
+}
+
 #[test]
 fn monitoring_labels_reach_only_what_prometheus_and_alertmanager_select() {
     let ward = ward("icu-east", "hospitalId: st-mary\ndepartment: icu\nmonitoringLabels: {team: icu}\n");

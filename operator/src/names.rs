@@ -11,6 +11,9 @@ pub const FIELD_MANAGER: &str = "wardwatch-operator";
 
 /// The gateway's HL7/MLLP port (the IANA-registered HL7 port).
 pub const HL7_PORT: i32 = 2575;
+/// Cluster DNS: every pod resolves the gateway's Service name there, so the baseline
+/// NetworkPolicy lets devices reach it and their exporters do not count it as an unexpected port.
+pub const CLUSTER_DNS_PORT: i32 = 53;
 /// The exporter sidecar's metrics port.
 pub const EXPORTER_METRICS_PORT: i32 = 9478;
 /// The gateway's own metrics port.

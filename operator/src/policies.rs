@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wardwatch_crds::network::PortRule;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
-use crate::names::{self, EXPORTER_METRICS_PORT, HL7_PORT};
+use crate::names::{self, CLUSTER_DNS_PORT, EXPORTER_METRICS_PORT, HL7_PORT};
 use crate::quarantine::AlertQuarantine;
 
 fn port(rule: &PortRule) -> Value {
@@ -28,7 +28,7 @@ pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
         json!({"to": [{"podSelector": {"matchLabels": names::gateway_selector(ward)}}],
                "ports": [{"protocol": "TCP", "port": HL7_PORT}]}),
         json!({"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-               "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}),
+               "ports": [{"protocol": "UDP", "port": CLUSTER_DNS_PORT}, {"protocol": "TCP", "port": CLUSTER_DNS_PORT}]}),
     ];
     let network = &ward.spec.network;
     if !network.allowed_cidrs.is_empty() {

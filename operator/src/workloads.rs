@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wardwatch_crds::common::ContainerSettings;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
-use crate::names::{self, EXPORTER_METRICS_PORT, GATEWAY_METRICS_PORT, HL7_PORT};
+use crate::names::{self, CLUSTER_DNS_PORT, EXPORTER_METRICS_PORT, GATEWAY_METRICS_PORT, HL7_PORT};
 
 /// Images used when a ward names none; tagged with the operator's own version.
 pub fn default_image(component: &str) -> String {
@@ -69,7 +69,9 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
             Some(port) => format!("{}/{port}", serde_json::to_value(rule.protocol).unwrap().as_str().unwrap()),
             None => serde_json::to_value(rule.protocol).unwrap().as_str().unwrap().to_owned(),
         })
-        .chain(std::iter::once(format!("TCP/{HL7_PORT}")))
+        // What the baseline NetworkPolicy allows every device beside the ward's own list: HL7 to
+        // the gateway, and cluster DNS (a device on a real node resolves the gateway's name).
+        .chain([format!("TCP/{HL7_PORT}"), format!("UDP/{CLUSTER_DNS_PORT}"), format!("TCP/{CLUSTER_DNS_PORT}")])
         .collect();
     let settings = &ward.spec.exporter;
     let mut variables = env(&[

@@ -32,20 +32,26 @@ pub struct AlertReceiver {
 impl AlertReceiver {
     /// Listens on a free port of 127.0.0.1.
     pub async fn start() -> Result<Self> {
-        Self::serve(TcpListener::bind("127.0.0.1:0").await?)
-    }
-
-    /// Listens on a free port of `address` inside `namespace` (the real node's, where its pods
-    /// reach the pod bridge's address): the socket is opened by a thread that entered the
-    /// namespace, and served from this runtime.
-    pub async fn start_in(namespace: &crate::netns::NetworkNamespace, address: std::net::Ipv4Addr) -> Result<Self> {
-        let listener = namespace.within(|| std::net::TcpListener::bind((address, 0)))??;
-        listener.set_nonblocking(true)?;
-        Self::serve(TcpListener::from_std(listener)?)
-    }
-
-    fn serve(listener: TcpListener) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        Self::serve(listener, url)
+    }
+
+    /// Listens on a free port of every address inside `namespace` (the real node's), announced
+    /// as `reachable_at` (the pod bridge's address, which its pods reach; the bridge itself may
+    /// not exist yet). The socket is opened by a thread that entered the namespace, and served
+    /// from this runtime.
+    pub async fn start_in(
+        namespace: &crate::netns::NetworkNamespace,
+        reachable_at: std::net::Ipv4Addr,
+    ) -> Result<Self> {
+        let listener = namespace.within(|| std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)))??;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        Self::serve(TcpListener::from_std(listener)?, format!("http://{reachable_at}:{port}"))
+    }
+
+    fn serve(listener: TcpListener, url: String) -> Result<Self> {
         let (sender, deliveries) = mpsc::unbounded_channel();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {

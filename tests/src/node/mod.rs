@@ -18,6 +18,7 @@ pub mod kubelet;
 pub mod monitoring;
 pub mod network;
 pub mod services;
+pub mod wardwatch;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

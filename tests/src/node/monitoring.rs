@@ -154,3 +154,13 @@ pub async fn rendered_prometheus_config(
     })
     .await
 }
+
+/// The Prometheus pod prometheus-operator runs for [`PROMETHEUS`].
+pub fn prometheus_pod() -> String {
+    format!("prometheus-{PROMETHEUS}-0")
+}
+
+/// The Alertmanager pod prometheus-operator runs for [`ALERTMANAGER`].
+pub fn alertmanager_pod() -> String {
+    format!("alertmanager-{ALERTMANAGER}-0")
+}
