@@ -172,7 +172,7 @@ mod tests {
         }
 
         fn gateway_service() -> Value {
-            crate::desired::ward_objects(&crate::fixtures::icu_ward(), None)
+            crate::desired::ward_objects(&crate::fixtures::icu_ward(), None, &Default::default())
                 .into_iter()
                 .find(|o| o["kind"] == "Service")
                 .unwrap()
@@ -234,7 +234,7 @@ mod tests {
             url: "http://x".into(),
             key: crate::quarantine::WebhookKey::new("a key of sixteen bytes or more").unwrap(),
         };
-        let mut objects = crate::desired::ward_objects_with_webhook(&ward, Some(&webhook));
+        let mut objects = crate::desired::ward_objects_with_webhook(&ward, Some(&webhook), &Default::default());
         assert!(objects.iter().any(|o| o["kind"] == "Secret"), "the token Secret is among them");
         objects.extend(crate::desired::device_objects(&ward, &device));
         for object in objects {

@@ -1,7 +1,7 @@
 //! Everything the operator wants to exist, per ward, per device and per federation, as plain
 //! objects (`apiVersion`, `kind`, `metadata`, ...) ready for server-side apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -20,14 +20,15 @@ fn object(resource: impl Serialize) -> Value {
 
 /// The ward's own objects: gateway Deployment and Service, PrometheusRule, PodMonitor,
 /// AlertmanagerConfig, baseline NetworkPolicy, dashboard ConfigMap.
-pub fn ward_objects(ward: &Ward, quarantine_webhook: Option<&str>) -> Vec<Value> {
+/// `quarantined` names the ward's isolated devices ([`policies::quarantined_devices`]).
+pub fn ward_objects(ward: &Ward, quarantine_webhook: Option<&str>, quarantined: &BTreeSet<String>) -> Vec<Value> {
     vec![
         object(workloads::gateway_deployment(ward)),
         object(workloads::gateway_service(ward)),
         object(rules::ward_prometheus_rule(ward)),
         object(monitors::pod_monitor(ward)),
         object(routing::alertmanager_config(ward, quarantine_webhook)),
-        object(policies::baseline_policy(ward)),
+        object(policies::baseline_policy(ward, quarantined)),
         object(dashboards::dashboard_config_map(ward)),
     ]
 }
@@ -46,9 +47,13 @@ pub fn with_default_monitoring_labels(ward: &Ward, defaults: &BTreeMap<String, S
 /// alerts, the Secret holding its token first (the AlertmanagerConfig refers to it), then
 /// [`ward_objects`] routed to the quarantine webhook. (`render` shows [`ward_objects`] only: it
 /// holds no key and never prints a token.)
-pub fn ward_objects_with_webhook(ward: &Ward, webhook: Option<&QuarantineWebhook>) -> Vec<Value> {
+pub fn ward_objects_with_webhook(
+    ward: &Ward,
+    webhook: Option<&QuarantineWebhook>,
+    quarantined: &BTreeSet<String>,
+) -> Vec<Value> {
     let mut objects: Vec<Value> = webhook.and_then(|w| quarantine_token_secret(ward, &w.key)).into_iter().collect();
-    objects.extend(ward_objects(ward, webhook.map(|w| w.url.as_str())));
+    objects.extend(ward_objects(ward, webhook.map(|w| w.url.as_str()), quarantined));
     objects
 }
 
@@ -119,7 +124,7 @@ mod tests {
     #[test]
     fn an_on_alert_ward_gets_its_namespaces_token_in_a_secret_it_owns() {
         let webhook = webhook();
-        let objects = ward_objects_with_webhook(&on_alert(), Some(&webhook));
+        let objects = ward_objects_with_webhook(&on_alert(), Some(&webhook), &Default::default());
         let secret = objects.iter().find(|o| o["kind"] == "Secret").expect("the token Secret");
         assert_eq!(secret["apiVersion"], "v1");
         assert_eq!(secret["metadata"]["name"], "icu-east-quarantine-token");
@@ -131,7 +136,7 @@ mod tests {
         let token = String::from_utf8(stored.0).unwrap();
         assert!(webhook.key.verify("st-mary", &token));
         assert!(!webhook.key.verify("general", &token));
-        assert_eq!(objects.len(), ward_objects(&on_alert(), None).len() + 1);
+        assert_eq!(objects.len(), ward_objects(&on_alert(), None, &Default::default()).len() + 1);
         assert_eq!(objects[0]["kind"], "Secret", "applied before the AlertmanagerConfig that refers to it");
     }
 
@@ -139,7 +144,13 @@ mod tests {
     fn no_token_without_on_alert_or_without_a_key() {
         let manual = fixtures::icu_ward();
         let webhook = webhook();
-        assert!(ward_objects_with_webhook(&manual, Some(&webhook)).iter().all(|o| o["kind"] != "Secret"));
-        assert!(ward_objects_with_webhook(&on_alert(), None).iter().all(|o| o["kind"] != "Secret"));
+        assert!(
+            ward_objects_with_webhook(&manual, Some(&webhook), &Default::default())
+                .iter()
+                .all(|o| o["kind"] != "Secret")
+        );
+        assert!(
+            ward_objects_with_webhook(&on_alert(), None, &Default::default()).iter().all(|o| o["kind"] != "Secret")
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! NetworkPolicies: a ward's baseline (devices may reach only the gateway, DNS and the allowed
 //! destinations) and a device's quarantine (nothing in or out but the metrics scrape).
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use serde_json::{Value, json};
@@ -21,9 +23,20 @@ fn port(rule: &PortRule) -> Value {
 
 /// The ward's baseline: device pods may talk to the gateway (HL7), to cluster DNS, and to the
 /// allowed CIDRs on the allowed ports; only the exporter's metrics port is reachable from outside.
-pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
+///
+/// Quarantined devices (by name) are left out of it. NetworkPolicies add up: a pod may send
+/// what any policy selecting it allows, so while the baseline still selected a quarantined
+/// device, its quarantine policy (which allows nothing) would take nothing away.
+pub fn baseline_policy(ward: &Ward, quarantined: &BTreeSet<String>) -> NetworkPolicy {
     let mut device_pods = names::ward_labels(ward);
     device_pods.insert(names::LABEL_COMPONENT.to_owned(), "device".to_owned());
+    // Always a list, empty while nobody is isolated: the applier compares the live object with
+    // what it wants and would never remove a field the operator merely stopped writing.
+    let not_quarantined: Vec<Value> = (!quarantined.is_empty())
+        .then(|| json!({"key": names::LABEL_DEVICE, "operator": "NotIn", "values": quarantined}))
+        .into_iter()
+        .collect();
+    let selector = json!({"matchLabels": device_pods, "matchExpressions": not_quarantined});
     let mut egress = vec![
         json!({"to": [{"podSelector": {"matchLabels": names::gateway_selector(ward)}}],
                "ports": [{"protocol": "TCP", "port": HL7_PORT}]}),
@@ -41,7 +54,7 @@ pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
         "kind": "NetworkPolicy",
         "metadata": names::owned_metadata(ward, names::baseline_policy(ward), names::ward_labels(ward)),
         "spec": {
-            "podSelector": {"matchLabels": device_pods},
+            "podSelector": selector,
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"ports": [{"protocol": "TCP", "port": EXPORTER_METRICS_PORT}]}],
             "egress": egress,
@@ -65,6 +78,20 @@ pub fn quarantine_policy(ward: &Ward, device: &MonitoredDevice) -> NetworkPolicy
         },
     }))
     .expect("the quarantine NetworkPolicy is valid")
+}
+
+/// The names of `ward`'s devices among `devices` that are isolated now (by hand or by an
+/// alert): what the ward's baseline policy leaves out.
+pub fn quarantined_devices<'a>(
+    ward: &Ward,
+    devices: impl IntoIterator<Item = &'a MonitoredDevice>,
+) -> BTreeSet<String> {
+    devices
+        .into_iter()
+        .filter(|d| d.namespace() == ward.namespace() && d.spec.ward == ward.name_any())
+        .filter(|d| quarantine_reason(d).is_some())
+        .map(|d| d.name_any())
+        .collect()
 }
 
 /// Whether `device` is isolated, and why: by hand (`spec.quarantine`), or by a network alert

@@ -29,8 +29,10 @@ pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
     let monitoring = ctx.monitoring_available().await;
     let ward = Arc::new(desired::with_default_monitoring_labels(&ward, &ctx.settings.monitoring_labels));
 
+    // The devices as the cache holds them: who is isolated shapes the baseline policy.
+    let quarantined = crate::policies::quarantined_devices(&ward, ctx.devices.state().iter().map(|d| d.as_ref()));
     let mut applied = Vec::new();
-    for object in desired::ward_objects_with_webhook(&ward, ctx.settings.quarantine_webhook.as_ref()) {
+    for object in desired::ward_objects_with_webhook(&ward, ctx.settings.quarantine_webhook.as_ref(), &quarantined) {
         if is_monitoring(&object) && !monitoring {
             continue;
         }
