@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
-use humantime::Duration as Span;
 use reqwest::Url;
+use wardwatch_serve::duration::{at_least, parse as duration, positive};
 
 use crate::decode::fragments::FragmentConfig;
 use crate::flows::table::FlowConfig;
@@ -51,11 +51,11 @@ pub struct Cli {
     pub summary: Option<SummaryFormat>,
     /// Stop a live capture after this long (e.g. `30s`).
     #[arg(long, env = "WARDWATCH_DURATION", value_parser = positive)]
-    pub duration: Option<Span>,
+    pub duration: Option<Duration>,
     /// Time between two HL7 reports the device is configured to send (`0s`: none expected),
     /// exposed for the device-health rules that call a device silent.
-    #[arg(long, env = "WARDWATCH_EXPECTED_REPORT_INTERVAL", default_value = "0s")]
-    pub expected_report_interval: Span,
+    #[arg(long, env = "WARDWATCH_EXPECTED_REPORT_INTERVAL", default_value = "0s", value_parser = duration)]
+    pub expected_report_interval: Duration,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]
@@ -97,8 +97,8 @@ pub struct IdsArgs {
     #[arg(long, env = "WARDWATCH_IDS_SENSITIVITY", value_enum, default_value = "medium")]
     pub ids_sensitivity: SensitivityArg,
     /// Length of the counting windows, in packet time.
-    #[arg(long, env = "WARDWATCH_IDS_WINDOW", default_value_t = IdsConfig::default().window.into(), value_parser = positive)]
-    pub ids_window: Span,
+    #[arg(long, env = "WARDWATCH_IDS_WINDOW", default_value = "10s", value_parser = positive)]
+    pub ids_window: Duration,
     /// Port scan: distinct destination ports from one source in a window.
     #[arg(long, env = "WARDWATCH_IDS_PORT_SCAN_PORTS", default_value_t = IdsConfig::default().port_scan_ports)]
     pub ids_port_scan_ports: u32,
@@ -141,7 +141,7 @@ pub enum SensitivityArg {
 impl IdsArgs {
     pub fn config(&self) -> IdsConfig {
         IdsConfig {
-            window: self.ids_window.into(),
+            window: self.ids_window,
             sensitivity: match self.ids_sensitivity {
                 SensitivityArg::Low => Sensitivity::Low,
                 SensitivityArg::Medium => Sensitivity::Medium,
@@ -165,6 +165,9 @@ impl IdsArgs {
     }
 }
 
+/// The shortest training window and retraining interval a ward may set.
+const MINUTE: Duration = Duration::from_secs(60);
+
 /// Anomaly detection as the ward configures it. Detection itself is not built yet: the exporter
 /// checks these settings and exports them (`wardwatch_anomaly_*` gauges), so that a ward's
 /// values reach the sidecar that will use them, and a bad one stops it at start.
@@ -174,11 +177,11 @@ pub struct AnomalyArgs {
     #[arg(long, env = "WARDWATCH_ANOMALY_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
     pub anomaly_enabled: bool,
     /// How much traffic history trains the model (at least 1m).
-    #[arg(long, env = "WARDWATCH_ANOMALY_TRAINING_WINDOW", default_value = "10m", value_parser = at_least_a_minute)]
-    pub anomaly_training_window: Span,
+    #[arg(long, env = "WARDWATCH_ANOMALY_TRAINING_WINDOW", default_value = "10m", value_parser = at_least(MINUTE))]
+    pub anomaly_training_window: Duration,
     /// How often the model is retrained (at least 1m).
-    #[arg(long, env = "WARDWATCH_ANOMALY_RETRAIN_INTERVAL", default_value = "1h", value_parser = at_least_a_minute)]
-    pub anomaly_retrain_interval: Span,
+    #[arg(long, env = "WARDWATCH_ANOMALY_RETRAIN_INTERVAL", default_value = "1h", value_parser = at_least(MINUTE))]
+    pub anomaly_retrain_interval: Duration,
 }
 
 #[derive(Args)]
@@ -187,11 +190,11 @@ pub struct Limits {
     #[arg(long, env = "WARDWATCH_MAX_FLOWS", default_value_t = FlowConfig::default().max_flows)]
     pub max_flows: usize,
     /// Time without a packet after which a flow ends.
-    #[arg(long, env = "WARDWATCH_FLOW_IDLE_TIMEOUT", default_value_t = FlowConfig::default().idle_timeout.into(), value_parser = positive)]
-    pub flow_idle_timeout: Span,
+    #[arg(long, env = "WARDWATCH_FLOW_IDLE_TIMEOUT", default_value = "5m", value_parser = positive)]
+    pub flow_idle_timeout: Duration,
     /// Time after which a long-lived flow is ended and started afresh.
-    #[arg(long, env = "WARDWATCH_FLOW_ACTIVE_TIMEOUT", default_value_t = FlowConfig::default().active_timeout.into(), value_parser = positive)]
-    pub flow_active_timeout: Span,
+    #[arg(long, env = "WARDWATCH_FLOW_ACTIVE_TIMEOUT", default_value = "30m", value_parser = positive)]
+    pub flow_active_timeout: Duration,
     /// Out-of-order bytes held per TCP direction before a hole is skipped.
     #[arg(long, env = "WARDWATCH_MAX_REASSEMBLY_BYTES", default_value_t = SessionConfig::default().max_pending_bytes)]
     pub max_reassembly_bytes: usize,
@@ -209,8 +212,8 @@ pub struct Limits {
     #[arg(long, env = "WARDWATCH_MAX_FRAGMENTED_DATAGRAMS", default_value_t = FragmentConfig::default().max_datagrams)]
     pub max_fragmented_datagrams: usize,
     /// How long a fragmented IP datagram may take to complete.
-    #[arg(long, env = "WARDWATCH_FRAGMENT_TIMEOUT", default_value_t = FragmentConfig::default().timeout.into(), value_parser = positive)]
-    pub fragment_timeout: Span,
+    #[arg(long, env = "WARDWATCH_FRAGMENT_TIMEOUT", default_value = "30s", value_parser = positive)]
+    pub fragment_timeout: Duration,
 }
 
 impl Cli {
@@ -219,8 +222,8 @@ impl Cli {
         let limits = &self.limits;
         PipelineConfig {
             flows: FlowConfig {
-                idle_timeout: limits.flow_idle_timeout.into(),
-                active_timeout: limits.flow_active_timeout.into(),
+                idle_timeout: limits.flow_idle_timeout,
+                active_timeout: limits.flow_active_timeout,
                 max_flows: limits.max_flows,
             },
             session: SessionConfig {
@@ -232,7 +235,7 @@ impl Cli {
             ids: self.ids.config(),
             fragments: FragmentConfig {
                 max_datagrams: limits.max_fragmented_datagrams,
-                timeout: limits.fragment_timeout.into(),
+                timeout: limits.fragment_timeout,
             },
         }
     }
@@ -245,18 +248,6 @@ fn http_url(text: &str) -> Result<Url, String> {
         "http" | "https" => Ok(url),
         other => Err(format!("{text:?}: the scheme is {other:?}, not http or https")),
     }
-}
-
-/// A duration above zero.
-fn positive(text: &str) -> Result<Span, String> {
-    let span: Span = text.parse().map_err(|e| format!("{text:?} is not a duration such as 500ms, 10s or 5m: {e}"))?;
-    if span.is_zero() { Err(format!("{text:?}: must be longer than zero")) } else { Ok(span) }
-}
-
-/// A duration of a minute or more (what a ward's anomaly settings allow).
-fn at_least_a_minute(text: &str) -> Result<Span, String> {
-    let span = positive(text)?;
-    if *span < Duration::from_secs(60) { Err(format!("{text:?}: must be at least 1m")) } else { Ok(span) }
 }
 
 #[cfg(test)]
@@ -286,7 +277,7 @@ mod tests {
     fn defaults_are_the_pipelines() {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.pipeline(), PipelineConfig::default());
-        assert_eq!(Duration::from(cli.expected_report_interval), Duration::ZERO);
+        assert_eq!(cli.expected_report_interval, Duration::ZERO);
     }
 
     #[test]
@@ -305,8 +296,8 @@ mod tests {
         assert_eq!(config.flows.idle_timeout, Duration::from_secs(90));
         assert_eq!(config.flows.active_timeout, Duration::from_secs(5400));
         assert_eq!(config.fragments.timeout, Duration::from_millis(500));
-        assert_eq!(Duration::from(cli.expected_report_interval), Duration::from_secs(5));
-        assert_eq!(cli.duration.map(Duration::from), Some(Duration::from_secs(2)));
+        assert_eq!(cli.expected_report_interval, Duration::from_secs(5));
+        assert_eq!(cli.duration, Some(Duration::from_secs(2)));
         for bad in ["--ids-window=10", "--ids-window=0s", "--flow-idle-timeout=soon", "--duration=-1s"] {
             let err = parse(&[bad]).err().unwrap_or_else(|| panic!("{bad} accepted")).to_string();
             assert!(err.contains(bad.split('=').next().unwrap()), "{err}");
@@ -318,8 +309,8 @@ mod tests {
         let cli = parse(&["--anomaly-enabled=true", "--anomaly-training-window=10m", "--anomaly-retrain-interval=1h"])
             .unwrap();
         assert!(cli.anomaly.anomaly_enabled);
-        assert_eq!(Duration::from(cli.anomaly.anomaly_training_window), Duration::from_secs(600));
-        assert_eq!(Duration::from(cli.anomaly.anomaly_retrain_interval), Duration::from_secs(3600));
+        assert_eq!(cli.anomaly.anomaly_training_window, Duration::from_secs(600));
+        assert_eq!(cli.anomaly.anomaly_retrain_interval, Duration::from_secs(3600));
         assert!(parse(&["--anomaly-training-window=30s"]).is_err());
         assert!(parse(&["--anomaly-retrain-interval=often"]).is_err());
         assert!(parse(&["--anomaly-enabled=maybe"]).is_err());

@@ -88,8 +88,8 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
     let anomaly = &cli.anomaly;
     metrics.set_anomaly_settings(
         anomaly.anomaly_enabled,
-        anomaly.anomaly_training_window.into(),
-        anomaly.anomaly_retrain_interval.into(),
+        anomaly.anomaly_training_window,
+        anomaly.anomaly_retrain_interval,
     );
     let readiness = Readiness::not_yet("capture not open");
     let listener = TcpListener::bind(cli.listen).await.with_context(|| format!("listening on {}", cli.listen))?;
@@ -133,7 +133,7 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
 
     let deadline = async {
         match cli.duration {
-            Some(duration) => tokio::time::sleep(duration.into()).await,
+            Some(duration) => tokio::time::sleep(duration).await,
             None => std::future::pending().await,
         }
     };
