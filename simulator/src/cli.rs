@@ -1,6 +1,7 @@
 //! The command line of `wardwatch-simulator`. Every flag has an environment variable
-//! (`WARDWATCH_*`), so that the operator can configure a pod through either. Parsing and the
-//! conversion into the library's configurations are here; running them is `main`'s job.
+//! (`WARDWATCH_*`), so that the operator can configure a pod through either. Durations take a
+//! unit (`500ms`, `10s`, `5m`: `wardwatch_serve::duration`). Parsing and the conversion into the
+//! library's configurations are here; running them is `main`'s job.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
