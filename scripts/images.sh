@@ -12,7 +12,8 @@
 #
 # It also packs the monitoring stack's binaries the test bed already has, the same way:
 # localhost/wardwatch/prometheus-operator:<v> and .../prometheus-config-reloader:<v> (built by
-# tests/testbed/build.sh), .../prometheus:<v> and .../alertmanager:<v> (Debian's packages), as
+# tests/testbed/build.sh), .../prometheus:<v> (built by it too, with Kubernetes service discovery)
+# and .../alertmanager:<v> (built by it too), as
 # prometheus-operator.tar, prometheus-config-reloader.tar, prometheus.tar and alertmanager.tar.
 #
 # Each wardwatch image holds the binary (debug sections stripped) at /usr/local/bin, the shared
@@ -113,11 +114,14 @@ monitoring_image() {
 po_version=$(basename "$(dirname "$(dirname "$(readlink -f "$cache/bin/prometheus-operator")")")" | cut -d- -f3)
 monitoring_image prometheus-operator "$cache/bin/prometheus-operator" "$po_version"
 monitoring_image prometheus-config-reloader "$cache/bin/prometheus-config-reloader" "$po_version"
-debian_version() { dpkg-query -W -f='${Version}' "$1" | sed 's/^[0-9]*://; s/[+~-].*//'; }
-# Debian's Prometheus is built without Kubernetes service discovery: it refuses the
-# configuration prometheus-operator renders from a PodMonitor (see the README's "Real node").
-monitoring_image prometheus /usr/bin/prometheus "v$(debian_version prometheus)"
-monitoring_image alertmanager /usr/bin/prometheus-alertmanager "v$(debian_version prometheus-alertmanager)"
+# Prometheus built from its module with Kubernetes service discovery (tests/testbed/build.sh):
+# Debian's has none and refuses the configuration prometheus-operator renders from a PodMonitor.
+prometheus_version=$("$cache/bin/prometheus-with-kubernetes-sd" --version | awk 'NR == 1 { print $3 }')
+monitoring_image prometheus "$cache/bin/prometheus-with-kubernetes-sd" "v$prometheus_version"
+# Alertmanager at prometheus-operator's version, built by tests/testbed/build.sh too: the
+# operator renders arguments Debian's 0.25 refuses.
+alertmanager_version=$("$cache/bin/alertmanager" --version | awk 'NR == 1 { print $3 }')
+monitoring_image alertmanager "$cache/bin/alertmanager" "v$alertmanager_version"
 
 # The sandbox ("pause") image: a static program that waits for SIGINT or SIGTERM and reaps
 # children, as Kubernetes' own pause does.

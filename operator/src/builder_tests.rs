@@ -95,6 +95,30 @@ fn baseline_policy_allows_gateway_dns_and_the_allowed_destinations() {
 }
 
 #[test]
+fn monitoring_labels_reach_only_what_prometheus_and_alertmanager_select() {
+    let ward = ward("icu-east", "hospitalId: st-mary\ndepartment: icu\nmonitoringLabels: {team: icu}\n");
+    let defaults = [("release", "kube-prometheus-stack"), ("team", "default-team")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into_iter()
+        .collect();
+    let effective = desired::with_default_monitoring_labels(&ward, &defaults);
+    for object in desired::ward_objects(&effective, None) {
+        let labels = &object["metadata"]["labels"];
+        assert_eq!(labels["wardwatch.io/ward"], "icu-east", "{}", desired::object_ref(&object));
+        let selected = matches!(object["kind"].as_str(), Some("PodMonitor" | "PrometheusRule" | "AlertmanagerConfig"));
+        if selected {
+            assert_eq!(labels["release"], "kube-prometheus-stack", "{}", desired::object_ref(&object));
+            assert_eq!(labels["team"], "icu", "the ward's own label wins: {}", desired::object_ref(&object));
+        } else {
+            assert!(labels.get("release").is_none(), "{}", desired::object_ref(&object));
+        }
+    }
+    // Without defaults or labels of its own, a ward's objects carry wardwatch's labels only.
+    let plain = desired::with_default_monitoring_labels(&icu_ward(), &Default::default());
+    assert!(desired::ward_objects(&plain, None).iter().all(|o| o["metadata"]["labels"].get("release").is_none()));
+}
+
+#[test]
 fn pod_monitor_turns_pod_labels_into_short_target_labels() {
     let monitor = serde_json::to_value(monitors::pod_monitor(&icu_ward())).unwrap();
     let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];

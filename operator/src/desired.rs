@@ -32,6 +32,16 @@ pub fn ward_objects(ward: &Ward, quarantine_webhook: Option<&str>) -> Vec<Value>
     ]
 }
 
+/// `ward` with the operator's default monitoring labels (`--monitoring-labels`) under its own
+/// `spec.monitoringLabels`: the ward the builders see.
+pub fn with_default_monitoring_labels(ward: &Ward, defaults: &BTreeMap<String, String>) -> Ward {
+    let mut effective = ward.clone();
+    let own = std::mem::take(&mut effective.spec.monitoring_labels);
+    effective.spec.monitoring_labels = defaults.clone();
+    effective.spec.monitoring_labels.extend(own);
+    effective
+}
+
 /// The ward's objects as the running operator applies them: when the ward quarantines on
 /// alerts, the Secret holding its token first (the AlertmanagerConfig refers to it), then
 /// [`ward_objects`] routed to the quarantine webhook. (`render` shows [`ward_objects`] only: it

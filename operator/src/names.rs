@@ -48,6 +48,15 @@ pub fn ward_labels(ward: &Ward) -> BTreeMap<String, String> {
     ])
 }
 
+/// Labels of the objects a Prometheus or Alertmanager selects (PodMonitor, PrometheusRule,
+/// AlertmanagerConfig): the ward's, plus its `spec.monitoringLabels` (the CRD refuses keys that
+/// would replace the ward's own).
+pub fn monitoring_labels(ward: &Ward) -> BTreeMap<String, String> {
+    let mut labels = ward.spec.monitoring_labels.clone();
+    labels.extend(ward_labels(ward));
+    labels
+}
+
 /// Labels of a device's objects and pod: the ward's, plus the device's identity.
 pub fn device_labels(ward: &Ward, device: &MonitoredDevice) -> BTreeMap<String, String> {
     let mut labels = ward_labels(ward);

@@ -68,6 +68,12 @@ pub struct RunArgs {
     /// How often every object is reconciled even when nothing changes (e.g. 30s, 5m).
     #[arg(long, env = "WARDWATCH_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync_interval: Duration,
+    /// Labels put on every ward's PodMonitor, PrometheusRule and AlertmanagerConfig, so that the
+    /// cluster's Prometheus and Alertmanager select them (`release=kube-prometheus-stack` for
+    /// kube-prometheus-stack's defaults); comma-separated `key=value`. A ward's own
+    /// `spec.monitoringLabels` win.
+    #[arg(long, env = "WARDWATCH_MONITORING_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub monitoring_labels: Vec<(String, String)>,
     /// The operator's quarantine webhook URL, routed to by wards whose quarantine mode is OnAlert
     /// (only with a webhook key: without one the webhook is off).
     #[arg(long, env = "WARDWATCH_QUARANTINE_WEBHOOK")]
@@ -104,6 +110,14 @@ pub struct RunArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `key=value`, a Kubernetes label (the API server checks the syntax when the objects are applied).
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
+        _ => Err(format!("{text:?} is not a label such as release=kube-prometheus-stack")),
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -153,8 +167,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ))
     });
     let scope = args.namespace.clone().map_or(Scope::All, Scope::Namespace);
-    let settings =
-        Settings { quarantine_webhook, resync: args.resync_interval, concurrency: args.max_concurrent_reconciles };
+    let settings = Settings {
+        quarantine_webhook,
+        resync: args.resync_interval,
+        concurrency: args.max_concurrent_reconciles,
+        monitoring_labels: args.monitoring_labels.iter().cloned().collect(),
+    };
 
     loop {
         // Stand by until this replica leads (or a signal ends the wait).

@@ -1,5 +1,5 @@
 //! A local receiver for Alertmanager's notifications: the stand-in for a ward team's webhook
-//! endpoint and for Discord, served with hyper on 127.0.0.1. Every POST is handed over as a
+//! endpoint and for Discord, served with hyper on 127.0.0.1 (or inside the real node's namespace). Every POST is handed over as a
 //! [`Delivery`] (the path tells the receivers apart); every request is answered 200.
 
 use std::convert::Infallible;
@@ -32,7 +32,19 @@ pub struct AlertReceiver {
 impl AlertReceiver {
     /// Listens on a free port of 127.0.0.1.
     pub async fn start() -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(TcpListener::bind("127.0.0.1:0").await?)
+    }
+
+    /// Listens on a free port of `address` inside `namespace` (the real node's, where its pods
+    /// reach the pod bridge's address): the socket is opened by a thread that entered the
+    /// namespace, and served from this runtime.
+    pub async fn start_in(namespace: &crate::netns::NetworkNamespace, address: std::net::Ipv4Addr) -> Result<Self> {
+        let listener = namespace.within(|| std::net::TcpListener::bind((address, 0)))??;
+        listener.set_nonblocking(true)?;
+        Self::serve(TcpListener::from_std(listener)?)
+    }
+
+    fn serve(listener: TcpListener) -> Result<Self> {
         let url = format!("http://{}", listener.local_addr()?);
         let (sender, deliveries) = mpsc::unbounded_channel();
         let server = tokio::spawn(async move {
@@ -57,7 +69,7 @@ impl AlertReceiver {
         Ok(Self { url, deliveries, server })
     }
 
-    /// `http://127.0.0.1:<port>`; append a path per receiver.
+    /// `http://<address>:<port>`; append a path per receiver.
     pub fn url(&self) -> &str {
         &self.url
     }

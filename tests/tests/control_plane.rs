@@ -171,6 +171,16 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
         ),
         (ward(json!({"network": {"allowedCidrs": ["10.0.0.0/33"]}})), "spec.network.allowedCidrs", "CIDRs"),
         (
+            ward(json!({"monitoringLabels": {"wardwatch.io/ward": "other"}})),
+            "spec.monitoringLabels",
+            "may not set wardwatch.io/ or app.kubernetes.io/ labels",
+        ),
+        (
+            ward(json!({"monitoringLabels": {"release": "not a label value"}})),
+            "spec.monitoringLabels.release",
+            "should match",
+        ),
+        (
             ward(json!({"network": {"allowedPorts": [{"protocol": "TCP"}]}})),
             "spec.network.allowedPorts[0]",
             "need a port",
@@ -252,7 +262,8 @@ fn valid_objects() -> Vec<serde_json::Value> {
     let edges = [
         json!({"scrapeInterval": "1s", "thresholds": {"heartRateBpm": {"low": 0, "high": 300}, "fio2Percent": {"low": 21, "high": 100}}}),
         json!({"scrapeInterval": "1000ms", "thresholds": {"temperatureCelsius": {"low": 25, "high": 45}}}),
-        json!({"scrapeInterval": "5m", "anomaly": {"trainingWindow": "1m", "retrainInterval": "60s"}}),
+        json!({"scrapeInterval": "5m", "anomaly": {"trainingWindow": "1m", "retrainInterval": "60s"},
+            "monitoringLabels": {"release": "kube-prometheus-stack", "example.org/team": "icu_east.1"}}),
         json!({"scrapeInterval": "300000ms", "alerting": {"includePatientIdentifiers": true,
             "receivers": [{"name": "icu-discord", "discord": {"webhookUrl": {"name": "icu-secrets", "key": "discord"}}}],
             "routes": [{"severities": ["critical"], "receivers": ["icu-discord"], "repeatInterval": "1m"}]}}),

@@ -7,9 +7,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
+use testbed::alert_receiver::AlertReceiver;
 use testbed::node::{self, Node, monitoring};
 use testbed::{ControlPlane, eventually};
 use wardwatch_crds::Ward;
@@ -60,7 +61,18 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     let chart = repo_path("charts/wardwatch");
     succeeded(
         "helm install",
-        cp.helm(&["install", "wardwatch", &chart, "--namespace", "wardwatch-system", "--create-namespace"]).unwrap(),
+        cp.helm(&[
+            "install",
+            "wardwatch",
+            &chart,
+            "--namespace",
+            "wardwatch-system",
+            "--create-namespace",
+            // What a kube-prometheus-stack user sets: the release label its Prometheus selects.
+            "--set",
+            &format!("monitoringLabels.{}={}", monitoring::RELEASE_LABEL.0, monitoring::RELEASE_LABEL.1),
+        ])
+        .unwrap(),
     );
     let operators = eventually(STARTUP, "two operator pods Running and Ready", || async {
         let pods = ready_pods(&cp, "wardwatch-system", "app.kubernetes.io/name=wardwatch-operator").await?;
@@ -80,8 +92,30 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     .unwrap();
     eprintln!("leader: {leader}");
 
-    // The sample ward: every twin, exporter and gateway container Running and Ready.
+    // The monitoring stack as kube-prometheus-stack sets it up, starting while the ward does.
+    monitoring::deploy(&cp, node.image_report())
+        .await
+        .expect("prometheus-operator, Prometheus and Alertmanager applied");
+
+    // The sample ward: every twin, exporter and gateway container Running and Ready. Its
+    // team webhook and Discord receivers post to a receiver in the node's namespace, where
+    // the Alertmanager pod reaches it at the pod bridge's address.
+    let mut receiver = AlertReceiver::start_in(node.namespace(), node::network::CLUSTER_DNS_IP.parse().unwrap())
+        .await
+        .expect("the alert receiver listens in the node's namespace");
     succeeded("kubectl apply", cp.kubectl(&["apply", "-f", &repo_path("manifests/")]).unwrap());
+    let secrets: Api<Secret> = Api::namespaced(cp.client(), WARD_NAMESPACE);
+    secrets
+        .patch(
+            "icu-east-alerting",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"stringData": {
+                "team-webhook-url": format!("{}/team", receiver.url()),
+                "discord-webhook-url": format!("{}/discord", receiver.url()),
+            }})),
+        )
+        .await
+        .expect("the ward's alerting Secret names the test's receiver");
     let pods = eventually(STARTUP, "the ward's six pods Running and Ready", || async {
         let pods = ready_pods(&cp, WARD_NAMESPACE, "app.kubernetes.io/managed-by=wardwatch").await?;
         Ok((pods.len() == 6).then_some(pods))
@@ -129,27 +163,7 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
         eprintln!("{selector}: {counts:?} packets, HL7 messages");
     }
 
-    // prometheus-operator as a pod (its module's own RBAC and Deployment, the bed's binary as
-    // the image) renders, for a Prometheus selecting every PodMonitor, a scrape job for the
-    // ward's PodMonitor: Kubernetes pod discovery in the ward's namespace, no static targets,
-    // and the designed target labels.
-    monitoring::deploy(&cp, node.image_report()).await.expect("prometheus-operator and a Prometheus applied");
-    eventually(STARTUP, "prometheus-operator's pod Running and Ready", || async {
-        let pods = ready_pods(&cp, monitoring::NAMESPACE, "app.kubernetes.io/name=prometheus-operator").await?;
-        Ok((pods.len() == 1).then_some(()))
-    })
-    .await
-    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
-    let config = monitoring::rendered_prometheus_config(&cp, Duration::from_secs(120), |text| {
-        text.contains("job_name: podMonitor/st-mary/")
-    })
-    .await
-    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
-    assert!(config.contains("kubernetes_sd_configs:") && config.contains("role: pod"), "{config}");
-    assert!(!config.contains("static_configs:"), "{config}");
-    for label in ["hospital", "ward", "device", "patient", "bed"] {
-        assert!(config.contains(&format!("target_label: {label}\n")), "target label {label}:\n{config}");
-    }
+    in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(&cp, &node, &mut receiver).await;
 
     // Deleting a device removes its pod.
     succeeded(
@@ -166,6 +180,99 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
 
     pod_security_refuses_the_exporter_below_privileged(&cp).await;
     node.check_running().unwrap();
+}
+
+/// prometheus-operator, a `Prometheus` and an `Alertmanager` run as pods; the operator renders
+/// the ward's PodMonitor (selected by the release label the chart put on it) as Kubernetes pod
+/// discovery, no static targets; Prometheus finds every exporter and the gateway with the
+/// designed target labels; the sample ward's hypoxia twin raises `HypoxiaDetected`, which the
+/// ward's AlertmanagerConfig (matched on its namespace) routes to the team's webhook.
+async fn in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(
+    cp: &ControlPlane,
+    node: &Node,
+    receiver: &mut AlertReceiver,
+) {
+    for (what, selector) in [
+        ("prometheus-operator", "app.kubernetes.io/name=prometheus-operator"),
+        ("Prometheus", "app.kubernetes.io/name=prometheus"),
+        ("Alertmanager", "app.kubernetes.io/name=alertmanager"),
+    ] {
+        eventually(STARTUP, &format!("{what}'s pod Running and Ready"), || async {
+            Ok((ready_pods(cp, monitoring::NAMESPACE, selector).await?.len() == 1).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(cp), node.logs()));
+    }
+    let config = monitoring::rendered_prometheus_config(cp, Duration::from_secs(120), |text| {
+        text.contains("job_name: podMonitor/st-mary/")
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    assert!(config.contains("kubernetes_sd_configs:") && config.contains("role: pod"), "{config}");
+    assert!(!config.contains("static_configs:"), "{config}");
+
+    // Every exporter (five devices and the gateway's) and the gateway's own metrics: seven
+    // targets found by pod discovery, up, with the designed labels.
+    let pods: Api<Pod> = Api::namespaced(cp.client(), monitoring::NAMESPACE);
+    let prometheus_pod = pods.get(&format!("prometheus-{}-0", monitoring::PROMETHEUS)).await.unwrap();
+    let prometheus = format!("{}:9090", prometheus_pod.status.and_then(|s| s.pod_ip).expect("Prometheus has an IP"));
+    let targets = eventually(Duration::from_secs(120), "seven healthy targets of the ward's PodMonitor", || async {
+        let body = node.namespace().within(|| http_get(&prometheus, "/api/v1/targets?state=active"))??;
+        let body: serde_json::Value = serde_json::from_str(&body)?;
+        let ward_targets: Vec<serde_json::Value> = body["data"]["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["scrapePool"].as_str().is_some_and(|pool| pool.starts_with("podMonitor/st-mary/")))
+            .cloned()
+            .collect();
+        Ok((ward_targets.len() == 7 && ward_targets.iter().all(|t| t["health"] == "up")).then_some(ward_targets))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    for target in &targets {
+        let labels = &target["labels"];
+        assert_eq!(labels["hospital"], "st-mary", "{target}");
+        assert_eq!(labels["ward"], "icu-east", "{target}");
+        assert_eq!(labels["namespace"], "st-mary", "{target}");
+    }
+    let monitor = targets.iter().find(|t| t["labels"]["device"] == "bed-01-monitor").expect("the monitor's target");
+    assert_eq!(monitor["labels"]["bed"], "ICU-01", "{monitor}");
+    assert_eq!(monitor["labels"]["patient"], "MRN-100234", "{monitor}");
+    assert_eq!(targets.iter().filter(|t| t["labels"]["component"] == "gateway").count(), 2);
+
+    // The monitor's twin turns hypoxic 30 s after it starts; the team's webhook gets the alert.
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let hypoxia = loop {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        let Some(delivery) = receiver.next(remaining).await else {
+            let alertmanager_pod = pods.get(&format!("alertmanager-{}-0", monitoring::ALERTMANAGER)).await.unwrap();
+            let alertmanager = format!("{}:9093", alertmanager_pod.status.and_then(|s| s.pod_ip).unwrap_or_default());
+            let ask = |address: &str, path: &str| {
+                node.namespace().within(|| http_get(address, path)).map(|r| r.unwrap_or_else(|e| format!("{e:#}")))
+            };
+            panic!(
+                "no HypoxiaDetected reached the team's webhook in 240 s\nPrometheus's Alertmanagers: {:?}\n\
+                 Prometheus's alerts: {:?}\n\
+                 Prometheus's rules: {:?}\nAlertmanager's alerts: {:?}\nAlertmanager's status: {:?}\n{}",
+                ask(&prometheus, "/api/v1/alertmanagers"),
+                ask(&prometheus, "/api/v1/alerts"),
+                ask(&prometheus, "/api/v1/rules?type=alert&rule_name[]=HypoxiaDetected"),
+                ask(&alertmanager, "/api/v2/alerts"),
+                ask(&alertmanager, "/api/v2/status"),
+                pod_summary(cp)
+            );
+        };
+        let alerts = delivery.body["alerts"].as_array().cloned().unwrap_or_default();
+        if let Some(alert) = alerts.into_iter().find(|a| a["labels"]["alertname"] == "HypoxiaDetected") {
+            break (delivery.path, alert);
+        }
+    };
+    eprintln!("delivered to {}: {}", hypoxia.0, hypoxia.1);
+    assert_eq!(hypoxia.0, "/team");
+    assert_eq!(hypoxia.1["status"], "firing");
+    assert_eq!(hypoxia.1["labels"]["bed"], "ICU-01");
+    assert_eq!(hypoxia.1["labels"]["namespace"], "st-mary");
 }
 
 /// The exporter adds NET_RAW and NET_ADMIN and allows privilege escalation (its file

@@ -27,6 +27,7 @@ pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer(CONTROLLER);
     let namespace = ward.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let monitoring = ctx.monitoring_available().await;
+    let ward = Arc::new(desired::with_default_monitoring_labels(&ward, &ctx.settings.monitoring_labels));
 
     let mut applied = Vec::new();
     for object in desired::ward_objects_with_webhook(&ward, ctx.settings.quarantine_webhook.as_ref()) {
