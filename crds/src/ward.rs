@@ -44,11 +44,11 @@ pub struct WardSpec {
     /// Alarm limits per vital sign; omitted limits take the clinical defaults.
     #[serde(default)]
     pub thresholds: ClinicalThresholds,
-    /// How often Prometheus scrapes the ward's exporters, as a Prometheus duration in ms, s or m,
-    /// within 1s-5m.
+    /// How often Prometheus scrapes the ward's exporters, as a duration such as `5s`, `1500ms` or
+    /// `1m`, within 1s-5m.
     #[serde(default = "default_scrape_interval")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = duration_rule("scrapeInterval", "ms|s|m", "1s", Some("5m"), "5s, 1500ms or 1m"))]
+    #[x_kube(validation = duration_rule("scrapeInterval", "1s", Some("5m"), "5s, 1500ms or 1m"))]
     pub scrape_interval: String,
     /// NEWS2 early-warning score alerts (Royal College of Physicians, 2017).
     #[serde(default)]
