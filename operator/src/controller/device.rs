@@ -63,14 +63,14 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
     };
 
     let mut applied = Vec::new();
-    let mut ready_replicas = 0;
+    let mut twin = TwinPods::default();
     for object in desired::device_objects(&ward, &device) {
         let (outcome, live) = ctx.applier.apply(&object).await?;
         if outcome == Outcome::Applied {
             applied.push(desired::object_ref(&object));
         }
         if object["kind"] == "Deployment" {
-            ready_replicas = live.data["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            twin = TwinPods::from_deployment_status(&live.data["status"]);
         }
     }
     let quarantine_reason = policies::quarantine_reason(&device);
@@ -82,19 +82,16 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
         }
     }
 
-    let phase = match (&quarantine_reason, ready_replicas > 0) {
+    let phase = match (&quarantine_reason, twin.ready_replicas > 0) {
         (Some(_), _) => DevicePhase::Quarantined,
         (None, true) => DevicePhase::Running,
         (None, false) => DevicePhase::Pending,
     };
+    let deployment = names::device_deployment(&device);
     let states = [
         ConditionState::new("WardFound", true, "WardFound", format!("member of Ward {}", ward.name_any())),
-        ConditionState::new(
-            "Ready",
-            phase == DevicePhase::Running,
-            if phase == DevicePhase::Running { "TwinRunning" } else { "TwinNotReady" },
-            format!("Deployment {} has {ready_replicas} ready replica(s)", names::device_deployment(&device)),
-        ),
+        twin.ready_state(&deployment, phase == DevicePhase::Running),
+        twin.admitted_state(&deployment),
         network_scenario_state(&device),
         ConditionState::new(
             "Quarantined",
@@ -114,7 +111,12 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
     let scenario_refused = states.iter().any(|s| s.type_ == NETWORK_SCENARIO && !s.ok);
     let was_refused = previous.conditions.iter().any(|c| c.type_ == NETWORK_SCENARIO && c.status == "False");
     let became_quarantined = quarantine_reason.is_some() && !previous.quarantined;
+    let newly_refused =
+        twin.refused.is_some() && !previous.conditions.iter().any(|c| c.type_ == PODS_ADMITTED && c.status == "False");
     write_status(&ctx, &device, status).await?;
+    if let Some(refusal) = twin.refused.filter(|_| newly_refused) {
+        ctx.event(device.as_ref(), EventType::Warning, POD_REFUSED, refusal).await;
+    }
     if became_quarantined {
         ctx.event(device.as_ref(), EventType::Warning, "Quarantined", quarantine_reason.unwrap_or_default()).await;
     }
@@ -130,6 +132,52 @@ pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Resul
 }
 
 const NETWORK_SCENARIO: &str = "NetworkScenarioRunnable";
+
+/// Whether the API server creates the twin's pods; False with [`POD_REFUSED`] when it refuses.
+const PODS_ADMITTED: &str = "PodsAdmitted";
+const POD_REFUSED: &str = "PodRefused";
+
+/// What the twin's Deployment says about its pods.
+#[derive(Debug, Default, PartialEq)]
+struct TwinPods {
+    ready_replicas: i64,
+    /// Why the API server refused to create the pods (Pod Security admission, a quota), as the
+    /// ReplicaSet controller reported it in the Deployment's `ReplicaFailure` condition.
+    refused: Option<String>,
+}
+
+impl TwinPods {
+    fn from_deployment_status(status: &serde_json::Value) -> Self {
+        let refused = status["conditions"].as_array().into_iter().flatten().find_map(|condition| {
+            (condition["type"] == "ReplicaFailure" && condition["status"] == "True")
+                .then(|| condition["message"].as_str().unwrap_or("pods could not be created").to_owned())
+        });
+        Self { ready_replicas: status["readyReplicas"].as_i64().unwrap_or(0), refused }
+    }
+
+    fn ready_state(&self, deployment: &str, running: bool) -> ConditionState {
+        let reason = match (running, &self.refused) {
+            (true, _) => "TwinRunning",
+            (false, Some(_)) => POD_REFUSED,
+            (false, None) => "TwinNotReady",
+        };
+        let replicas = format!("Deployment {deployment} has {} ready replica(s)", self.ready_replicas);
+        ConditionState::new("Ready", running, reason, replicas)
+    }
+
+    /// A refusal otherwise shows only on the ReplicaSet, where a ward's user rarely looks.
+    fn admitted_state(&self, deployment: &str) -> ConditionState {
+        match &self.refused {
+            Some(refusal) => ConditionState::new(PODS_ADMITTED, false, POD_REFUSED, refusal.clone()),
+            None => ConditionState::new(
+                PODS_ADMITTED,
+                true,
+                "NoRefusal",
+                format!("no pod of Deployment {deployment} was refused"),
+            ),
+        }
+    }
+}
 
 /// Whether the twin can play the device's network scenario where it runs. Frame-forging
 /// scenarios are refused by the twin in a pod (they run only in a test's own network
@@ -167,6 +215,31 @@ mod tests {
         let spec: MonitoredDeviceSpec =
             serde_yaml::from_str(&format!("ward: icu-east\ntype: Workstation\nnetwork: {network}\n")).unwrap();
         MonitoredDevice::new("ws", spec)
+    }
+
+    #[test]
+    fn a_refusal_of_the_twins_pods_is_surfaced_in_the_ready_condition() {
+        let message = r#"pods "ws-abc" is forbidden: violates PodSecurity "baseline:latest": non-default capabilities"#;
+        let status = json!({"replicas": 0, "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+            {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}]});
+        let twin = TwinPods::from_deployment_status(&status);
+        assert_eq!(twin, TwinPods { ready_replicas: 0, refused: Some(message.to_owned()) });
+        assert_eq!(twin.ready_state("ws", false).reason, POD_REFUSED);
+        let admitted = twin.admitted_state("ws");
+        assert!(!admitted.ok);
+        assert_eq!(admitted.reason, POD_REFUSED);
+        assert_eq!(admitted.message, message);
+
+        // A failure the controller has since cleared, or none at all, is not a refusal.
+        let cleared = json!({"readyReplicas": 1, "conditions": [
+            {"type": "ReplicaFailure", "status": "False", "reason": "FailedCreate", "message": message}]});
+        let twin = TwinPods::from_deployment_status(&cleared);
+        assert_eq!(twin, TwinPods { ready_replicas: 1, refused: None });
+        assert_eq!(twin.ready_state("ws", true).reason, "TwinRunning");
+        assert!(twin.admitted_state("ws").ok);
+        assert_eq!(TwinPods::from_deployment_status(&json!(null)), TwinPods::default());
+        assert_eq!(TwinPods::default().ready_state("ws", false).reason, "TwinNotReady");
     }
 
     #[test]
