@@ -51,6 +51,20 @@ async fn chart_installs_the_api_and_the_example_ward_is_accepted() {
         .unwrap(),
     );
     assert_eq!(replicas, "2");
+    // The operator's log filter comes from operator.logLevel.
+    let log_level = succeeded(
+        "operator log level",
+        cp.kubectl(&[
+            "get",
+            "-n",
+            "wardwatch-system",
+            "deployment/wardwatch-operator",
+            "-o",
+            r#"jsonpath={.spec.template.spec.containers[0].env[?(@.name=="RUST_LOG")].value}"#,
+        ])
+        .unwrap(),
+    );
+    assert_eq!(log_level, "info,kube=warn");
 
     // The values schema refuses a typo'd value before anything reaches the cluster.
     let refused = cp.helm(&["template", "wardwatch", &chart, "--set", "operator.logFormat=xml"]).unwrap();
