@@ -72,7 +72,7 @@ fn quarantine_policy_exists_only_while_quarantined() {
     let isolated =
         device("bed-02", "ward: icu-east\ntype: InfusionPump\npatient: {id: MRN-2, bed: ICU-02}\nquarantine: true\n");
     let objects = desired::device_objects(&ward, &isolated);
-    let policy = objects.iter().find(|o| o["kind"] == "NetworkPolicy").expect("quarantine policy");
+    let policy = objects.iter().find(|o| o.kind() == "NetworkPolicy").expect("quarantine policy").to_value();
     assert_eq!(policy["metadata"]["name"], "bed-02-quarantine");
     assert_eq!(policy["spec"]["egress"], json!([]));
     assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["wardwatch.io/device"], "bed-02");

@@ -1,5 +1,5 @@
 //! What every reconcile shares: the client, the applier, metrics, the event recorder, the
-//! device cache, settings, and per-object error backoff.
+//! caches of wards and devices, settings, and per-object error backoff.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
-use wardwatch_crds::MonitoredDevice;
+use wardwatch_crds::{MonitoredDevice, Ward};
 
 use crate::apply::Applier;
+use crate::cache::Children;
 use crate::metrics::Metrics;
 use crate::quarantine::QuarantineWebhook;
 
@@ -26,12 +27,20 @@ pub struct Settings {
     pub concurrency: u16,
 }
 
+/// What the watches keep: the custom resources and the owned objects.
+pub struct Caches {
+    pub devices: Store<MonitoredDevice>,
+    pub wards: Store<Ward>,
+    pub children: Children,
+}
+
 pub struct Context {
     pub client: kube::Client,
     pub applier: Applier,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     pub devices: Store<MonitoredDevice>,
+    pub wards: Store<Ward>,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
     monitoring: Mutex<Option<(Instant, bool)>>,
@@ -41,23 +50,19 @@ pub struct Context {
 const MONITORING_CHECK_TTL: Duration = Duration::from_secs(10);
 
 impl Context {
-    pub fn new(
-        client: kube::Client,
-        metrics: Arc<Metrics>,
-        settings: Settings,
-        devices: Store<MonitoredDevice>,
-    ) -> Self {
+    pub fn new(client: kube::Client, metrics: Arc<Metrics>, settings: Settings, caches: Caches) -> Self {
         let reporter = Reporter {
             controller: "wardwatch-operator".into(),
             instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
         };
         Self {
-            applier: Applier::new(client.clone(), metrics.clone()),
+            applier: Applier::new(client.clone(), metrics.clone(), caches.children),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
             settings,
-            devices,
+            devices: caches.devices,
+            wards: caches.wards,
             failures: Mutex::new(HashMap::new()),
             monitoring: Mutex::new(None),
         }
