@@ -68,27 +68,8 @@ pub fn read(device: &MonitoredDevice, namespace: &str, ctx: &Context) -> Observe
 /// The objects, status and Events for `device` given what was read (pure).
 pub fn decide(device: &MonitoredDevice, observed: &Observed, now: Time) -> Plan {
     let previous = device.status.clone().unwrap_or_default();
+    let Some(ward) = &observed.ward else { return ward_missing(device, &previous, now) };
     let generation = device.meta().generation;
-    let Some(ward) = &observed.ward else {
-        let message = format!(
-            "Ward {}/{} does not exist; nothing runs for this device until it does",
-            device.namespace().unwrap_or_default(),
-            device.spec.ward
-        );
-        let states = [
-            ConditionState::new("Ready", false, "WardNotFound", message.clone()),
-            ConditionState::new("WardFound", false, "WardNotFound", message.clone()),
-        ];
-        let status = MonitoredDeviceStatus {
-            observed_generation: generation,
-            phase: Some(DevicePhase::Failed),
-            conditions: conditions(&states, &previous.conditions, generation, now),
-            ..previous.clone()
-        };
-        let notes = if status != previous { vec![Note::warning("WardNotFound", message)] } else { Vec::new() };
-        return Plan { objects: Vec::new(), prune: Vec::new(), status, notes, requeue: Some(MISSING_WARD_RETRY) };
-    };
-
     let quarantine_reason = policies::quarantine_reason(device);
     let pods = observed.pods.clone().unwrap_or_default();
     let phase = match (&quarantine_reason, pods.ready > 0) {
@@ -101,25 +82,8 @@ pub fn decide(device: &MonitoredDevice, observed: &Observed, now: Time) -> Plan 
         ready_state(device, phase, &pods),
         pods_admitted_state(device, &pods),
         network_scenario_state(device),
-        ConditionState::new(
-            "Quarantined",
-            quarantine_reason.is_some(),
-            if quarantine_reason.is_some() { "Isolated" } else { "NotIsolated" },
-            quarantine_reason.clone().unwrap_or_else(|| "the device may use the ward's network".to_owned()),
-        ),
+        quarantined_state(quarantine_reason.as_deref()),
     ];
-    let mut notes = Vec::new();
-    if let Some(reason) = &quarantine_reason
-        && !previous.quarantined
-    {
-        notes.push(Note::warning("Quarantined", reason.clone()));
-    }
-    for state in states.iter().filter(|s| !s.ok && [NETWORK_SCENARIO, PODS_ADMITTED].contains(&s.type_)) {
-        let was_false = previous.conditions.iter().any(|c| c.type_ == state.type_ && c.status == "False");
-        if !was_false {
-            notes.push(Note::warning(state.reason, state.message.clone()));
-        }
-    }
     let status = MonitoredDeviceStatus {
         observed_generation: generation,
         phase: Some(phase),
@@ -131,10 +95,64 @@ pub fn decide(device: &MonitoredDevice, observed: &Observed, now: Time) -> Plan 
     Plan {
         objects: desired::device_objects(ward, device),
         prune: vec![ApiResource::erase::<Deployment>(&()), ApiResource::erase::<NetworkPolicy>(&())],
+        notes: transition_notes(&previous, &status, &states),
         status,
-        notes,
         requeue: None,
     }
+}
+
+/// A device whose ward does not exist: phase Failed, nothing applied or pruned, looked at again
+/// after [`MISSING_WARD_RETRY`].
+fn ward_missing(device: &MonitoredDevice, previous: &MonitoredDeviceStatus, now: Time) -> Plan {
+    let generation = device.meta().generation;
+    let message = format!(
+        "Ward {}/{} does not exist; nothing runs for this device until it does",
+        device.namespace().unwrap_or_default(),
+        device.spec.ward
+    );
+    let states = [
+        ConditionState::new("Ready", false, "WardNotFound", message.clone()),
+        ConditionState::new("WardFound", false, "WardNotFound", message.clone()),
+    ];
+    let status = MonitoredDeviceStatus {
+        observed_generation: generation,
+        phase: Some(DevicePhase::Failed),
+        conditions: conditions(&states, &previous.conditions, generation, now),
+        ..previous.clone()
+    };
+    let notes = if &status != previous { vec![Note::warning("WardNotFound", message)] } else { Vec::new() };
+    Plan { objects: Vec::new(), prune: Vec::new(), status, notes, requeue: Some(MISSING_WARD_RETRY) }
+}
+
+/// Warning Events for what just went wrong: a quarantine that began, a network scenario or a
+/// pod refused that was not refused before.
+fn transition_notes(
+    previous: &MonitoredDeviceStatus,
+    status: &MonitoredDeviceStatus,
+    states: &[ConditionState],
+) -> Vec<Note> {
+    let mut notes = Vec::new();
+    if let Some(reason) = &status.quarantine_reason
+        && !previous.quarantined
+    {
+        notes.push(Note::warning("Quarantined", reason.clone()));
+    }
+    for state in states.iter().filter(|s| !s.ok && [NETWORK_SCENARIO, PODS_ADMITTED].contains(&s.type_)) {
+        if !previous.conditions.iter().any(|c| c.type_ == state.type_ && c.status == "False") {
+            let reason = if state.type_ == NETWORK_SCENARIO { "NetworkScenarioRefused" } else { state.reason };
+            notes.push(Note::warning(reason, state.message.clone()));
+        }
+    }
+    notes
+}
+
+fn quarantined_state(reason: Option<&str>) -> ConditionState {
+    ConditionState::new(
+        "Quarantined",
+        reason.is_some(),
+        if reason.is_some() { "Isolated" } else { "NotIsolated" },
+        reason.unwrap_or("the device may use the ward's network"),
+    )
 }
 
 fn ready_state(device: &MonitoredDevice, phase: DevicePhase, pods: &Pods) -> ConditionState {
@@ -240,6 +258,9 @@ mod tests {
             let state = network_scenario_state(&device(&format!("{{scenario: {scenario}, target: 10.0.0.1}}")));
             assert!(state.ok, "{scenario}");
         }
+        let plan = decide(&device("{scenario: syn-flood, target: 10.0.0.1}"), &with_ward(None), at(100));
+        let reasons: Vec<&str> = plan.notes.iter().map(|n| n.reason).collect();
+        assert_eq!(reasons, ["NetworkScenarioRefused"]);
     }
 
     #[test]

@@ -87,15 +87,37 @@ pub fn decide(
     if monitoring {
         prune.extend(monitoring_kinds().into_iter().filter(|r| r.kind != "ScrapeConfig"));
     }
+    let previous = ward.status.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    if !monitoring && previous.conditions.iter().all(|c| c.reason != "PrometheusOperatorMissing") {
+        notes.push(Note::warning("PrometheusOperatorMissing", MISSING));
+    }
+    // Without the CRDs, look again soon: their installation wakes nobody.
+    let requeue = if monitoring { resync } else { resync.min(MONITORING_RETRY) };
+    Plan { objects, prune, status: status(ward, &previous, observed, now), notes, requeue }
+}
 
+/// Devices ready and total, the quarantined ones, and whether rules and routing are synced.
+fn status(ward: &Ward, previous: &WardStatus, observed: &Observed, now: Time) -> WardStatus {
     let devices = &observed.devices;
     let ready =
         devices.iter().filter(|d| d.status.as_ref().and_then(|s| s.phase) == Some(DevicePhase::Running)).count() as u32;
     let mut quarantined: Vec<String> =
         devices.iter().filter(|d| d.status.as_ref().is_some_and(|s| s.quarantined)).map(|d| d.name_any()).collect();
     quarantined.sort();
+    let generation = ward.meta().generation;
+    WardStatus {
+        observed_generation: generation,
+        conditions: conditions(&states(observed.monitoring), &previous.conditions, generation, now),
+        devices: Some(format!("{ready}/{}", devices.len())),
+        devices_ready: ready,
+        devices_total: devices.len() as u32,
+        quarantined_count: quarantined.len() as u32,
+        quarantined_devices: quarantined,
+    }
+}
 
-    let previous = ward.status.clone().unwrap_or_default();
+fn states(monitoring: bool) -> [ConditionState; 3] {
     let synced = |type_: &'static str, what: &str| {
         ConditionState::new(
             type_,
@@ -104,7 +126,7 @@ pub fn decide(
             if monitoring { format!("{what} applied") } else { MISSING.to_owned() },
         )
     };
-    let states = [
+    [
         ConditionState::new(
             "Ready",
             monitoring,
@@ -113,24 +135,7 @@ pub fn decide(
         ),
         synced("RulesSynced", "PrometheusRule and PodMonitor"),
         synced("RoutingSynced", "AlertmanagerConfig"),
-    ];
-    let generation = ward.meta().generation;
-    let status = WardStatus {
-        observed_generation: generation,
-        conditions: conditions(&states, &previous.conditions, generation, now),
-        devices: Some(format!("{ready}/{}", devices.len())),
-        devices_ready: ready,
-        devices_total: devices.len() as u32,
-        quarantined_count: quarantined.len() as u32,
-        quarantined_devices: quarantined,
-    };
-    let mut notes = Vec::new();
-    if !monitoring && previous.conditions.iter().all(|c| c.reason != "PrometheusOperatorMissing") {
-        notes.push(Note::warning("PrometheusOperatorMissing", MISSING));
-    }
-    // Without the CRDs, look again soon: their installation wakes nobody.
-    let requeue = if monitoring { resync } else { resync.min(MONITORING_RETRY) };
-    Plan { objects, prune, status, notes, requeue }
+    ]
 }
 
 pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
