@@ -18,9 +18,9 @@ use wardwatch_crds::device::DevicePhase;
 use wardwatch_crds::{MonitoredDevice, MonitoredDeviceStatus, Ward};
 
 use super::context::Context;
-use super::steps::{self, Note, apply_all, prune};
+use super::steps::{self, Note};
 use crate::cache::{Lookup, Pods};
-use crate::desired::{self, Owned};
+use crate::desired;
 use crate::error::Result;
 use crate::names;
 use crate::policies;
@@ -44,18 +44,12 @@ pub struct Observed {
 }
 
 /// What a device's reconcile does.
-#[derive(Debug)]
-pub struct Plan {
-    pub objects: Vec<Owned>,
-    /// The kinds `objects` is complete for: owned objects of these kinds not among them go.
-    pub prune: Vec<ApiResource>,
-    pub status: MonitoredDeviceStatus,
-    pub notes: Vec<Note>,
-    pub requeue: Option<Duration>,
-}
+pub type Plan = steps::Plan<MonitoredDeviceStatus>;
 
 /// The device's ward (from the wards' cache) and its Deployment's pods (from the Deployments').
-pub fn read(device: &MonitoredDevice, namespace: &str, ctx: &Context) -> Observed {
+pub async fn read(device: &MonitoredDevice, namespace: &str, ctx: &Context) -> Observed {
+    // Until the wards' first list, every ward would look missing (and each device say so).
+    let _ = ctx.wards.wait_until_ready().await;
     let ward = ctx.wards.get(&ObjectRef::new(&device.spec.ward).within(namespace));
     let resource = ApiResource::erase::<Deployment>(&());
     let pods = match ctx.applier.children.get(&resource, namespace, &names::device_deployment(device)) {
@@ -208,15 +202,8 @@ fn network_scenario_state(device: &MonitoredDevice) -> ConditionState {
 pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer(<MonitoredDevice as steps::Reconciled>::CONTROLLER);
     let namespace = steps::namespace(device.as_ref())?;
-    let observed = read(&device, &namespace, &ctx);
-    let plan = decide(&device, &observed, now());
-    let applied = apply_all(&ctx, device.as_ref(), &plan.objects).await?;
-    let removed = prune(&ctx, device.as_ref(), &plan.prune, &plan.objects).await?;
-    steps::write_status(&ctx, device.as_ref(), &plan.status).await?;
-    let mut notes = plan.notes;
-    notes.extend(Note::applied(&applied, &removed));
-    steps::publish(&ctx, device.as_ref(), notes).await;
-    Ok(steps::done(&ctx, device.as_ref(), plan.requeue.unwrap_or(ctx.settings.resync)))
+    let plan = decide(&device, &read(&device, &namespace, &ctx).await, now());
+    steps::carry_out(&ctx, device.as_ref(), plan).await
 }
 
 #[cfg(test)]

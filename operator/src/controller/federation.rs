@@ -11,20 +11,15 @@ use wardwatch_crds::HospitalFederation;
 use wardwatch_crds::federation::HospitalFederationStatus;
 
 use super::context::Context;
-use super::steps::{self, Note, apply_all, prune};
+use super::steps;
 use super::ward::MONITORING_RETRY;
-use crate::desired::{self, Owned};
+use crate::desired;
 use crate::error::Result;
 use crate::monitoring::ScrapeConfig;
 use crate::status::{ConditionState, conditions, now};
 
 /// What a federation's reconcile does.
-#[derive(Debug)]
-pub struct Plan {
-    pub objects: Vec<Owned>,
-    pub prune: Vec<ApiResource>,
-    pub status: HospitalFederationStatus,
-}
+pub type Plan = steps::Plan<HospitalFederationStatus>;
 
 /// The federation's ScrapeConfigs and status (pure); `monitoring` is whether
 /// prometheus-operator's CRDs are served.
@@ -52,19 +47,16 @@ pub fn decide(federation: &HospitalFederation, monitoring: bool, now: Time) -> P
     } else {
         (Vec::new(), Vec::new())
     };
-    Plan { objects, prune, status }
+    // Without the CRDs, look again soon: their installation wakes nobody.
+    let requeue = (!monitoring).then_some(MONITORING_RETRY);
+    Plan { objects, prune, status, notes: Vec::new(), requeue }
 }
 
 pub async fn reconcile(federation: Arc<HospitalFederation>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer(<HospitalFederation as steps::Reconciled>::CONTROLLER);
     steps::namespace(federation.as_ref())?;
     let plan = decide(&federation, ctx.monitoring_available().await, now());
-    let applied = apply_all(&ctx, federation.as_ref(), &plan.objects).await?;
-    let removed = prune(&ctx, federation.as_ref(), &plan.prune, &plan.objects).await?;
-    steps::write_status(&ctx, federation.as_ref(), &plan.status).await?;
-    steps::publish(&ctx, federation.as_ref(), Note::applied(&applied, &removed).into_iter().collect()).await;
-    let requeue = if plan.prune.is_empty() { ctx.settings.resync.min(MONITORING_RETRY) } else { ctx.settings.resync };
-    Ok(steps::done(&ctx, federation.as_ref(), requeue))
+    steps::carry_out(&ctx, federation.as_ref(), plan).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! happened, and handling a failed reconcile.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::api::{Api, ApiResource, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -67,7 +68,7 @@ pub fn namespace<K: Reconciled>(object: &K) -> Result<String, Error> {
 
 /// Writes `status` with server-side apply unless the object already has it; returns whether
 /// it wrote.
-pub async fn write_status<K: Reconciled>(ctx: &Context, object: &K, status: &K::Status) -> Result<bool, Error> {
+async fn write_status<K: Reconciled>(ctx: &Context, object: &K, status: &K::Status) -> Result<bool, Error> {
     if object.status() == Some(status) {
         return Ok(false);
     }
@@ -106,16 +107,36 @@ impl Note {
 }
 
 /// Publishes the notes as Events on `object`.
-pub async fn publish<K: Reconciled>(ctx: &Context, object: &K, notes: Vec<Note>) {
+async fn publish<K: Reconciled>(ctx: &Context, object: &K, notes: Vec<Note>) {
     for note in notes {
         ctx.event(object, note.type_, note.reason, note.message).await;
     }
 }
 
-/// The end of a successful reconcile: its backoff is forgotten, and it looks again after `after`.
-pub fn done<K: Reconciled>(ctx: &Context, object: &K, after: std::time::Duration) -> Action {
+/// What one reconcile decided (pure); [`carry_out`] does it.
+#[derive(Debug)]
+pub struct Plan<S> {
+    pub objects: Vec<Owned>,
+    /// The kinds `objects` is complete for: owned objects of these kinds beyond them go.
+    pub prune: Vec<ApiResource>,
+    pub status: S,
+    pub notes: Vec<Note>,
+    /// Look again after this at the latest (else after the resync interval).
+    pub requeue: Option<Duration>,
+}
+
+/// Apply, prune, write the status, publish the Events; then the object's backoff is forgotten
+/// and it is looked at again after the plan's requeue or the resync interval, whichever is first.
+pub async fn carry_out<K: Reconciled>(ctx: &Context, object: &K, plan: Plan<K::Status>) -> Result<Action, Error> {
+    let applied = apply_all(ctx, object, &plan.objects).await?;
+    let removed = prune(ctx, object, &plan.prune, &plan.objects).await?;
+    write_status(ctx, object, &plan.status).await?;
+    let mut notes = plan.notes;
+    notes.extend(Note::applied(&applied, &removed));
+    publish(ctx, object, notes).await;
     ctx.succeeded(&names::object_key(object, &()));
-    Action::requeue(after)
+    let resync = ctx.settings.resync;
+    Ok(Action::requeue(plan.requeue.map_or(resync, |after| after.min(resync))))
 }
 
 /// Every controller's error policy: count the error by controller, step and kind, log it, and
@@ -130,7 +151,7 @@ pub fn error_policy<K: Reconciled>(object: Arc<K>, error: &Error, ctx: Arc<Conte
 }
 
 /// Applies `objects` in order; returns the ones written, as `Kind/namespace/name`.
-pub async fn apply_all<K: Reconciled>(ctx: &Context, owner: &K, objects: &[Owned]) -> Result<Vec<String>, Error> {
+async fn apply_all<K: Reconciled>(ctx: &Context, owner: &K, objects: &[Owned]) -> Result<Vec<String>, Error> {
     let failing = failing(owner);
     let mut applied = Vec::new();
     for object in objects {
@@ -142,7 +163,7 @@ pub async fn apply_all<K: Reconciled>(ctx: &Context, owner: &K, objects: &[Owned
 }
 
 /// Deletes what `owner` controls of `kinds` beyond `desired`; returns what went.
-pub async fn prune<K: Reconciled>(
+async fn prune<K: Reconciled>(
     ctx: &Context,
     owner: &K,
     kinds: &[ApiResource],

@@ -17,7 +17,7 @@ use wardwatch_crds::device::DevicePhase;
 use wardwatch_crds::{MonitoredDevice, Ward, WardStatus};
 
 use super::context::Context;
-use super::steps::{self, Note, apply_all, prune};
+use super::steps::{self, Note};
 use crate::desired::monitoring_kinds;
 use crate::desired::{self, Owned};
 use crate::error::Result;
@@ -39,17 +39,11 @@ pub struct Observed {
 }
 
 /// What a ward's reconcile does.
-#[derive(Debug)]
-pub struct Plan {
-    pub objects: Vec<Owned>,
-    pub prune: Vec<ApiResource>,
-    pub status: WardStatus,
-    pub notes: Vec<Note>,
-    /// When to look again.
-    pub requeue: Duration,
-}
+pub type Plan = steps::Plan<WardStatus>;
 
 pub async fn read(ward: &Ward, namespace: &str, ctx: &Context) -> Observed {
+    // Until the devices' first list, the ward would count too few.
+    let _ = ctx.devices.wait_until_ready().await;
     let devices = ctx
         .devices
         .state()
@@ -71,13 +65,7 @@ fn core_kinds() -> Vec<ApiResource> {
 
 /// The ward's objects, status and Events (pure). Without prometheus-operator's CRDs its kinds
 /// are neither applied nor pruned.
-pub fn decide(
-    ward: &Ward,
-    observed: &Observed,
-    webhook: Option<&QuarantineWebhook>,
-    resync: Duration,
-    now: Time,
-) -> Plan {
+pub fn decide(ward: &Ward, observed: &Observed, webhook: Option<&QuarantineWebhook>, now: Time) -> Plan {
     let monitoring = observed.monitoring;
     let objects: Vec<Owned> = desired::ward_objects_with_webhook(ward, webhook)
         .into_iter()
@@ -93,7 +81,7 @@ pub fn decide(
         notes.push(Note::warning("PrometheusOperatorMissing", MISSING));
     }
     // Without the CRDs, look again soon: their installation wakes nobody.
-    let requeue = if monitoring { resync } else { resync.min(MONITORING_RETRY) };
+    let requeue = (!monitoring).then_some(MONITORING_RETRY);
     Plan { objects, prune, status: status(ward, &previous, observed, now), notes, requeue }
 }
 
@@ -142,14 +130,8 @@ pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer(<Ward as steps::Reconciled>::CONTROLLER);
     let namespace = steps::namespace(ward.as_ref())?;
     let observed = read(&ward, &namespace, &ctx).await;
-    let plan = decide(&ward, &observed, ctx.settings.quarantine_webhook.as_ref(), ctx.settings.resync, now());
-    let applied = apply_all(&ctx, ward.as_ref(), &plan.objects).await?;
-    let removed = prune(&ctx, ward.as_ref(), &plan.prune, &plan.objects).await?;
-    steps::write_status(&ctx, ward.as_ref(), &plan.status).await?;
-    let mut notes = plan.notes;
-    notes.extend(Note::applied(&applied, &removed));
-    steps::publish(&ctx, ward.as_ref(), notes).await;
-    Ok(steps::done(&ctx, ward.as_ref(), plan.requeue))
+    let plan = decide(&ward, &observed, ctx.settings.quarantine_webhook.as_ref(), now());
+    steps::carry_out(&ctx, ward.as_ref(), plan).await
 }
 
 #[cfg(test)]
@@ -157,8 +139,6 @@ mod tests {
     use super::*;
     use crate::fixtures::{icu_ward, monitor};
     use wardwatch_crds::MonitoredDeviceStatus;
-
-    const RESYNC: Duration = Duration::from_secs(300);
 
     fn at(seconds: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
@@ -180,7 +160,7 @@ mod tests {
             ],
             monitoring: true,
         };
-        let plan = decide(&icu_ward(), &observed, None, RESYNC, at(100));
+        let plan = decide(&icu_ward(), &observed, None, at(100));
         assert_eq!(plan.status.devices.as_deref(), Some("1/3"));
         assert_eq!(plan.status.quarantined_devices, ["c"]);
         assert!(plan.status.conditions.iter().all(|c| c.status == "True"));
@@ -192,15 +172,15 @@ mod tests {
     #[test]
     fn without_prometheus_operator_its_kinds_are_left_alone_and_the_status_says_why_once() {
         let mut ward = icu_ward();
-        let plan = decide(&ward, &Observed::default(), None, RESYNC, at(100));
+        let plan = decide(&ward, &Observed::default(), None, at(100));
         assert!(plan.objects.iter().all(|o| !o.is_monitoring()), "nothing of monitoring.coreos.com is applied");
         assert!(plan.prune.iter().all(|r| r.group != "monitoring.coreos.com"), "nor pruned");
         assert!(plan.objects.iter().any(|o| o.kind() == "Deployment"), "workloads go ahead");
         let rules = plan.status.conditions.iter().find(|c| c.type_ == "RulesSynced").unwrap();
         assert_eq!(rules.reason, "PrometheusOperatorMissing");
         assert_eq!(plan.notes.len(), 1);
-        assert_eq!(plan.requeue, MONITORING_RETRY, "the CRDs' installation is noticed soon");
+        assert_eq!(plan.requeue, Some(MONITORING_RETRY), "the CRDs' installation is noticed soon");
         ward.status = Some(plan.status);
-        assert!(decide(&ward, &Observed::default(), None, RESYNC, at(200)).notes.is_empty());
+        assert!(decide(&ward, &Observed::default(), None, at(200)).notes.is_empty());
     }
 }
