@@ -30,7 +30,7 @@ fi
 echo "== seeds"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo run -q -p wardwatch-simulator --release -- pcap --devices 5 --duration 60 --scenario mixed-attacks \
+cargo run -q -p wardwatch-simulator --release -- pcap --devices 5 --duration 1m --scenario mixed-attacks \
     --seed 1 --out "$work/mixed-attacks.pcap" >/dev/null
 python3 fuzz/seeds.py --pcap "$work/mixed-attacks.pcap"
 

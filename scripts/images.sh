@@ -12,14 +12,15 @@
 #
 # It also packs the monitoring stack's binaries the test bed already has, the same way:
 # localhost/wardwatch/prometheus-operator:<v> and .../prometheus-config-reloader:<v> (built by
-# tests/testbed/build.sh), .../prometheus:<v> and .../alertmanager:<v> (Debian's packages), as
+# tests/testbed/build.sh), .../prometheus:<v> (built by it too, with Kubernetes service discovery)
+# and .../alertmanager:<v> (built by it too), as
 # prometheus-operator.tar, prometheus-config-reloader.tar, prometheus.tar and alertmanager.tar.
 #
-# Each wardwatch image holds the binary (debug sections stripped) at /usr/local/bin, the shared
-# libraries it links (as ldd resolves them, with the dynamic loader), the CA certificates,
-# /etc/passwd and /etc/group with root and the non-root user 65532, and nothing else; it runs
-# as 65532. The exporter's binary carries the file capabilities cap_net_raw,cap_net_admin=ep
-# (setcap from libcap2-bin; the layer tar keeps them as a security.capability PAX record).
+# Each wardwatch image's root filesystem is assembled by scripts/rootfs.sh (as in the
+# Dockerfile): the binary (debug sections stripped) at /usr/local/bin, the shared libraries it
+# links, the CA certificates, /etc/passwd and /etc/group with root and the non-root user 65532,
+# and nothing else; it runs as 65532. The exporter's binary carries the file capabilities
+# cap_net_raw,cap_net_admin=ep (the layer tar keeps them as a security.capability PAX record).
 # Prints one line per image with its size.
 set -euo pipefail
 
@@ -58,25 +59,8 @@ image() {
 	echo "image  $tag -> $archive ($(du -k "$archive" | cut -f1) KiB; layer $(du -k "$dir/$layer_sha/layer.tar" | cut -f1) KiB)"
 }
 
-# base_rootfs <dir>: users, groups, CA certificates, an empty /tmp.
-base_rootfs() {
-	local root=$1
-	mkdir -p "$root/etc/ssl/certs" "$root/usr/local/bin" "$root/tmp"
-	chmod 1777 "$root/tmp"
-	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
-		>"$root/etc/passwd"
-	printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
-	cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-}
-
-# libraries <binary> <rootfs>: copies what the binary links, at the paths ldd resolves.
-libraries() {
-	local binary=$1 root=$2
-	{ ldd "$binary" 2>/dev/null || true; } | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }' | sort -u | while read -r lib; do
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib"
-	done
-}
+# The file capabilities the exporter's binary carries (raw capture); the Dockerfile sets the same.
+exporter_capabilities=cap_net_raw,cap_net_admin=ep
 
 for component in operator exporter simulator; do
 	binary="$bin_dir/wardwatch-$component"
@@ -85,12 +69,9 @@ for component in operator exporter simulator; do
 		exit 1
 	}
 	root="$work/rootfs-$component"
-	base_rootfs "$root"
-	objcopy --strip-debug "$binary" "$root/usr/local/bin/wardwatch-$component"
-	libraries "$binary" "$root"
-	if [[ $component == exporter ]]; then
-		setcap cap_net_raw,cap_net_admin=ep "$root/usr/local/bin/wardwatch-exporter"
-	fi
+	capabilities=""
+	[[ $component == exporter ]] && capabilities=$exporter_capabilities
+	bash "$here/scripts/rootfs.sh" "$binary" "$root" /usr/local/bin $capabilities
 	image "ghcr.io/wardwatch/wardwatch-$component:$version" "$root" "$out/wardwatch-$component.tar" \
 		"/usr/local/bin/wardwatch-$component"
 done
@@ -101,23 +82,24 @@ cache=${WARDWATCH_CACHE:-$HOME/.cache/wardwatch}
 monitoring_image() {
 	local name=$1 binary=$2 tag=$3
 	local root="$work/rootfs-$name"
-	base_rootfs "$root"
 	# At /bin, where upstream's images have them: prometheus-operator names
 	# /bin/prometheus-config-reloader as the reloader's command.
-	mkdir -p "$root/bin"
-	objcopy --strip-debug "$binary" "$root/bin/$name"
-	libraries "$binary" "$root"
+	cp "$binary" "$work/$name"
+	bash "$here/scripts/rootfs.sh" "$work/$name" "$root" /bin
 	image "localhost/wardwatch/$name:$tag" "$root" "$out/$name.tar" "/bin/$name"
 }
 # The cache's link names the build directory, <component>-<version>-<hash>.
 po_version=$(basename "$(dirname "$(dirname "$(readlink -f "$cache/bin/prometheus-operator")")")" | cut -d- -f3)
 monitoring_image prometheus-operator "$cache/bin/prometheus-operator" "$po_version"
 monitoring_image prometheus-config-reloader "$cache/bin/prometheus-config-reloader" "$po_version"
-debian_version() { dpkg-query -W -f='${Version}' "$1" | sed 's/^[0-9]*://; s/[+~-].*//'; }
-# Debian's Prometheus is built without Kubernetes service discovery: it refuses the
-# configuration prometheus-operator renders from a PodMonitor (see the README's "Real node").
-monitoring_image prometheus /usr/bin/prometheus "v$(debian_version prometheus)"
-monitoring_image alertmanager /usr/bin/prometheus-alertmanager "v$(debian_version prometheus-alertmanager)"
+# Prometheus built from its module with Kubernetes service discovery (tests/testbed/build.sh):
+# Debian's has none and refuses the configuration prometheus-operator renders from a PodMonitor.
+prometheus_version=$("$cache/bin/prometheus-with-kubernetes-sd" --version | awk 'NR == 1 { print $3 }')
+monitoring_image prometheus "$cache/bin/prometheus-with-kubernetes-sd" "v$prometheus_version"
+# Alertmanager at prometheus-operator's version, built by tests/testbed/build.sh too: the
+# operator renders arguments Debian's 0.25 refuses.
+alertmanager_version=$("$cache/bin/alertmanager" --version | awk 'NR == 1 { print $3 }')
+monitoring_image alertmanager "$cache/bin/alertmanager" "v$alertmanager_version"
 
 # The sandbox ("pause") image: a static program that waits for SIGINT or SIGTERM and reaps
 # children, as Kubernetes' own pause does.

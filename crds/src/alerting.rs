@@ -126,10 +126,10 @@ pub struct Route {
     pub severities: Vec<Severity>,
     #[schemars(length(min = 1, max = 16))]
     pub receivers: Vec<String>,
-    /// How long to wait before repeating a still-firing alert, as a Prometheus duration in s, m
-    /// or h, at least 1m.
+    /// How long to wait before repeating a still-firing alert, as a duration such as `30m` or
+    /// `4h`, at least 1m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = duration_rule("repeatInterval", "s|m|h", "1m", None, "30m or 4h"))]
+    #[x_kube(validation = duration_rule("repeatInterval", "1m", None, "30m or 4h"))]
     pub repeat_interval: Option<String>,
 }

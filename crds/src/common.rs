@@ -52,15 +52,21 @@ pub struct ContainerSettings {
     pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
 }
 
-/// The CEL rule of a duration field (`field` is its JSON name): a Prometheus duration, digits and
-/// one of the `units` (`"ms|s|m"`), at least `min` and, when given, at most `max` (both in CEL
+/// The form of every duration field: whole hours, minutes, seconds and milliseconds, largest
+/// first, each at most once (`90s`, `1500ms`, `1h30m`). It is what Prometheus and
+/// prometheus-operator take, what CEL's `duration()` reads, and what the binaries' flags take
+/// (humantime), so a field's value can be handed to any of them. At most six digits a unit keep
+/// `duration()` clear of overflow (999999h is 114 years).
+pub const DURATION_PATTERN: &str = "^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?([0-9]{1,6}ms)?$";
+
+/// The CEL rule of a duration field (`field` is its JSON name): a duration of
+/// [`DURATION_PATTERN`]'s form, at least `min` and, when given, at most `max` (both in CEL
 /// `duration()` syntax, such as `1s` or `5m`).
 ///
 /// One rule, so a malformed value gets one message that names the field; CEL's `&&` is false as
-/// soon as the pattern fails, without the error `duration()` would raise. At most six digits keep
-/// `duration()` clear of overflow (999999h is 114 years).
-pub(crate) fn duration_rule(field: &str, units: &str, min: &str, max: Option<&str>, examples: &str) -> Rule {
-    let mut rule = format!("self.matches('^[0-9]{{1,6}}({units})$') && duration(self) >= duration('{min}')");
+/// soon as the pattern fails, without the error `duration()` would raise.
+pub(crate) fn duration_rule(field: &str, min: &str, max: Option<&str>, examples: &str) -> Rule {
+    let mut rule = format!("self != '' && self.matches('{DURATION_PATTERN}') && duration(self) >= duration('{min}')");
     let limits = match max {
         Some(max) => {
             rule.push_str(&format!(" && duration(self) <= duration('{max}')"));
@@ -68,8 +74,9 @@ pub(crate) fn duration_rule(field: &str, units: &str, min: &str, max: Option<&st
         }
         None => format!("of at least {min}"),
     };
-    Rule::new(rule)
-        .message(Message::Message(format!("{field} must be a Prometheus duration {limits}, such as {examples}")))
+    Rule::new(rule).message(Message::Message(format!(
+        "{field} must be a duration {limits}, such as {examples} (h, m, s, ms, largest first)"
+    )))
 }
 
 #[cfg(test)]
@@ -77,25 +84,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn duration_rule_checks_the_pattern_before_the_range_and_names_the_field() {
-        let rule = duration_rule("scrapeInterval", "ms|s|m", "1s", Some("5m"), "5s, 1500ms or 1m");
+    fn duration_rule_checks_the_form_before_the_range_and_names_the_field() {
+        let rule = duration_rule("scrapeInterval", "1s", Some("5m"), "5s, 1500ms or 1m");
         assert_eq!(
             rule.rule,
-            "self.matches('^[0-9]{1,6}(ms|s|m)$') && duration(self) >= duration('1s') && duration(self) <= duration('5m')"
+            format!(
+                "self != '' && self.matches('{DURATION_PATTERN}') && duration(self) >= duration('1s') && duration(self) <= duration('5m')"
+            )
         );
         assert_eq!(
             rule.message,
             Some(Message::Message(
-                "scrapeInterval must be a Prometheus duration within 1s-5m, such as 5s, 1500ms or 1m".into()
+                "scrapeInterval must be a duration within 1s-5m, such as 5s, 1500ms or 1m (h, m, s, ms, largest first)"
+                    .into()
             ))
         );
-        let rule = duration_rule("repeatInterval", "s|m|h", "1m", None, "30m or 4h");
-        assert_eq!(rule.rule, "self.matches('^[0-9]{1,6}(s|m|h)$') && duration(self) >= duration('1m')");
+        let rule = duration_rule("repeatInterval", "1m", None, "30m or 4h");
+        assert!(rule.rule.ends_with("&& duration(self) >= duration('1m')"), "{}", rule.rule);
         assert_eq!(
             rule.message,
             Some(Message::Message(
-                "repeatInterval must be a Prometheus duration of at least 1m, such as 30m or 4h".into()
+                "repeatInterval must be a duration of at least 1m, such as 30m or 4h (h, m, s, ms, largest first)"
+                    .into()
             ))
         );
+    }
+
+    /// The pattern (RE2 in the API server; the same syntax in the regex crate) lets through
+    /// only what the binaries read as the same duration.
+    #[test]
+    fn the_duration_form_is_the_binaries_form() {
+        let pattern = regex::Regex::new(DURATION_PATTERN).unwrap();
+        let accepted =
+            [("5s", 5_000), ("1500ms", 1_500), ("10m", 600_000), ("1h30m", 5_400_000), ("2m30s500ms", 150_500)];
+        for (text, millis) in accepted {
+            assert!(pattern.is_match(text), "{text} refused");
+            assert_eq!(humantime::parse_duration(text).unwrap().as_millis(), millis, "{text}");
+        }
+        for text in ["5 seconds", "90", "1.5h", "30m1h", "5min", "1d", "-5s", "5S"] {
+            assert!(!pattern.is_match(text), "{text} accepted");
+        }
     }
 }

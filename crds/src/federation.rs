@@ -52,11 +52,11 @@ pub struct FederationMember {
     #[serde(default = "default_match")]
     #[schemars(length(min = 1, max = 16), inner(length(max = 1024)))]
     pub r#match: Vec<String>,
-    /// How often the central Prometheus pulls this member's `/federate`, as a duration in s or m,
-    /// within 5s-10m.
+    /// How often the central Prometheus pulls this member's `/federate`, as a duration such as
+    /// `30s` or `1m`, within 5s-10m.
     #[serde(default = "default_interval")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = duration_rule("scrapeInterval", "s|m", "5s", Some("10m"), "30s or 1m"))]
+    #[x_kube(validation = duration_rule("scrapeInterval", "5s", Some("10m"), "30s or 1m"))]
     pub scrape_interval: String,
 }
 

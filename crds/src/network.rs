@@ -125,16 +125,16 @@ impl Default for IntrusionRules {
 pub struct AnomalyDetection {
     #[serde(default = "enabled")]
     pub enabled: bool,
-    /// How much traffic history trains the model, as a duration in s, m or h (`10m`, `1h`), at
-    /// least 1m.
+    /// How much traffic history trains the model, as a duration such as `10m` or `1h`, at least
+    /// 1m.
     #[serde(default = "default_training_window")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = duration_rule("trainingWindow", "s|m|h", "1m", None, "10m or 1h"))]
+    #[x_kube(validation = duration_rule("trainingWindow", "1m", None, "10m or 1h"))]
     pub training_window: String,
-    /// How often the model is retrained, as a duration in s, m or h, at least 1m.
+    /// How often the model is retrained, as a duration such as `30m` or `1h`, at least 1m.
     #[serde(default = "default_retrain")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = duration_rule("retrainInterval", "s|m|h", "1m", None, "30m or 1h"))]
+    #[x_kube(validation = duration_rule("retrainInterval", "1m", None, "30m or 1h"))]
     pub retrain_interval: String,
 }
 

@@ -1,5 +1,7 @@
 //! `Ward`: one hospital department whose devices wardwatch watches.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -42,11 +44,11 @@ pub struct WardSpec {
     /// Alarm limits per vital sign; omitted limits take the clinical defaults.
     #[serde(default)]
     pub thresholds: ClinicalThresholds,
-    /// How often Prometheus scrapes the ward's exporters, as a Prometheus duration in ms, s or m,
-    /// within 1s-5m.
+    /// How often Prometheus scrapes the ward's exporters, as a duration such as `5s`, `1500ms` or
+    /// `1m`, within 1s-5m.
     #[serde(default = "default_scrape_interval")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = duration_rule("scrapeInterval", "ms|s|m", "1s", Some("5m"), "5s, 1500ms or 1m"))]
+    #[x_kube(validation = duration_rule("scrapeInterval", "1s", Some("5m"), "5s, 1500ms or 1m"))]
     pub scrape_interval: String,
     /// NEWS2 early-warning score alerts (Royal College of Physicians, 2017).
     #[serde(default)]
@@ -66,6 +68,20 @@ pub struct WardSpec {
     /// Automatic isolation of devices that raise network alerts.
     #[serde(default)]
     pub quarantine: QuarantinePolicy,
+    /// Labels added to the ward's PodMonitor, PrometheusRule and AlertmanagerConfig, so that the
+    /// cluster's Prometheus and Alertmanager select them: kube-prometheus-stack selects
+    /// `release: <its release name>`. Merged over the operator's `--monitoring-labels` (the
+    /// chart's `monitoringLabels`); wardwatch's own label keys are refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = 16,
+        "additionalProperties" = {"type": "string", "maxLength": 63, "pattern": "^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"}
+    ))]
+    // Key syntax is the API server's to check when the objects are applied (a regular expression
+    // over map keys exceeds CEL's cost budget, as keys have no length bound in a schema).
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('wardwatch.io/') && !k.startsWith('app.kubernetes.io/'))")
+        .message("monitoringLabels may not set wardwatch.io/ or app.kubernetes.io/ labels: the operator selects its objects by them"))]
+    pub monitoring_labels: BTreeMap<String, String>,
     /// The device-twin container of every device pod.
     #[serde(default)]
     pub simulator: ContainerSettings,

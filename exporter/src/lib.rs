@@ -1,24 +1,29 @@
-//! The exporter sidecar: capture, decode, count, export. Everything between the capture handle
-//! and the metrics registry is plain functions over bytes and plain data ([`pipeline`]); libpcap
-//! handles stay in [`offline`] and [`capture`], sockets in [`server`]. The intrusion rules
-//! ([`ids`]) are pure too; their alerts leave through [`alert_output`] (stdout, optional POST).
+//! The exporter sidecar: capture, decode, count, export. Its folders are the stages a packet
+//! goes through:
+//!
+//! - [`capture`]: libpcap, live ([`capture::live`]) or from a file ([`capture::offline`]), the
+//!   edge that feeds the pipeline;
+//! - [`decode`]: frames into packets ([`decode::packet`]), IP fragments ([`decode::fragments`]);
+//! - [`flows`]: the flow table ([`flows::table`]) and TCP reassembly ([`flows::reassembly`]);
+//! - [`hl7`]: MLLP over a reassembled connection ([`hl7::session`]), HL7 messages and the vital
+//!   signs they carry ([`hl7::message`]);
+//! - [`ids`]: the intrusion rules (detection);
+//! - [`output`]: what leaves the exporter, as sinks of the pipeline's events: Prometheus metrics
+//!   ([`output::metrics`], served by `wardwatch-serve`), alert lines and POSTs
+//!   ([`output::alerts`]) and the offline summary ([`output::summary`]).
+//!
+//! The flags are in [`cli`]. [`pipeline`] strings decode, flows, HL7 and ids together: plain functions over bytes and
+//! plain data, reporting what it learns as events to a sink. libpcap handles stay in
+//! [`capture`], sockets in `main` and `wardwatch-serve`.
 
-pub mod alert_output;
-pub mod batches;
 pub mod capture;
+pub mod cli;
 pub mod decode;
-pub mod flow;
-pub mod fragments;
-pub mod hl7vitals;
+pub mod flows;
+pub mod hl7;
 pub mod ids;
-pub mod metrics;
-pub mod offline;
+pub mod output;
 pub mod pipeline;
-pub mod reassembly;
-mod seq;
-pub mod server;
-pub mod session;
-pub mod summary;
 
 #[cfg(test)]
 mod testing;

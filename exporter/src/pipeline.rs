@@ -6,23 +6,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::decode::{ArpSender, DecodeError, LinkType, Packet, Protocol, TcpSegment, decode};
-use crate::flow::{Direction, EvictReason, FlowConfig, FlowTable, Observed};
-use crate::fragments::{FragmentConfig, FragmentResult, FragmentTable};
-use crate::hl7vitals::{Hl7Error, Hl7Message};
+use crate::decode::fragments::{FragmentConfig, FragmentResult, FragmentTable};
+use crate::decode::packet::{ArpSender, DecodeError, LinkType, Packet, Protocol, TcpSegment, decode};
+use crate::flows::table::{Direction, EvictReason, FlowConfig, FlowStart, FlowTable, Observed};
+use crate::hl7::message::{Hl7Error, Hl7Message};
+use crate::hl7::session::{SessionConfig, SessionEvent, TcpSession};
 use crate::ids::{Alert, AlertChange, Ids, IdsConfig, Rule};
-use crate::session::{SessionConfig, SessionEvent, TcpSession};
-
-/// The first packet of a flow, seen from the side that sent it (the client).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowStart {
-    pub at: Duration,
-    pub protocol: Protocol,
-    pub client: IpAddr,
-    pub server: IpAddr,
-    /// 0 for transports without ports.
-    pub server_port: u16,
-}
 
 /// Everything the pipeline reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -262,7 +251,7 @@ fn track<'f, 'b>(
     frame: &'b [u8],
     wire_len: u32,
     sink: &mut impl Sink,
-) -> Option<(&'f mut crate::flow::Flow<FlowState>, Direction, Option<TcpSegment<'b>>)> {
+) -> Option<(&'f mut crate::flows::table::Flow<FlowState>, Direction, Option<TcpSegment<'b>>)> {
     let mut packet = match decode(link, frame, wire_len) {
         Ok(packet) => packet,
         Err(error) => {
@@ -377,7 +366,7 @@ fn report(event: SessionEvent<'_>, at: Duration, sink: &mut impl Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::Flow;
+    use crate::flows::table::Flow;
 
     /// The flow table holds up to 100,000 flows within the exporter's 64 MiB: the TCP state and
     /// session live behind boxes, so a flow without them stays small.
@@ -397,8 +386,8 @@ mod tests {
 
     #[test]
     fn connections_that_hold_back_data_stay_within_the_budget_for_all() {
-        use crate::hl7vitals::MessageKind;
-        use crate::summary::Summary;
+        use crate::hl7::message::MessageKind;
+        use crate::output::summary::Summary;
         use crate::testing::{Conversation, Flags, oru};
         use wardwatch_clinical::mllp;
 

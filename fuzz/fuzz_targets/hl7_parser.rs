@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wardwatch_clinical::hl7::{Message, ParseError, Separators, Writer};
-use wardwatch_exporter::hl7vitals::{Hl7Error, interpret};
+use wardwatch_exporter::hl7::message::{Hl7Error, interpret};
 
 fn check_message(data: &[u8]) {
     let parsed = Message::parse(data);

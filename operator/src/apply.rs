@@ -221,7 +221,7 @@ mod tests {
         }
 
         fn gateway_service() -> Owned {
-            crate::desired::ward_objects(&crate::fixtures::icu_ward(), None)
+            crate::desired::ward_objects(&crate::fixtures::icu_ward(), None, &Default::default())
                 .into_iter()
                 .find(|o| o.kind() == "Service")
                 .unwrap()

@@ -84,13 +84,126 @@ fn baseline_policy_allows_gateway_dns_and_the_allowed_destinations() {
         "icu-east",
         "hospitalId: st-mary\ndepartment: icu\nnetwork: {allowedCidrs: [10.40.0.0/16], allowedPorts: [{protocol: TCP, port: 443}, {protocol: ICMP}]}\n",
     );
-    let policy = serde_json::to_value(policies::baseline_policy(&ward)).unwrap();
+    let policy = serde_json::to_value(policies::baseline_policy(&ward, &Default::default())).unwrap();
     let egress = policy["spec"]["egress"].as_array().unwrap();
     assert_eq!(egress.len(), 3);
     assert_eq!(egress[0]["ports"][0], json!({"protocol": "TCP", "port": 2575}));
     assert_eq!(
         egress[2],
         json!({"to": [{"ipBlock": {"cidr": "10.40.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 443}]})
+    );
+}
+
+/// Every egress port the baseline NetworkPolicy lets a device use is one its exporter allows:
+/// a device doing only what the policy permits (HL7 to the gateway, cluster DNS, the ward's own
+/// ports) raises no `unexpected_port`, so it is not quarantined for it. Seen on the real node,
+/// where each twin resolves the gateway's Service name.
+#[test]
+fn the_exporter_allows_every_port_the_baseline_policy_allows() {
+    let ward = icu_ward();
+    let deployment = serde_json::to_value(workloads::device_deployment(&ward, &monitor("bed-01"))).unwrap();
+    let allowed: Vec<&str> = env(container(&deployment, "exporter"), "WARDWATCH_ALLOWED_PORTS").split(',').collect();
+    let policy = serde_json::to_value(policies::baseline_policy(&ward, &Default::default())).unwrap();
+    let mut checked = 0;
+    for rule in policy["spec"]["egress"].as_array().unwrap() {
+        for port in rule["ports"].as_array().into_iter().flatten() {
+            let expected = format!("{}/{}", port["protocol"].as_str().unwrap(), port["port"]);
+            assert!(
+                allowed.contains(&expected.as_str()),
+                "{expected} is allowed by the policy, not by the exporter: {allowed:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "HL7 and DNS over UDP and TCP at least: {policy}");
+}
+
+/// Whether a NetworkPolicy's `podSelector` selects a pod with `labels` (matchLabels, and
+/// matchExpressions with In, NotIn, Exists and DoesNotExist, as the API defines them).
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let label = |key: &str| labels[key].as_str();
+    let by_labels =
+        selector["matchLabels"].as_object().into_iter().flatten().all(|(key, value)| label(key) == value.as_str());
+    let by_expressions = selector["matchExpressions"].as_array().into_iter().flatten().all(|e| {
+        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let value = label(e["key"].as_str().unwrap());
+        match e["operator"].as_str().unwrap() {
+            "In" => value.is_some_and(|v| values.contains(&v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(&v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            other => panic!("operator {other}"),
+        }
+    });
+    by_labels && by_expressions
+}
+
+/// A quarantined device is selected by no NetworkPolicy that lets it send anything (policies
+/// add up, so the ward's baseline must leave it out), while the others keep the baseline.
+#[test]
+fn a_quarantined_device_is_selected_by_no_policy_that_lets_it_send() {
+    let ward = icu_ward();
+    let mut isolated = monitor("bed-01");
+    isolated.spec.quarantine = true;
+    let devices = [isolated, monitor("bed-02")];
+    let quarantined = policies::quarantined_devices(&ward, &devices);
+    assert_eq!(quarantined.iter().collect::<Vec<_>>(), ["bed-01"]);
+    let mut objects = desired::ward_objects(&ward, None, &quarantined);
+    for device in &devices {
+        objects.extend(desired::device_objects(&ward, device));
+    }
+    let objects: Vec<Value> = objects.iter().map(desired::Owned::to_value).collect();
+    let policies: Vec<&Value> = objects.iter().filter(|o| o["kind"] == "NetworkPolicy").collect();
+    let pod_labels = |device| {
+        let deployment = serde_json::to_value(workloads::device_deployment(&ward, device)).unwrap();
+        deployment["spec"]["template"]["metadata"]["labels"].clone()
+    };
+    let (isolated_pod, other_pod) = (pod_labels(&devices[0]), pod_labels(&devices[1]));
+    let selecting = |labels: &Value| -> Vec<&Value> {
+        policies.iter().copied().filter(|p| selects(&p["spec"]["podSelector"], labels)).collect()
+    };
+    let on_isolated = selecting(&isolated_pod);
+    assert!(!on_isolated.is_empty(), "the quarantine policy selects it");
+    for policy in on_isolated {
+        assert!(
+            policy["spec"]["egress"].as_array().is_some_and(Vec::is_empty),
+            "{} lets the quarantined device send: {policy}",
+            policy["metadata"]["name"]
+        );
+    }
+    let on_other = selecting(&other_pod);
+    assert!(on_other.iter().any(|p| p["metadata"]["name"] == "icu-east-baseline"), "{on_other:?}");
+    assert!(on_other.iter().all(|p| p["metadata"]["name"] != "bed-01-quarantine"));
+}
+
+#[test]
+fn monitoring_labels_reach_only_what_prometheus_and_alertmanager_select() {
+    let ward = ward("icu-east", "hospitalId: st-mary\ndepartment: icu\nmonitoringLabels: {team: icu}\n");
+    let defaults = [("release", "kube-prometheus-stack"), ("team", "default-team")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into_iter()
+        .collect();
+    let effective = desired::with_default_monitoring_labels(&ward, &defaults);
+    for object in desired::ward_objects(&effective, None, &Default::default()) {
+        let (key, object) = (object.key(), object.to_value());
+        let labels = &object["metadata"]["labels"];
+        assert_eq!(labels["wardwatch.io/ward"], "icu-east", "{key}");
+        let selected = matches!(object["kind"].as_str(), Some("PodMonitor" | "PrometheusRule" | "AlertmanagerConfig"));
+        if selected {
+            assert_eq!(labels["release"], "kube-prometheus-stack", "{key}");
+            assert_eq!(labels["team"], "icu", "the ward's own label wins: {key}");
+        } else {
+            assert!(labels.get("release").is_none(), "{key}");
+        }
+    }
+    // Without defaults or labels of its own, a ward's objects carry wardwatch's labels only.
+    let plain = desired::with_default_monitoring_labels(&icu_ward(), &Default::default());
+    assert!(
+        desired::ward_objects(&plain, None, &Default::default()).iter().all(|o| o
+            .meta()
+            .labels
+            .as_ref()
+            .is_some_and(|labels| !labels.contains_key("release")))
     );
 }
 

@@ -2,7 +2,7 @@
 //! objects: k8s-openapi's types where Kubernetes defines the kind, [`crate::monitoring`]'s for
 //! prometheus-operator's. Each kind's API path comes from its type's `Resource` impl.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -106,26 +106,41 @@ pub fn monitoring_kinds() -> Vec<ApiResource> {
 
 /// The ward's own objects: gateway Deployment and Service, PrometheusRule, PodMonitor,
 /// AlertmanagerConfig, baseline NetworkPolicy, dashboard ConfigMap.
-pub fn ward_objects(ward: &Ward, quarantine_webhook: Option<&str>) -> Vec<Owned> {
+/// `quarantined` names the ward's isolated devices ([`policies::quarantined_devices`]).
+pub fn ward_objects(ward: &Ward, quarantine_webhook: Option<&str>, quarantined: &BTreeSet<String>) -> Vec<Owned> {
     vec![
         Owned::Deployment(workloads::gateway_deployment(ward)),
         Owned::Service(workloads::gateway_service(ward)),
         Owned::PrometheusRule(rules::ward_prometheus_rule(ward)),
         Owned::PodMonitor(monitors::pod_monitor(ward)),
         Owned::AlertmanagerConfig(routing::alertmanager_config(ward, quarantine_webhook)),
-        Owned::NetworkPolicy(policies::baseline_policy(ward)),
+        Owned::NetworkPolicy(policies::baseline_policy(ward, quarantined)),
         Owned::ConfigMap(dashboards::dashboard_config_map(ward)),
     ]
+}
+
+/// `ward` with the operator's default monitoring labels (`--monitoring-labels`) under its own
+/// `spec.monitoringLabels`: the ward the builders see.
+pub fn with_default_monitoring_labels(ward: &Ward, defaults: &BTreeMap<String, String>) -> Ward {
+    let mut effective = ward.clone();
+    let own = std::mem::take(&mut effective.spec.monitoring_labels);
+    effective.spec.monitoring_labels = defaults.clone();
+    effective.spec.monitoring_labels.extend(own);
+    effective
 }
 
 /// The ward's objects as the running operator applies them: when the ward quarantines on
 /// alerts, the Secret holding its token first (the AlertmanagerConfig refers to it), then
 /// [`ward_objects`] routed to the quarantine webhook. (`render` shows [`ward_objects`] only: it
 /// holds no key and never prints a token.)
-pub fn ward_objects_with_webhook(ward: &Ward, webhook: Option<&QuarantineWebhook>) -> Vec<Owned> {
+pub fn ward_objects_with_webhook(
+    ward: &Ward,
+    webhook: Option<&QuarantineWebhook>,
+    quarantined: &BTreeSet<String>,
+) -> Vec<Owned> {
     let mut objects: Vec<Owned> =
         webhook.and_then(|w| quarantine_token_secret(ward, &w.key)).map(Owned::Secret).into_iter().collect();
-    objects.extend(ward_objects(ward, webhook.map(|w| w.url.as_str())));
+    objects.extend(ward_objects(ward, webhook.map(|w| w.url.as_str()), quarantined));
     objects
 }
 
@@ -182,7 +197,7 @@ mod tests {
     #[test]
     fn an_on_alert_ward_gets_its_namespaces_token_in_a_secret_it_owns() {
         let webhook = webhook();
-        let objects = ward_objects_with_webhook(&on_alert(), Some(&webhook));
+        let objects = ward_objects_with_webhook(&on_alert(), Some(&webhook), &Default::default());
         let secret = objects.iter().find(|o| o.kind() == "Secret").expect("the token Secret").to_value();
         assert_eq!(secret["apiVersion"], "v1");
         assert_eq!(secret["metadata"]["name"], "icu-east-quarantine-token");
@@ -194,7 +209,7 @@ mod tests {
         let token = String::from_utf8(stored.0).unwrap();
         assert!(webhook.key.verify("st-mary", &token));
         assert!(!webhook.key.verify("general", &token));
-        assert_eq!(objects.len(), ward_objects(&on_alert(), None).len() + 1);
+        assert_eq!(objects.len(), ward_objects(&on_alert(), None, &Default::default()).len() + 1);
         assert_eq!(objects[0].kind(), "Secret", "applied before the AlertmanagerConfig that refers to it");
     }
 
@@ -202,14 +217,18 @@ mod tests {
     fn no_token_without_on_alert_or_without_a_key() {
         let manual = fixtures::icu_ward();
         let webhook = webhook();
-        assert!(ward_objects_with_webhook(&manual, Some(&webhook)).iter().all(|o| o.kind() != "Secret"));
-        assert!(ward_objects_with_webhook(&on_alert(), None).iter().all(|o| o.kind() != "Secret"));
+        assert!(
+            ward_objects_with_webhook(&manual, Some(&webhook), &Default::default())
+                .iter()
+                .all(|o| o.kind() != "Secret")
+        );
+        assert!(ward_objects_with_webhook(&on_alert(), None, &Default::default()).iter().all(|o| o.kind() != "Secret"));
     }
 
     #[test]
     fn every_object_names_its_kind_api_version_and_plural_from_its_type() {
         let ward = on_alert();
-        let mut objects = ward_objects_with_webhook(&ward, Some(&webhook()));
+        let mut objects = ward_objects_with_webhook(&ward, Some(&webhook()), &Default::default());
         let mut device = fixtures::monitor("bed-01");
         device.spec.quarantine = true;
         objects.extend(device_objects(&ward, &device));

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use kube::{Resource, ResourceExt};
+use url::Url;
 use wardwatch_crds::HospitalFederation;
 use wardwatch_crds::federation::FederationMember;
 
@@ -16,18 +17,16 @@ pub fn scrape_config_name(federation: &HospitalFederation, member: &FederationMe
     format!("{}-{}", federation.name_any(), member.hospital_id)
 }
 
-/// Splits `http(s)://host[:port][/]` into scheme and `host:port` (default ports filled in).
+/// Splits `http(s)://host[:port][/]` into scheme and `host:port` (default ports filled in). The
+/// CRD admits only such URLs; anything else is passed on as an http target, for Prometheus to
+/// refuse.
 fn scheme_and_target(url: &str) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let host = rest.trim_end_matches('/');
-    let target = if host.rsplit_once(':').is_some_and(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-        && !host.ends_with(']')
-    {
-        host.to_owned()
-    } else {
-        format!("{host}:{}", if scheme == "https" { 443 } else { 80 })
-    };
-    (scheme.to_owned(), target)
+    let parsed = Url::parse(url).ok();
+    let host_and_port = parsed.as_ref().and_then(|u| Some((u.host_str()?, u.port_or_known_default()?)));
+    match (parsed.as_ref(), host_and_port) {
+        (Some(parsed), Some((host, port))) => (parsed.scheme().to_owned(), format!("{host}:{port}")),
+        _ => ("http".to_owned(), url.to_owned()),
+    }
 }
 
 pub fn scrape_config(federation: &HospitalFederation, member: &FederationMember) -> ScrapeConfig {
@@ -75,5 +74,7 @@ mod tests {
         assert_eq!(scheme_and_target("https://prom.example"), ("https".into(), "prom.example:443".into()));
         assert_eq!(scheme_and_target("http://10.0.0.5:9090/"), ("http".into(), "10.0.0.5:9090".into()));
         assert_eq!(scheme_and_target("http://prom"), ("http".into(), "prom:80".into()));
+        assert_eq!(scheme_and_target("https://[fd00::5]/"), ("https".into(), "[fd00::5]:443".into()));
+        assert_eq!(scheme_and_target("http://[fd00::5]:9090"), ("http".into(), "[fd00::5]:9090".into()));
     }
 }

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions wardwatch serves, as YAML.
     Crd,
     /// Print the objects the operator would apply for the given resources, with no cluster.
@@ -54,7 +54,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => wardwatch_operator::run::run(cli.run).await?,
-        Some(Command::Run(args)) => wardwatch_operator::run::run(args).await?,
+        Some(Command::Run(args)) => wardwatch_operator::run::run(*args).await?,
         Some(Command::Crd) => print!("{}", wardwatch_crds::crd_yaml()),
         Some(Command::Render { files, quarantine_webhook }) => {
             let mut inputs = render::Inputs::default();

@@ -1,15 +1,8 @@
-//! The operator's own metrics, and the HTTP endpoint serving them with `/healthz` and `/readyz`.
+//! The operator's own metrics (served with `/healthz` and `/readyz` by `wardwatch-serve`).
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// The `result` values of `wardwatch_operator_quarantine_requests_total`, exported from zero.
 pub const QUARANTINE_RESULTS: [&str; 6] =
@@ -24,7 +17,6 @@ pub struct Metrics {
     pub applies: IntCounterVec,
     pub leader: IntGauge,
     pub quarantine_requests: IntCounterVec,
-    ready: AtomicBool,
 }
 
 impl Metrics {
@@ -82,16 +74,7 @@ impl Metrics {
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self {
-            registry,
-            reconciliations,
-            reconcile_errors,
-            reconcile_duration,
-            applies,
-            leader,
-            quarantine_requests,
-            ready: AtomicBool::new(false),
-        }
+        Self { registry, reconciliations, reconcile_errors, reconcile_duration, applies, leader, quarantine_requests }
     }
 
     /// Starts timing one reconciliation; the duration is recorded when the guard drops.
@@ -100,18 +83,8 @@ impl Metrics {
         ReconcileTimer { metrics: self, controller, started: Instant::now() }
     }
 
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
     pub fn encode(&self) -> String {
-        let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        wardwatch_serve::encode(&self.registry)
     }
 }
 
@@ -135,38 +108,4 @@ impl Drop for ReconcileTimer<'_> {
             .with_label_values(&[self.controller])
             .observe(self.started.elapsed().as_secs_f64());
     }
-}
-
-fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, body) = match request.uri().path() {
-        "/metrics" => (StatusCode::OK, metrics.encode()),
-        "/healthz" => (StatusCode::OK, "ok".to_owned()),
-        "/readyz" if metrics.is_ready() => (StatusCode::OK, "ok".to_owned()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready".to_owned()),
-        _ => (StatusCode::NOT_FOUND, "not found".to_owned()),
-    };
-    Response::builder().status(status).body(Full::new(Bytes::from(body))).expect("static response parts are valid")
-}
-
-/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let response = respond(&metrics, &request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(err) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
-                tracing::debug!(%err, "metrics connection ended with an error");
-            }
-        });
-    }
-}
-
-/// Binds the metrics address.
-pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(address).await
 }

@@ -47,7 +47,7 @@ pub fn pod_monitor(ward: &Ward) -> PodMonitor {
         },
     );
     monitor.metadata.namespace = ward.namespace();
-    monitor.metadata.labels = Some(names::ward_labels(ward));
+    monitor.metadata.labels = Some(names::monitoring_labels(ward));
     monitor.metadata.owner_references = ward.controller_owner_ref(&()).map(|o| vec![o]);
     monitor
 }

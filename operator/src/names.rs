@@ -11,6 +11,9 @@ pub const FIELD_MANAGER: &str = "wardwatch-operator";
 
 /// The gateway's HL7/MLLP port (the IANA-registered HL7 port).
 pub const HL7_PORT: i32 = 2575;
+/// Cluster DNS: every pod resolves the gateway's Service name there, so the baseline
+/// NetworkPolicy lets devices reach it and their exporters do not count it as an unexpected port.
+pub const CLUSTER_DNS_PORT: i32 = 53;
 /// The exporter sidecar's metrics port.
 pub const EXPORTER_METRICS_PORT: i32 = 9478;
 /// The gateway's own metrics port.
@@ -46,6 +49,15 @@ pub fn ward_labels(ward: &Ward) -> BTreeMap<String, String> {
         (LABEL_WARD.to_owned(), ward.name_any()),
         (LABEL_HOSPITAL.to_owned(), ward.spec.hospital_id.clone()),
     ])
+}
+
+/// Labels of the objects a Prometheus or Alertmanager selects (PodMonitor, PrometheusRule,
+/// AlertmanagerConfig): the ward's, plus its `spec.monitoringLabels` (the CRD refuses keys that
+/// would replace the ward's own).
+pub fn monitoring_labels(ward: &Ward) -> BTreeMap<String, String> {
+    let mut labels = ward.spec.monitoring_labels.clone();
+    labels.extend(ward_labels(ward));
+    labels
 }
 
 /// Labels of a device's objects and pod: the ward's, plus the device's identity.

@@ -1,19 +1,19 @@
 //! NetworkPolicies: a ward's baseline (devices may reach only the gateway, DNS and the allowed
 //! destinations) and a device's quarantine (nothing in or out but the metrics scrape).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
     NetworkPolicySpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use wardwatch_crds::network::PortRule;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
-use crate::names::{self, EXPORTER_METRICS_PORT, HL7_PORT};
+use crate::names::{self, CLUSTER_DNS_PORT, EXPORTER_METRICS_PORT, HL7_PORT};
 use crate::quarantine::AlertQuarantine;
 
 fn selector(labels: BTreeMap<String, String>) -> LabelSelector {
@@ -46,9 +46,25 @@ fn policy_types() -> Option<Vec<String>> {
 
 /// The ward's baseline: device pods may talk to the gateway (HL7), to cluster DNS, and to the
 /// allowed CIDRs on the allowed ports; only the exporter's metrics port is reachable from outside.
-pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
+///
+/// Quarantined devices (by name) are left out of it. NetworkPolicies add up: a pod may send
+/// what any policy selecting it allows, so while the baseline still selected a quarantined
+/// device, its quarantine policy (which allows nothing) would take nothing away.
+pub fn baseline_policy(ward: &Ward, quarantined: &BTreeSet<String>) -> NetworkPolicy {
     let mut device_pods = names::ward_labels(ward);
     device_pods.insert(names::LABEL_COMPONENT.to_owned(), "device".to_owned());
+    // Always a list, empty while nobody is isolated: an applier without a record of what it
+    // applied compares the live object with what it wants, and a field the operator merely
+    // stopped writing would look as wanted.
+    let not_quarantined: Vec<LabelSelectorRequirement> = (!quarantined.is_empty())
+        .then(|| LabelSelectorRequirement {
+            key: names::LABEL_DEVICE.to_owned(),
+            operator: "NotIn".to_owned(),
+            values: Some(quarantined.iter().cloned().collect()),
+        })
+        .into_iter()
+        .collect();
+    let pod_selector = LabelSelector { match_labels: Some(device_pods), match_expressions: Some(not_quarantined) };
     let mut egress = vec![
         NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
@@ -63,7 +79,7 @@ pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
                 pod_selector: Some(selector(BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]))),
                 ..NetworkPolicyPeer::default()
             }]),
-            ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
+            ports: Some(vec![port("UDP", CLUSTER_DNS_PORT), port("TCP", CLUSTER_DNS_PORT)]),
         },
     ];
     let network = &ward.spec.network;
@@ -82,7 +98,7 @@ pub fn baseline_policy(ward: &Ward) -> NetworkPolicy {
     NetworkPolicy {
         metadata: names::owned_metadata(ward, names::baseline_policy(ward), names::ward_labels(ward)),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(selector(device_pods)),
+            pod_selector: Some(pod_selector),
             policy_types: policy_types(),
             ingress: Some(metrics_ingress()),
             egress: Some(egress),
@@ -106,6 +122,20 @@ pub fn quarantine_policy(ward: &Ward, device: &MonitoredDevice) -> NetworkPolicy
             egress: Some(Vec::new()),
         }),
     }
+}
+
+/// The names of `ward`'s devices among `devices` that are isolated now (by hand or by an
+/// alert): what the ward's baseline policy leaves out.
+pub fn quarantined_devices<'a>(
+    ward: &Ward,
+    devices: impl IntoIterator<Item = &'a MonitoredDevice>,
+) -> BTreeSet<String> {
+    devices
+        .into_iter()
+        .filter(|d| d.namespace() == ward.namespace() && d.spec.ward == ward.name_any())
+        .filter(|d| quarantine_reason(d).is_some())
+        .map(|d| d.name_any())
+        .collect()
 }
 
 /// Whether `device` is isolated, and why: by hand (`spec.quarantine`), or by a network alert

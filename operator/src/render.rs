@@ -47,7 +47,8 @@ pub fn render(inputs: &Inputs, quarantine_webhook: Option<&str>) -> (Vec<Value>,
     let mut objects = Vec::new();
     let mut warnings = Vec::new();
     for ward in &inputs.wards {
-        objects.extend(desired::ward_objects(ward, quarantine_webhook));
+        let quarantined = crate::policies::quarantined_devices(ward, &inputs.devices);
+        objects.extend(desired::ward_objects(ward, quarantine_webhook, &quarantined));
     }
     for device in &inputs.devices {
         let ward = inputs

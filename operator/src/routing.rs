@@ -460,7 +460,7 @@ pub fn alertmanager_config(ward: &Ward, quarantine_webhook: Option<&str>) -> Ale
         },
     );
     config.metadata.namespace = ward.namespace();
-    config.metadata.labels = Some(names::ward_labels(ward));
+    config.metadata.labels = Some(names::monitoring_labels(ward));
     config.metadata.owner_references = ward.controller_owner_ref(&()).map(|o| vec![o]);
     config
 }

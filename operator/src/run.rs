@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use tokio::sync::watch;
+use wardwatch_serve::{Endpoints, Readiness};
 
 use crate::controller::{self, Scope, context::Settings};
 use crate::leader::LeaderElector;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::quarantine::{self, QuarantineWebhook, Webhook, WebhookKey};
 
 /// The environment variable that may hold the webhook's master key itself (not a flag: a flag's
@@ -64,9 +65,15 @@ pub struct RunArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "WARDWATCH_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_address: SocketAddr,
-    /// How often every object is reconciled even when nothing changes (e.g. 300s, 5m).
-    #[arg(long, env = "WARDWATCH_RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    /// How often every object is reconciled even when nothing changes (e.g. 30s, 5m).
+    #[arg(long, env = "WARDWATCH_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync_interval: Duration,
+    /// Labels put on every ward's PodMonitor, PrometheusRule and AlertmanagerConfig, so that the
+    /// cluster's Prometheus and Alertmanager select them (`release=kube-prometheus-stack` for
+    /// kube-prometheus-stack's defaults); comma-separated `key=value`. A ward's own
+    /// `spec.monitoringLabels` win.
+    #[arg(long, env = "WARDWATCH_MONITORING_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub monitoring_labels: Vec<(String, String)>,
     /// The operator's quarantine webhook URL, routed to by wards whose quarantine mode is OnAlert
     /// (only with a webhook key: without one the webhook is off).
     #[arg(long, env = "WARDWATCH_QUARANTINE_WEBHOOK")]
@@ -95,7 +102,7 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
     /// How long a leader's Lease is valid without renewal.
-    #[arg(long, env = "WARDWATCH_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "WARDWATCH_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
 }
 
@@ -105,18 +112,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// `300ms`, `5s`, `2m`, `1h` or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 30s or 5m"))?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(number),
-        "" | "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
-    })
+/// `key=value`, a Kubernetes label (the API server checks the syntax when the objects are applied).
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
+        _ => Err(format!("{text:?} is not a label such as release=kube-prometheus-stack")),
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -129,32 +130,25 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
-}
-
 pub async fn run(args: RunArgs) -> Result<()> {
     init_logging(args.log_format);
     let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
     let metrics = Arc::new(Metrics::new());
-    let listener =
-        metrics::bind(args.metrics_address).await.with_context(|| format!("binding {}", args.metrics_address))?;
+    let listener = tokio::net::TcpListener::bind(args.metrics_address)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_address))?;
     tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    tokio::spawn(metrics::serve(listener, metrics.clone()));
+    let readiness = Readiness::not_yet("not ready");
+    let endpoints = Endpoints::new(metrics.registry.clone(), readiness.clone());
+    tokio::spawn(wardwatch_serve::serve(listener, endpoints, std::future::pending()));
     let quarantine_webhook = start_webhook(&args, &client, &metrics).await?;
     // A standby replica is healthy and ready too; `wardwatch_operator_leader` tells who leads.
-    metrics.set_ready(true);
+    readiness.set(true);
 
     let (signal_tx, signal_rx) = watch::channel(false);
     tokio::spawn(async move {
-        termination().await;
+        let signal = wardwatch_serve::terminated().await;
+        tracing::info!(%signal, "shutting down");
         let _ = signal_tx.send(true);
     });
 
@@ -173,8 +167,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ))
     });
     let scope = args.namespace.clone().map_or(Scope::All, Scope::Namespace);
-    let settings =
-        Settings { quarantine_webhook, resync: args.resync_interval, concurrency: args.max_concurrent_reconciles };
+    let settings = Settings {
+        quarantine_webhook,
+        resync: args.resync_interval,
+        concurrency: args.max_concurrent_reconciles,
+        monitoring_labels: args.monitoring_labels.iter().cloned().collect(),
+    };
 
     loop {
         // Stand by until this replica leads (or a signal ends the wait).
@@ -273,14 +271,29 @@ async fn keep_leading(elector: Arc<LeaderElector>, lease_duration: Duration, los
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
     #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("42"), Ok(Duration::from_secs(42)));
-        assert!(parse_duration("5 minutes").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("m").is_err());
+    fn durations_take_units() {
+        let args =
+            Command::try_parse_from(["operator", "--resync-interval=1h30m", "--lease-duration=500ms"]).unwrap().run;
+        assert_eq!(args.resync_interval, Duration::from_secs(5400));
+        assert_eq!(args.lease_duration, Duration::from_millis(500));
+        let defaults = Command::try_parse_from(["operator"]).unwrap().run;
+        assert_eq!(
+            (defaults.resync_interval, defaults.lease_duration),
+            (Duration::from_secs(300), Duration::from_secs(15))
+        );
+        for bad in ["--resync-interval=42", "--lease-duration=5 fortnights", "--resync-interval=m"] {
+            assert!(Command::try_parse_from(["operator", bad]).is_err(), "{bad} accepted");
+        }
     }
 }

@@ -15,7 +15,7 @@ use wardwatch_crds::common::ContainerSettings;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
 use crate::literal::typed;
-use crate::names::{self, EXPORTER_METRICS_PORT, GATEWAY_METRICS_PORT, HL7_PORT};
+use crate::names::{self, CLUSTER_DNS_PORT, EXPORTER_METRICS_PORT, GATEWAY_METRICS_PORT, HL7_PORT};
 
 /// Images used when a ward names none; tagged with the operator's own version.
 pub fn default_image(component: &str) -> String {
@@ -79,14 +79,16 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
             Some(port) => format!("{}/{port}", serde_json::to_value(rule.protocol).unwrap().as_str().unwrap()),
             None => serde_json::to_value(rule.protocol).unwrap().as_str().unwrap().to_owned(),
         })
-        .chain(std::iter::once(format!("TCP/{HL7_PORT}")))
+        // What the baseline NetworkPolicy allows every device beside the ward's own list: HL7 to
+        // the gateway, and cluster DNS (a device on a real node resolves the gateway's name).
+        .chain([format!("TCP/{HL7_PORT}"), format!("UDP/{CLUSTER_DNS_PORT}"), format!("TCP/{CLUSTER_DNS_PORT}")])
         .collect();
     let settings = &ward.spec.exporter;
     let mut variables = env(&[
         ("WARDWATCH_INTERFACE", "eth0".to_owned()),
         ("WARDWATCH_LISTEN", format!("0.0.0.0:{EXPORTER_METRICS_PORT}")),
         ("WARDWATCH_DEVICE_ID", watched.id.to_owned()),
-        ("WARDWATCH_EXPECTED_REPORT_INTERVAL_SECONDS", watched.report_interval_seconds.to_string()),
+        ("WARDWATCH_EXPECTED_REPORT_INTERVAL", format!("{}s", watched.report_interval_seconds)),
         ("WARDWATCH_MAX_PATIENTS", watched.max_patients.to_string()),
         ("WARDWATCH_HL7_PORTS", HL7_PORT.to_string()),
         ("WARDWATCH_ALLOWED_CIDRS", network.allowed_cidrs.join(",")),
@@ -95,7 +97,7 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
             "WARDWATCH_IDS_SENSITIVITY",
             serde_json::to_value(intrusion.sensitivity).unwrap().as_str().unwrap().to_owned(),
         ),
-        ("WARDWATCH_IDS_WINDOW_SECONDS", intrusion.window_seconds.to_string()),
+        ("WARDWATCH_IDS_WINDOW", format!("{}s", intrusion.window_seconds)),
         ("WARDWATCH_IDS_PORT_SCAN_PORTS", intrusion.port_scan_distinct_ports.to_string()),
         ("WARDWATCH_IDS_PORT_SCAN_HOSTS", intrusion.port_scan_distinct_hosts.to_string()),
         ("WARDWATCH_IDS_SYN_FLOOD_RATE", intrusion.syn_flood_syns_per_second.to_string()),
@@ -147,9 +149,9 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
             ("WARDWATCH_PATIENT_ID", patient_id),
             ("WARDWATCH_BED", bed),
             ("WARDWATCH_SCENARIO", scenario(serde_json::to_value(spec.twin.scenario).unwrap())),
-            ("WARDWATCH_SCENARIO_ONSET", spec.twin.onset_seconds.to_string()),
+            ("WARDWATCH_SCENARIO_ONSET", format!("{}s", spec.twin.onset_seconds)),
             ("WARDWATCH_SEED", spec.twin.seed.to_string()),
-            ("WARDWATCH_INTERVAL", spec.twin.interval_seconds.to_string()),
+            ("WARDWATCH_INTERVAL", format!("{}s", spec.twin.interval_seconds)),
             ("WARDWATCH_NETWORK_SCENARIO", scenario(serde_json::to_value(spec.network.scenario).unwrap())),
             ("WARDWATCH_ATTACK_TARGET", spec.network.target.clone().unwrap_or_default()),
         ]),
@@ -227,8 +229,6 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
         "env": env(&[
             ("WARDWATCH_LISTEN", format!("0.0.0.0:{HL7_PORT}")),
             ("WARDWATCH_METRICS_LISTEN", format!("0.0.0.0:{GATEWAY_METRICS_PORT}")),
-            ("WARDWATCH_HOSPITAL_ID", ward.spec.hospital_id.clone()),
-            ("WARDWATCH_WARD", ward.name_any()),
         ]),
         "ports": [
             {"name": "hl7-mllp", "containerPort": HL7_PORT, "protocol": "TCP"},

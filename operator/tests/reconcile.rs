@@ -169,8 +169,14 @@ async fn ward_lifecycle_end_to_end() {
     )
     .await;
     assert!(has_event(&cp, NS, "Quarantined"), "a Quarantined event");
+    // The ward's baseline policy leaves the isolated device out (policies add up: while it
+    // selected the device, the quarantine would take nothing away) and takes it back after.
+    let baseline_excludes = "{.spec.podSelector.matchExpressions[0].values[*]}";
+    let baseline = ["get", "-n", NS, "networkpolicy/icu-east-baseline"];
+    wait_for_jsonpath(&cp, &baseline, baseline_excludes, "bed-02-oximeter", CONVERGE).await;
     merge_patch(&cp, NS, "monitoreddevice/bed-02-oximeter", r#"{"spec":{"quarantine":false}}"#);
     wait_gone(&cp, NS, "networkpolicy/bed-02-oximeter-quarantine").await;
+    wait_for_jsonpath(&cp, &baseline, baseline_excludes, "", CONVERGE).await;
 
     // Deleting a device removes its objects (owner references + the garbage collector).
     kubectl_ok(&cp, &["delete", "-n", NS, "monitoreddevice/bed-04-ventilator"]);

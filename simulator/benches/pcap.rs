@@ -15,7 +15,7 @@ fn config(scenario: &str, devices: u32, duration_s: f64, ecg: bool) -> CaptureCo
     let flags = [
         format!("--scenario={scenario}"),
         format!("--devices={devices}"),
-        format!("--duration={duration_s}"),
+        format!("--duration={}ms", (duration_s * 1000.0) as u64),
         format!("--ecg={ecg}"),
         "--seed=1".to_string(),
     ];

@@ -1,6 +1,7 @@
 //! The command line of `wardwatch-simulator`. Every flag has an environment variable
-//! (`WARDWATCH_*`), so that the operator can configure a pod through either. Parsing and the
-//! conversion into the library's configurations are here; running them is `main`'s job.
+//! (`WARDWATCH_*`), so that the operator can configure a pod through either. Durations take a
+//! unit (`500ms`, `10s`, `5m`: `wardwatch_serve::duration`). Parsing and the conversion into the
+//! library's configurations are here; running them is `main`'s job.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use crate::network_scenario::NetworkScenario;
 use crate::oru;
 use crate::scenario::{Episode, Scenario, Timeline};
 use crate::traffic::{dicom, dns, ntp, tls};
+use wardwatch_serve::duration::{parse as duration, positive as positive_duration};
 
 /// The start of captures unless told otherwise: 2026-11-22T00:00:00Z, so that a capture
 /// depends on its flags only.
@@ -70,23 +72,29 @@ impl ScenarioArgs {
 /// The shape of an episode in time.
 #[derive(Debug, Args)]
 pub struct EpisodeShapeArgs {
-    /// Seconds from start until the episode begins.
-    #[arg(long, env = "WARDWATCH_SCENARIO_ONSET", default_value_t = 60.0, value_parser = non_negative)]
-    pub onset: f64,
-    /// Seconds the episode takes to reach full severity.
-    #[arg(long, env = "WARDWATCH_SCENARIO_RAMP", default_value_t = 120.0, value_parser = non_negative)]
-    pub ramp: f64,
-    /// Seconds at full severity.
-    #[arg(long, env = "WARDWATCH_SCENARIO_PLATEAU", default_value_t = 300.0, value_parser = non_negative)]
-    pub plateau: f64,
-    /// Seconds to recover back to baseline.
-    #[arg(long, env = "WARDWATCH_SCENARIO_RECOVERY", default_value_t = 120.0, value_parser = non_negative)]
-    pub recovery: f64,
+    /// Time from start until the episode begins.
+    #[arg(long, env = "WARDWATCH_SCENARIO_ONSET", default_value = "1m", value_parser = duration)]
+    pub onset: Duration,
+    /// Time the episode takes to reach full severity.
+    #[arg(long, env = "WARDWATCH_SCENARIO_RAMP", default_value = "2m", value_parser = duration)]
+    pub ramp: Duration,
+    /// Time at full severity.
+    #[arg(long, env = "WARDWATCH_SCENARIO_PLATEAU", default_value = "5m", value_parser = duration)]
+    pub plateau: Duration,
+    /// Time to recover back to baseline.
+    #[arg(long, env = "WARDWATCH_SCENARIO_RECOVERY", default_value = "2m", value_parser = duration)]
+    pub recovery: Duration,
 }
 
 impl EpisodeShapeArgs {
     pub fn episode(&self, scenario: Scenario) -> Episode {
-        Episode { scenario, onset_s: self.onset, ramp_s: self.ramp, plateau_s: self.plateau, recovery_s: self.recovery }
+        Episode {
+            scenario,
+            onset_s: self.onset.as_secs_f64(),
+            ramp_s: self.ramp.as_secs_f64(),
+            plateau_s: self.plateau.as_secs_f64(),
+            recovery_s: self.recovery.as_secs_f64(),
+        }
     }
 }
 
@@ -135,23 +143,23 @@ pub struct DeviceArgs {
     pub place: PlaceArgs,
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// Seconds between two readings.
-    #[arg(long, env = "WARDWATCH_INTERVAL", default_value = "1", value_parser = seconds)]
+    /// Time between two readings.
+    #[arg(long, env = "WARDWATCH_INTERVAL", default_value = "1s", value_parser = positive_duration)]
     pub interval: Duration,
     /// Simulated seconds per wall-clock second (plays a scenario faster).
     #[arg(long, env = "WARDWATCH_SPEED", default_value_t = 1.0, value_parser = positive)]
     pub speed: f64,
-    /// Seconds to wait for a TCP connection to the gateway.
-    #[arg(long, env = "WARDWATCH_CONNECT_TIMEOUT", default_value = "5", value_parser = seconds)]
+    /// How long to wait for a TCP connection to the gateway.
+    #[arg(long, env = "WARDWATCH_CONNECT_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
     pub connect_timeout: Duration,
-    /// Seconds to wait for the gateway's ACK before reconnecting.
-    #[arg(long, env = "WARDWATCH_ACK_TIMEOUT", default_value = "5", value_parser = seconds)]
+    /// How long to wait for the gateway's ACK before reconnecting.
+    #[arg(long, env = "WARDWATCH_ACK_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
     pub ack_timeout: Duration,
-    /// First wait before reconnecting, in seconds; doubles on each failure.
-    #[arg(long, env = "WARDWATCH_BACKOFF_INITIAL", default_value = "0.5", value_parser = seconds)]
+    /// First wait before reconnecting; doubles on each failure.
+    #[arg(long, env = "WARDWATCH_BACKOFF_INITIAL", default_value = "500ms", value_parser = positive_duration)]
     pub backoff_initial: Duration,
-    /// Longest wait between reconnection attempts, in seconds.
-    #[arg(long, env = "WARDWATCH_BACKOFF_MAX", default_value = "30", value_parser = seconds)]
+    /// Longest wait between reconnection attempts.
+    #[arg(long, env = "WARDWATCH_BACKOFF_MAX", default_value = "30s", value_parser = positive_duration)]
     pub backoff_max: Duration,
     /// Largest HL7 message accepted from the gateway, in bytes.
     #[arg(long, env = "WARDWATCH_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
@@ -243,15 +251,15 @@ pub struct NetworkArgs {
     /// own default; at most 500).
     #[arg(long, env = "WARDWATCH_ATTACK_RATE", value_parser = positive)]
     pub attack_rate: Option<f64>,
-    /// Seconds the attack lasts at most (at most 3600).
-    #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value = "60", value_parser = seconds)]
+    /// How long the attack lasts at most (at most 1h).
+    #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value = "1m", value_parser = positive_duration)]
     pub attack_duration: Duration,
     /// Most operations the attack makes, whatever the time (at most 100000).
     #[arg(long, env = "WARDWATCH_ATTACK_MAX", default_value_t = 10_000)]
     pub attack_max: u64,
-    /// Seconds after start before the attack begins.
-    #[arg(long, env = "WARDWATCH_ATTACK_ONSET", default_value_t = 0.0, value_parser = non_negative)]
-    pub attack_onset: f64,
+    /// Time after start before the attack begins.
+    #[arg(long, env = "WARDWATCH_ATTACK_ONSET", default_value = "0s", value_parser = duration)]
+    pub attack_onset: Duration,
 }
 
 impl NetworkArgs {
@@ -271,7 +279,7 @@ impl NetworkArgs {
             rate_per_s: self.attack_rate.unwrap_or_else(|| LiveAttack::default_rate(scenario)),
             duration: self.attack_duration,
             max_operations: self.attack_max,
-            onset: Duration::from_secs_f64(self.attack_onset),
+            onset: self.attack_onset,
         };
         attack.validate().map_err(|e| e.to_string())?;
         Ok(Some(attack))
@@ -342,8 +350,8 @@ pub struct GatewayArgs {
     /// Largest HL7 message accepted, in bytes.
     #[arg(long, env = "WARDWATCH_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub max_message_bytes: usize,
-    /// Seconds of silence after which a device connection is closed.
-    #[arg(long, env = "WARDWATCH_IDLE_TIMEOUT", default_value = "300", value_parser = seconds)]
+    /// Silence after which a device connection is closed.
+    #[arg(long, env = "WARDWATCH_IDLE_TIMEOUT", default_value = "5m", value_parser = positive_duration)]
     pub idle_timeout: Duration,
 }
 
@@ -363,12 +371,12 @@ pub struct PcapArgs {
     /// Number of devices.
     #[arg(long, env = "WARDWATCH_DEVICES", default_value_t = 1)]
     pub devices: u32,
-    /// Seconds of traffic.
-    #[arg(long, env = "WARDWATCH_DURATION", default_value_t = 600.0, value_parser = positive)]
-    pub duration: f64,
-    /// Seconds between two readings of a device.
-    #[arg(long, env = "WARDWATCH_INTERVAL", default_value_t = 1.0, value_parser = positive)]
-    pub interval: f64,
+    /// How much traffic.
+    #[arg(long, env = "WARDWATCH_DURATION", default_value = "10m", value_parser = positive_duration)]
+    pub duration: Duration,
+    /// Time between two readings of a device.
+    #[arg(long, env = "WARDWATCH_INTERVAL", default_value = "1s", value_parser = positive_duration)]
+    pub interval: Duration,
     /// The capture to write; the labels go to the same name with `.labels.json`.
     #[arg(long, env = "WARDWATCH_OUT")]
     pub out: PathBuf,
@@ -401,9 +409,9 @@ pub struct PcapArgs {
     /// and arp-spoof; documentation addresses outside the ward for the others).
     #[arg(long, env = "WARDWATCH_ATTACK_TARGET", default_value = "", value_parser = attack_target)]
     pub attack_target: AttackTarget,
-    /// Seconds each attack lasts at most.
-    #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value_t = 30.0, value_parser = positive)]
-    pub attack_duration: f64,
+    /// How long each attack lasts at most.
+    #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub attack_duration: Duration,
     /// Whether bedside monitors' ORUs carry each interval's ECG strip (lead II, 250 Hz).
     #[arg(long, env = "WARDWATCH_ECG", default_value_t = true, action = clap::ArgAction::Set)]
     pub ecg: bool,
@@ -428,13 +436,13 @@ impl PcapArgs {
         };
         Ok(CaptureConfig {
             devices: self.devices,
-            duration_s: self.duration,
-            interval_s: self.interval,
+            duration_s: self.duration.as_secs_f64(),
+            interval_s: self.interval.as_secs_f64(),
             scenario: self.scenario,
             episode: self.shape.episode(self.scenario.clinical()),
             device_type: self.device_type,
             attack_target,
-            attack_duration_s: self.attack_duration,
+            attack_duration_s: self.attack_duration.as_secs_f64(),
             ecg: self.ecg,
             seed: self.seed,
             start_unix_s: self.start,
@@ -450,19 +458,9 @@ fn number(text: &str) -> Result<f64, String> {
     text.trim().parse::<f64>().map_err(|e| format!("{text:?} is not a number: {e}"))
 }
 
-fn non_negative(text: &str) -> Result<f64, String> {
-    let value = number(text)?;
-    if value.is_finite() && value >= 0.0 { Ok(value) } else { Err(format!("{text} is not a non-negative number")) }
-}
-
 fn positive(text: &str) -> Result<f64, String> {
     let value = number(text)?;
     if value.is_finite() && value > 0.0 { Ok(value) } else { Err(format!("{text} is not a positive number")) }
-}
-
-/// A positive number of seconds, fractions allowed.
-fn seconds(text: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(positive(text)?).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -496,7 +494,7 @@ mod tests {
             "--bed=7",
             "--scenario=sepsis",
             "--seed=5",
-            "--interval=0.5",
+            "--interval=500ms",
             "--onset=0",
         ])
         .unwrap();
@@ -594,7 +592,14 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_flag_named() {
-        for bad in [["--scenario", "asystole"], ["--interval", "0"], ["--duration", "-1"], ["--devices", "x"]] {
+        for bad in [
+            ["--scenario", "asystole"],
+            ["--interval", "0"],
+            ["--interval", "1"],
+            ["--duration", "-1s"],
+            ["--onset", "60"],
+            ["--devices", "x"],
+        ] {
             let flag = format!("{}={}", bad[0], bad[1]);
             let err = Cli::try_parse_from(["wardwatch-simulator", "pcap", "--out", "x.pcap", &flag]).unwrap_err();
             assert!(err.to_string().contains(bad[0]), "{err}");

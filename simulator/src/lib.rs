@@ -1,5 +1,6 @@
 //! Device twins and the ward gateway. The message builders, the physiology and the scenarios
-//! are pure; sockets, timers and files live at the edges (`device`, `gateway::server`, `http`).
+//! are pure; sockets, timers and files live at the edges (`device`, `gateway::server`; the metrics
+//! endpoint is `wardwatch-serve`'s).
 
 pub mod ack;
 pub mod capture;
@@ -8,7 +9,6 @@ pub mod device;
 pub mod device_type;
 pub mod ecg;
 pub mod gateway;
-pub mod http;
 pub mod live;
 pub mod network_scenario;
 pub mod oru;

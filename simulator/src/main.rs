@@ -1,16 +1,15 @@
 //! `wardwatch-simulator`: device twin, ward gateway, or labelled capture writer.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
+use wardwatch_serve::{Endpoints, Readiness};
 use wardwatch_simulator::cli::{Cli, Command, DeviceArgs, GatewayArgs, PcapArgs};
 use wardwatch_simulator::device::Device;
 use wardwatch_simulator::device::sent_log::SentLog;
 use wardwatch_simulator::gateway::Gateway;
-use wardwatch_simulator::{capture, http, live};
+use wardwatch_simulator::{capture, live};
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -101,7 +100,10 @@ async fn device(args: DeviceArgs) -> Result<()> {
                     side_done = true;
                     background_report = Some(outcome?);
                 }
-                () = terminated() => break,
+                signal = wardwatch_serve::terminated() => {
+                    tracing::info!(%signal, "stopping");
+                    break;
+                }
             }
         }
     }
@@ -135,20 +137,12 @@ async fn gateway(args: GatewayArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding --metrics-listen {}", args.metrics_listen))?;
     tracing::info!(hl7 = %hl7.local_addr()?, metrics = %metrics.local_addr()?, "gateway listening");
-    let render = Arc::clone(&gateway);
+    // Ready once listening: the HL7 socket is what devices wait for.
+    let endpoints = Endpoints::new(gateway.metrics().registry().clone(), Readiness::always());
     tokio::select! {
-        () = Arc::clone(&gateway).serve(hl7) => {}
-        () = http::serve(metrics, Arc::new(move || render.metrics().render())) => {}
-        () = terminated() => tracing::info!("terminating"),
+        () = std::sync::Arc::clone(&gateway).serve(hl7) => {}
+        () = wardwatch_serve::serve(metrics, endpoints, std::future::pending()) => {}
+        signal = wardwatch_serve::terminated() => tracing::info!(%signal, "stopping"),
     }
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends).
-async fn terminated() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
-    }
 }

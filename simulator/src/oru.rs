@@ -33,25 +33,11 @@ pub fn observations(vitals: &Vitals, measured: &[Vital]) -> Vec<Observation> {
     measured.iter().map(|&vital| Observation { vital: vital.sign(), value: vitals.get(vital) }).collect()
 }
 
-/// The `YYYYMMDDHHMMSS` HL7 timestamp of a Unix time (UTC).
+/// The `YYYYMMDDHHMMSS` HL7 timestamp of a Unix time (UTC), within years -9999 to 9999.
 pub fn hl7_timestamp(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
-    let secs = unix_seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}{month:02}{day:02}{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    let (first, last) = (jiff::Timestamp::MIN.as_second(), jiff::Timestamp::MAX.as_second());
+    let at = jiff::Timestamp::from_second(unix_seconds.clamp(first, last)).expect("clamped into jiff's range");
+    at.strftime("%Y%m%d%H%M%S").to_string()
 }
 
 /// Formats a value with at most `decimals` decimals and no trailing zeros.

@@ -15,15 +15,15 @@ const PORT: u16 = 2575;
 
 fn write_capture(dir: &Path, seed: &str) -> (std::path::PathBuf, Value) {
     let pcap = dir.join(format!("ward-{seed}.pcap"));
-    let output = run(Command::new(BINARY).args(["pcap", "--devices", "3", "--duration", "120"]).args([
+    let output = run(Command::new(BINARY).args(["pcap", "--devices", "3", "--duration", "2m"]).args([
         "--scenario",
         "hypoxia",
         "--onset",
-        "5",
+        "5s",
         "--ramp",
-        "20",
+        "20s",
         "--plateau",
-        "80",
+        "80s",
         "--seed",
         seed,
         "--gateway-port",
@@ -102,7 +102,7 @@ fn a_device_twin_and_the_gateway_configured_by_environment() {
         .env("WARDWATCH_PATIENT_ID", "P-42")
         .env("WARDWATCH_BED", "4")
         .env("WARDWATCH_SCENARIO", "sepsis")
-        .env("WARDWATCH_INTERVAL", "0.02")
+        .env("WARDWATCH_INTERVAL", "20ms")
         .env("WARDWATCH_READINGS", "8")
         .env("WARDWATCH_LOG", "warn"));
     let stats: Value = serde_json::from_slice(&device.stdout).unwrap();

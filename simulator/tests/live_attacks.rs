@@ -219,7 +219,7 @@ fn run_attack(scenario: &str, target: &str, ports: &str) -> serde_json::Value {
     let output = Command::new(BINARY)
         .args(["device", "--gateway=127.0.0.1:9", "--device-id=d", "--patient-id=p", "--bed=1", "--readings=0"])
         .args(["--network-scenario", scenario, "--attack-target", target, "--attack-ports", ports])
-        .args(["--attack-rate", "200", "--attack-duration", "0.5"])
+        .args(["--attack-rate", "200", "--attack-duration", "500ms"])
         .env("WARDWATCH_LOG", "warn")
         .output()
         .unwrap();

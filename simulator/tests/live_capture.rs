@@ -90,7 +90,7 @@ fn tshark_decodes_from_a_live_capture_the_values_the_twin_sent() {
         "--scenario=sepsis",
         "--onset=0",
         "--speed=30",
-        "--interval=0.05",
+        "--interval=50ms",
         &format!("--readings={READINGS}"),
         &format!("--sent-log={}", sent_log.display()),
         "--log=warn",

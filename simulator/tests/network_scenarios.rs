@@ -23,9 +23,9 @@ fn write_capture(dir: &Path, scenario: &str, devices: &str, duration: &str, atta
         .args(["pcap", "--scenario", scenario, "--devices", devices, "--duration", duration])
         .args([
             "--onset",
-            "10",
+            "10s",
             "--attack-duration",
-            &attack_s.to_string(),
+            &format!("{attack_s}s"),
             "--seed",
             "21",
             "--out",
@@ -150,7 +150,7 @@ fn assert_attack_on_the_wire(pcap: &Path, attack: &Value, attack_s: f64) {
 fn each_network_scenario_is_on_the_wire_inside_its_labelled_window() {
     let dir = tempfile::tempdir().unwrap();
     for scenario in ["port-scan", "syn-flood", "external-contact", "exfiltration", "beaconing", "arp-spoof"] {
-        let (pcap, labels) = write_capture(dir.path(), scenario, "3", "45", ATTACK_S);
+        let (pcap, labels) = write_capture(dir.path(), scenario, "3", "45s", ATTACK_S);
         assert_eq!(labels["scenario"], scenario);
         let attacks = labels["attacks"].as_array().unwrap();
         assert_eq!(attacks.len(), 1, "{scenario}");
@@ -165,7 +165,7 @@ fn each_network_scenario_is_on_the_wire_inside_its_labelled_window() {
 #[test]
 fn mixed_attacks_play_every_scenario_among_every_device_type() {
     let dir = tempfile::tempdir().unwrap();
-    let (pcap, labels) = write_capture(dir.path(), "mixed-attacks", "7", "90", MIXED_ATTACK_S);
+    let (pcap, labels) = write_capture(dir.path(), "mixed-attacks", "7", "90s", MIXED_ATTACK_S);
     let types: BTreeSet<&str> =
         labels["devices"].as_array().unwrap().iter().map(|d| str_of(d, "device_type")).collect();
     assert_eq!(types.len(), 7, "{types:?}");

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use wardwatch_serve::{Endpoints, Readiness};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,8 +54,8 @@ async fn start_gateway() -> (Arc<Gateway>, String, String) {
     tokio::spawn(Arc::clone(&gateway).serve(listener));
     let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_address = metrics_listener.local_addr().unwrap().to_string();
-    let render_from = Arc::clone(&gateway);
-    tokio::spawn(wardwatch_simulator::http::serve(metrics_listener, Arc::new(move || render_from.metrics().render())));
+    let endpoints = Endpoints::new(gateway.metrics().registry().clone(), Readiness::always());
+    tokio::spawn(wardwatch_serve::serve(metrics_listener, endpoints, std::future::pending()));
     (gateway, address, metrics_address)
 }
 

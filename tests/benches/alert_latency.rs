@@ -54,10 +54,10 @@ fn main() {
                 "HypoxiaDetected",
                 "--speed",
                 &speed,
-                "--timeout-seconds",
-                "300",
-                "--linger-seconds",
-                "20",
+                "--timeout",
+                "5m",
+                "--linger",
+                "20s",
             ])
             .arg("--report")
             .arg(&report)

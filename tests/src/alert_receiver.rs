@@ -1,5 +1,5 @@
 //! A local receiver for Alertmanager's notifications: the stand-in for a ward team's webhook
-//! endpoint and for Discord, served with hyper on 127.0.0.1. Every POST is handed over as a
+//! endpoint and for Discord, served with hyper on 127.0.0.1 (or inside the real node's namespace). Every POST is handed over as a
 //! [`Delivery`] (the path tells the receivers apart); every request is answered 200.
 
 use std::convert::Infallible;
@@ -34,6 +34,24 @@ impl AlertReceiver {
     pub async fn start() -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        Self::serve(listener, url)
+    }
+
+    /// Listens on a free port of every address inside `namespace` (the real node's), announced
+    /// as `reachable_at` (the pod bridge's address, which its pods reach; the bridge itself may
+    /// not exist yet). The socket is opened by a thread that entered the namespace, and served
+    /// from this runtime.
+    pub async fn start_in(
+        namespace: &crate::netns::NetworkNamespace,
+        reachable_at: std::net::Ipv4Addr,
+    ) -> Result<Self> {
+        let listener = namespace.within(|| std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)))??;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        Self::serve(TcpListener::from_std(listener)?, format!("http://{reachable_at}:{port}"))
+    }
+
+    fn serve(listener: TcpListener, url: String) -> Result<Self> {
         let (sender, deliveries) = mpsc::unbounded_channel();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -57,7 +75,7 @@ impl AlertReceiver {
         Ok(Self { url, deliveries, server })
     }
 
-    /// `http://127.0.0.1:<port>`; append a path per receiver.
+    /// `http://<address>:<port>`; append a path per receiver.
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -43,17 +43,10 @@ impl Latencies {
     }
 }
 
-/// A Prometheus duration (`10s`, `1m`, `500ms`) in seconds.
+/// A duration as Prometheus and wardwatch write them (`10s`, `1m`, `500ms`, `1h30m`) in
+/// seconds; 0 for what is not one.
 pub fn seconds(duration: &str) -> f64 {
-    let split = duration.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(duration.len());
-    let (number, unit) = duration.split_at(split);
-    let number: f64 = number.parse().unwrap_or(0.0);
-    match unit {
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => number,
-    }
+    wardwatch_serve::duration::parse(duration).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The group_wait an alert with `labels` meets on its way to `receiver`, in the ward's
@@ -110,7 +103,8 @@ mod tests {
         assert_eq!(seconds("10s"), 10.0);
         assert_eq!(seconds("1m"), 60.0);
         assert_eq!(seconds("500ms"), 0.5);
-        assert_eq!(seconds("2h"), 7200.0);
+        assert_eq!(seconds("1h30m"), 5400.0);
+        assert_eq!(seconds("soon"), 0.0);
     }
 
     #[test]

@@ -23,14 +23,14 @@ key_of() { # <component dir> -> short hash of go.mod + go.sum + this script's bu
 	cat "$here/go/$1/go.mod" "$here/go/$1/go.sum" <(grep -E '^\s*build_one ' "$0") | sha256sum | cut -c1-12
 }
 
-# build_one <component dir> <version> <output name> <package> [ldflags]
+# build_one <component dir> <version> <output name> <package> [ldflags] [build tags]
 build_one() {
-	local dir=$1 version=$2 name=$3 pkg=$4 ldflags=${5:-}
+	local dir=$1 version=$2 name=$3 pkg=$4 ldflags=${5:-} tags=${6:-}
 	local dest="$cache/$dir-$version-$(key_of "$dir")/bin"
 	if [[ ! -x "$dest/$name" ]]; then
 		mkdir -p "$dest"
 		local started=$SECONDS
-		(cd "$here/go/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/$name.tmp" "$pkg")
+		(cd "$here/go/$dir" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "-s -w $ldflags" -o "$dest/$name.tmp" "$pkg")
 		mv "$dest/$name.tmp" "$dest/$name"
 		echo "built  $name $version in $((SECONDS - started))s -> $dest/$name"
 	else
@@ -63,6 +63,36 @@ build_one prometheus-operator "$po" prometheus-operator github.com/prometheus-op
 # Its config reloader, the sidecar of the Prometheus and Alertmanager pods it runs on the real node.
 build_one prometheus-operator "$po" prometheus-config-reloader github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader \
 	"-X github.com/prometheus/common/version.Version=${po#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$po"
+
+# Prometheus with Kubernetes service discovery (and no other), for the real node's in-cluster
+# Prometheus (a name of its own: the suites that run Prometheus as a local process find
+# Debian's on PATH).
+prometheus=$(module_version prometheus github.com/prometheus/prometheus)
+prometheus_release=$(cd "$here/go/prometheus" && cat "$(go list -m -f '{{.Dir}}' github.com/prometheus/prometheus)/VERSION")
+build_one prometheus "$prometheus" prometheus-with-kubernetes-sd github.com/prometheus/prometheus/cmd/prometheus \
+	"-X github.com/prometheus/common/version.Version=$prometheus_release -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$prometheus" \
+	remove_all_sd,enable_kubernetes_sd
+
+# Alertmanager at the version prometheus-operator renders for, for the in-cluster Alertmanager.
+# Its module embeds the web UI from ui/app/dist, which only its npm build makes and the module
+# does not ship: the build replaces the module with a copy holding a one-page placeholder (the
+# API, all the suites use, is unchanged).
+alertmanager=$(module_version alertmanager github.com/prometheus/alertmanager)
+am_source="$cache/src/alertmanager-$alertmanager"
+if [[ ! -f "$am_source/ui/app/dist/index.html" ]]; then
+	rm -rf "$am_source" && mkdir -p "$(dirname "$am_source")"
+	cp -r "$(cd "$here/go/alertmanager" && go mod download -json github.com/prometheus/alertmanager | awk -F'"' '/"Dir":/ { print $4 }')" "$am_source"
+	chmod -R u+w "$am_source"
+	mkdir -p "$am_source/ui/app/dist"
+	echo '<!doctype html><title>Alertmanager</title><p>This Alertmanager is built without its web UI (tests/testbed/build.sh); the API is at /api/v2/.' \
+		>"$am_source/ui/app/dist/index.html"
+fi
+am_modfile=$(mktemp -d)
+cp "$here/go/alertmanager/go.mod" "$here/go/alertmanager/go.sum" "$am_modfile/"
+(cd "$am_modfile" && go mod edit -replace "github.com/prometheus/alertmanager=$am_source")
+GOFLAGS="-modfile=$am_modfile/go.mod" build_one alertmanager "$alertmanager" alertmanager github.com/prometheus/alertmanager/cmd/alertmanager \
+	"-X github.com/prometheus/common/version.Version=${alertmanager#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$alertmanager"
+rm -rf "$am_modfile"
 
 helm=$(module_version helm helm.sh/helm/v3)
 build_one helm "$helm" helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"

@@ -150,11 +150,12 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
             "within 21-100 percent",
         ),
         (ward(json!({"hospitalId": "St Mary's"})), "spec.hospitalId", "DNS label"),
-        (ward(json!({"scrapeInterval": "5 seconds"})), "spec.scrapeInterval", "Prometheus duration"),
+        (ward(json!({"scrapeInterval": "5 seconds"})), "spec.scrapeInterval", "must be a duration"),
+        (ward(json!({"scrapeInterval": "30s1m"})), "spec.scrapeInterval", "largest first"),
         (
             ward(json!({"scrapeInterval": "0s"})),
             "spec.scrapeInterval",
-            "scrapeInterval must be a Prometheus duration within 1s-5m",
+            "scrapeInterval must be a duration within 1s-5m",
         ),
         (ward(json!({"scrapeInterval": "500ms"})), "spec.scrapeInterval", "within 1s-5m"),
         (ward(json!({"scrapeInterval": "301s"})), "spec.scrapeInterval", "within 1s-5m"),
@@ -166,9 +167,19 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
                 json!({"alerting": {"receivers": [discord.clone()], "routes": [{"severities": ["critical"], "receivers": ["icu-discord"], "repeatInterval": "59s"}]}}),
             ),
             "spec.alerting.routes[0].repeatInterval",
-            "repeatInterval must be a Prometheus duration of at least 1m",
+            "repeatInterval must be a duration of at least 1m",
         ),
         (ward(json!({"network": {"allowedCidrs": ["10.0.0.0/33"]}})), "spec.network.allowedCidrs", "CIDRs"),
+        (
+            ward(json!({"monitoringLabels": {"wardwatch.io/ward": "other"}})),
+            "spec.monitoringLabels",
+            "may not set wardwatch.io/ or app.kubernetes.io/ labels",
+        ),
+        (
+            ward(json!({"monitoringLabels": {"release": "not a label value"}})),
+            "spec.monitoringLabels.release",
+            "should match",
+        ),
         (
             ward(json!({"network": {"allowedPorts": [{"protocol": "TCP"}]}})),
             "spec.network.allowedPorts[0]",
@@ -228,7 +239,7 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
                 json!([{"hospitalId": "st-mary", "prometheusUrl": "https://a.example", "scrapeInterval": "1s"}]),
             ),
             "spec.members[0].scrapeInterval",
-            "scrapeInterval must be a Prometheus duration within 5s-10m",
+            "scrapeInterval must be a duration within 5s-10m",
         ),
         (
             federation(
@@ -251,7 +262,8 @@ fn valid_objects() -> Vec<serde_json::Value> {
     let edges = [
         json!({"scrapeInterval": "1s", "thresholds": {"heartRateBpm": {"low": 0, "high": 300}, "fio2Percent": {"low": 21, "high": 100}}}),
         json!({"scrapeInterval": "1000ms", "thresholds": {"temperatureCelsius": {"low": 25, "high": 45}}}),
-        json!({"scrapeInterval": "5m", "anomaly": {"trainingWindow": "1m", "retrainInterval": "60s"}}),
+        json!({"scrapeInterval": "5m", "anomaly": {"trainingWindow": "1m", "retrainInterval": "60s"},
+            "monitoringLabels": {"release": "kube-prometheus-stack", "example.org/team": "icu_east.1"}}),
         json!({"scrapeInterval": "300000ms", "alerting": {"includePatientIdentifiers": true,
             "receivers": [{"name": "icu-discord", "discord": {"webhookUrl": {"name": "icu-secrets", "key": "discord"}}}],
             "routes": [{"severities": ["critical"], "receivers": ["icu-discord"], "repeatInterval": "1m"}]}}),

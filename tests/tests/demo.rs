@@ -22,12 +22,12 @@ fn run_demo() -> (String, Value) {
             "--until-quarantined",
             "--until-alertname",
             "HypoxiaDetected",
-            "--linger-seconds",
-            "40",
+            "--linger",
+            "40s",
             "--speed",
             "10",
-            "--timeout-seconds",
-            "300",
+            "--timeout",
+            "5m",
         ])
         .arg("--report")
         .arg(&report)

@@ -301,7 +301,7 @@ fn the_workstations_port_scan_raises_the_port_scan_alert_on_its_exporter() {
         ("WARDWATCH_READINGS", "1"),
         ("WARDWATCH_ATTACK_PORTS", "1-40"),
         ("WARDWATCH_ATTACK_RATE", "100"),
-        ("WARDWATCH_ATTACK_DURATION", "5"),
+        ("WARDWATCH_ATTACK_DURATION", "5s"),
     ]);
     assert_eq!(twin["attack"]["operations"], 40, "{twin}");
     std::thread::sleep(Duration::from_secs(1));

@@ -3,50 +3,19 @@
 //! images built without a container engine (`scripts/images.sh`), in a network namespace of
 //! their own (`testbed::node`).
 
-use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
+use testbed::alert_receiver::AlertReceiver;
+use testbed::node::wardwatch::{self, WARD_NAMESPACE, http_get, pod_summary, ready_pods};
 use testbed::node::{self, Node, monitoring};
 use testbed::{ControlPlane, eventually};
 use wardwatch_crds::Ward;
 
 const STARTUP: Duration = Duration::from_secs(180);
-
-fn repo_path(relative: &str) -> String {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative).display().to_string()
-}
-
-fn succeeded(what: &str, output: Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout
-}
-
-/// Pods of `namespace` matching `selector` that are Running with every container Ready.
-async fn ready_pods(cp: &ControlPlane, namespace: &str, selector: &str) -> anyhow::Result<Vec<Pod>> {
-    let pods: Api<Pod> = Api::namespaced(cp.client(), namespace);
-    let list = pods.list(&ListParams::default().labels(selector)).await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|pod| {
-            let status = pod.status.clone().unwrap_or_default();
-            status.phase.as_deref() == Some("Running")
-                && status.container_statuses.unwrap_or_default().iter().all(|c| c.ready)
-        })
-        .collect())
-}
-
-/// A summary of every pod's phase and container states, for failure messages.
-fn pod_summary(cp: &ControlPlane) -> String {
-    let output = cp.kubectl(&["get", "pods", "-A", "-o", "wide"]).unwrap();
-    let events = cp.kubectl(&["get", "events", "-A", "--sort-by=.lastTimestamp"]).unwrap();
-    format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&events.stdout))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
@@ -57,11 +26,7 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
 
     // The chart's operator, from the image imported under the chart's name.
     cp.install_prometheus_operator_crds().await.expect("prometheus-operator's CRDs install");
-    let chart = repo_path("charts/wardwatch");
-    succeeded(
-        "helm install",
-        cp.helm(&["install", "wardwatch", &chart, "--namespace", "wardwatch-system", "--create-namespace"]).unwrap(),
-    );
+    wardwatch::helm_install(&cp).expect("helm install");
     let operators = eventually(STARTUP, "two operator pods Running and Ready", || async {
         let pods = ready_pods(&cp, "wardwatch-system", "app.kubernetes.io/name=wardwatch-operator").await?;
         Ok((pods.len() == 2).then_some(pods))
@@ -80,8 +45,18 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     .unwrap();
     eprintln!("leader: {leader}");
 
-    // The sample ward: every twin, exporter and gateway container Running and Ready.
-    succeeded("kubectl apply", cp.kubectl(&["apply", "-f", &repo_path("manifests/")]).unwrap());
+    // The monitoring stack as kube-prometheus-stack sets it up, starting while the ward does.
+    monitoring::deploy(&cp, node.image_report())
+        .await
+        .expect("prometheus-operator, Prometheus and Alertmanager applied");
+
+    // The sample ward: every twin, exporter and gateway container Running and Ready. Its
+    // team webhook and Discord receivers post to a receiver in the node's namespace, where
+    // the Alertmanager pod reaches it at the pod bridge's address.
+    let mut receiver = AlertReceiver::start_in(node.namespace(), node::network::CLUSTER_DNS_IP.parse().unwrap())
+        .await
+        .expect("the alert receiver listens in the node's namespace");
+    wardwatch::apply_sample_ward(&cp, receiver.url()).await.expect("kubectl apply -f manifests/");
     let pods = eventually(STARTUP, "the ward's six pods Running and Ready", || async {
         let pods = ready_pods(&cp, WARD_NAMESPACE, "app.kubernetes.io/managed-by=wardwatch").await?;
         Ok((pods.len() == 6).then_some(pods))
@@ -119,7 +94,7 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
             .and_then(|pod| pod.status.as_ref()?.pod_ip.clone())
             .unwrap_or_else(|| panic!("a pod for {selector}"));
         let counts = eventually(Duration::from_secs(90), &format!("HL7 in the exporter of {selector}"), || async {
-            let metrics = node.namespace().within(|| http_get(&format!("{ip}:9478"), "/metrics"))??;
+            let metrics = http_get(node.namespace(), &format!("{ip}:9478"), "/metrics")?;
             let (packets, hl7) =
                 (metric_sum(&metrics, "wardwatch_packets_total"), metric_sum(&metrics, "wardwatch_hl7_messages_total"));
             Ok((packets > 0.0 && hl7 > 0.0).then_some((packets, hl7)))
@@ -129,33 +104,11 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
         eprintln!("{selector}: {counts:?} packets, HL7 messages");
     }
 
-    // prometheus-operator as a pod (its module's own RBAC and Deployment, the bed's binary as
-    // the image) renders, for a Prometheus selecting every PodMonitor, a scrape job for the
-    // ward's PodMonitor: Kubernetes pod discovery in the ward's namespace, no static targets,
-    // and the designed target labels.
-    monitoring::deploy(&cp, node.image_report()).await.expect("prometheus-operator and a Prometheus applied");
-    eventually(STARTUP, "prometheus-operator's pod Running and Ready", || async {
-        let pods = ready_pods(&cp, monitoring::NAMESPACE, "app.kubernetes.io/name=prometheus-operator").await?;
-        Ok((pods.len() == 1).then_some(()))
-    })
-    .await
-    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
-    let config = monitoring::rendered_prometheus_config(&cp, Duration::from_secs(120), |text| {
-        text.contains("job_name: podMonitor/st-mary/")
-    })
-    .await
-    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(&cp)));
-    assert!(config.contains("kubernetes_sd_configs:") && config.contains("role: pod"), "{config}");
-    assert!(!config.contains("static_configs:"), "{config}");
-    for label in ["hospital", "ward", "device", "patient", "bed"] {
-        assert!(config.contains(&format!("target_label: {label}\n")), "target label {label}:\n{config}");
-    }
+    in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(&cp, &node, &mut receiver).await;
 
     // Deleting a device removes its pod.
-    succeeded(
-        "kubectl delete",
-        cp.kubectl(&["delete", "-n", WARD_NAMESPACE, "monitoreddevice/bed-04-ventilator"]).unwrap(),
-    );
+    let deleted = cp.kubectl(&["delete", "-n", WARD_NAMESPACE, "monitoreddevice/bed-04-ventilator"]).unwrap();
+    assert!(deleted.status.success(), "kubectl delete: {}", String::from_utf8_lossy(&deleted.stderr));
     eventually(Duration::from_secs(90), "the ventilator's pod gone", || async {
         let pods: Api<Pod> = Api::namespaced(cp.client(), WARD_NAMESPACE);
         let left = pods.list(&ListParams::default().labels("wardwatch.io/device=bed-04-ventilator")).await?;
@@ -166,6 +119,98 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
 
     pod_security_refuses_the_exporter_below_privileged(&cp).await;
     node.check_running().unwrap();
+}
+
+/// prometheus-operator, a `Prometheus` and an `Alertmanager` run as pods; the operator renders
+/// the ward's PodMonitor (selected by the release label the chart put on it) as Kubernetes pod
+/// discovery, no static targets; Prometheus finds every exporter and the gateway with the
+/// designed target labels; the sample ward's hypoxia twin raises `HypoxiaDetected`, which the
+/// ward's AlertmanagerConfig (matched on its namespace) routes to the team's webhook.
+async fn in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(
+    cp: &ControlPlane,
+    node: &Node,
+    receiver: &mut AlertReceiver,
+) {
+    for (what, selector) in [
+        ("prometheus-operator", "app.kubernetes.io/name=prometheus-operator"),
+        ("Prometheus", "app.kubernetes.io/name=prometheus"),
+        ("Alertmanager", "app.kubernetes.io/name=alertmanager"),
+    ] {
+        eventually(STARTUP, &format!("{what}'s pod Running and Ready"), || async {
+            Ok((ready_pods(cp, monitoring::NAMESPACE, selector).await?.len() == 1).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(cp), node.logs()));
+    }
+    let config = monitoring::rendered_prometheus_config(cp, Duration::from_secs(120), |text| {
+        text.contains("job_name: podMonitor/st-mary/")
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    assert!(config.contains("kubernetes_sd_configs:") && config.contains("role: pod"), "{config}");
+    assert!(!config.contains("static_configs:"), "{config}");
+
+    // Every exporter (five devices and the gateway's) and the gateway's own metrics: seven
+    // targets found by pod discovery, up, with the designed labels.
+    let prometheus =
+        wardwatch::pod_address(cp, monitoring::NAMESPACE, &monitoring::prometheus_pod(), 9090).await.unwrap();
+    let targets = eventually(Duration::from_secs(120), "seven healthy targets of the ward's PodMonitor", || async {
+        let targets = wardwatch::ward_targets(node.namespace(), &prometheus)?;
+        Ok((targets.len() == 7 && targets.iter().all(|t| t["health"] == "up")).then_some(targets))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    for target in &targets {
+        let labels = &target["labels"];
+        assert_eq!(labels["hospital"], "st-mary", "{target}");
+        assert_eq!(labels["ward"], "icu-east", "{target}");
+        assert_eq!(labels["namespace"], "st-mary", "{target}");
+    }
+    let monitor = targets.iter().find(|t| t["labels"]["device"] == "bed-01-monitor").expect("the monitor's target");
+    assert_eq!(monitor["labels"]["bed"], "ICU-01", "{monitor}");
+    assert_eq!(monitor["labels"]["patient"], "MRN-100234", "{monitor}");
+    assert_eq!(targets.iter().filter(|t| t["labels"]["component"] == "gateway").count(), 2);
+
+    // The monitor's twin turns hypoxic 30 s after it starts; the team's webhook gets the alert.
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let hypoxia = loop {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        let Some(delivery) = receiver.next(remaining).await else {
+            let alertmanager = wardwatch::pod_address(cp, monitoring::NAMESPACE, &monitoring::alertmanager_pod(), 9093)
+                .await
+                .unwrap_or_default();
+            let ask = |address: &str, path: &str| {
+                http_get(node.namespace(), address, path).unwrap_or_else(|e| format!("{e:#}"))
+            };
+            panic!(
+                "no HypoxiaDetected reached the team's webhook in 240 s\nPrometheus's Alertmanagers: {}\n\
+                 Prometheus's alerts: {}\n\
+                 Prometheus's rules: {}\nAlertmanager's alerts: {}\nAlertmanager's status: {}\n{}",
+                ask(&prometheus, "/api/v1/alertmanagers"),
+                ask(&prometheus, "/api/v1/alerts"),
+                ask(&prometheus, "/api/v1/rules?type=alert&rule_name[]=HypoxiaDetected"),
+                ask(&alertmanager, "/api/v2/alerts"),
+                ask(&alertmanager, "/api/v2/status"),
+                pod_summary(cp)
+            );
+        };
+        let alerts = delivery.body["alerts"].as_array().cloned().unwrap_or_default();
+        if let Some(alert) = alerts.into_iter().find(|a| a["labels"]["alertname"] == "HypoxiaDetected") {
+            break (delivery.path, alert);
+        }
+    };
+    eprintln!("delivered to {}: {}", hypoxia.0, hypoxia.1);
+    assert_eq!(hypoxia.0, "/team");
+    assert_eq!(hypoxia.1["status"], "firing");
+    assert_eq!(hypoxia.1["labels"]["bed"], "ICU-01");
+    assert_eq!(hypoxia.1["labels"]["namespace"], "st-mary");
+
+    // Devices that only do what the ward allows are not quarantined: on a real node each twin
+    // resolves the gateway's Service name through cluster DNS, which its exporter must not count
+    // as an unexpected port (it once did, and the quarantine isolated every device at start).
+    let wards: Api<Ward> = Api::namespaced(cp.client(), WARD_NAMESPACE);
+    let status = wards.get("icu-east").await.unwrap().status.unwrap_or_default();
+    assert_eq!(status.quarantined_count, 0, "{status:?}\n{}", pod_summary(cp));
 }
 
 /// The exporter adds NET_RAW and NET_ADMIN and allows privilege escalation (its file
@@ -218,8 +263,6 @@ async fn pod_security_refuses_the_exporter_below_privileged(cp: &ControlPlane) {
     assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty(), "no pod admitted");
 }
 
-const WARD_NAMESPACE: &str = "st-mary";
-
 fn selector_matches(pod: &Pod, selector: &str) -> bool {
     let (key, value) = selector.split_once('=').unwrap();
     pod.metadata.labels.as_ref().and_then(|labels| labels.get(key)).is_some_and(|v| v == value)
@@ -250,19 +293,6 @@ fn exporter_processes() -> Vec<(String, String, String)> {
         ));
     }
     found
-}
-
-/// A plain HTTP/1.0 GET (from inside the node's namespace), the body on 200.
-fn http_get(address: &str, path: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&address.parse()?, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    anyhow::ensure!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
-    Ok(body.to_owned())
 }
 
 /// The sum of every series of `name` in a Prometheus text exposition.

@@ -20,10 +20,10 @@ fn repeats() -> usize {
 }
 
 /// The simulator's `mixed-attacks` capture: 100 devices for 1800 s, seed 5 (1,127,499 packets),
-/// as `wardwatch-simulator pcap --scenario mixed-attacks --devices 100 --duration 1800 --seed 5`
+/// as `wardwatch-simulator pcap --scenario mixed-attacks --devices 100 --duration 30m --seed 5`
 /// writes it.
 fn capture_config() -> CaptureConfig {
-    pcap_config(&["--scenario=mixed-attacks", "--devices=100", "--duration=1800", "--seed=5"])
+    pcap_config(&["--scenario=mixed-attacks", "--devices=100", "--duration=30m", "--seed=5"])
         .expect("the capture's flags")
 }
 

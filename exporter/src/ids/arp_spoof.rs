@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use foldhash::HashMap;
 
 use super::Tracked;
-use crate::decode::ArpSender;
+use crate::decode::packet::ArpSender;
 
 /// The MAC each IPv4 address was last announced from. Not reset per window: bindings outlive
 /// windows. Bounded: addresses beyond the cap are untracked.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use foldhash::HashMap;
 
 use super::Tracked;
-use crate::decode::Protocol;
+use crate::decode::packet::Protocol;
 
 /// Intervals shorter than this are a burst (retries, parallel connections), not a period.
 const MIN_PERIOD: Duration = Duration::from_secs(1);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::decode::Protocol;
+use crate::decode::packet::Protocol;
 
 /// How eager the rules are: `high` halves the count, rate and volume thresholds, `low` doubles
 /// them. Ratios (half-open share, jitter) are not scaled: they describe a shape, not an amount.

@@ -2,8 +2,8 @@
 //! (external contact), and a transport or port outside the allowed list (unexpected port).
 
 use super::IdsConfig;
-use crate::decode::Protocol;
-use crate::pipeline::FlowStart;
+use crate::decode::packet::Protocol;
+use crate::flows::table::FlowStart;
 
 /// What one device-opened flow breaks: (external contact, unexpected port) descriptions.
 pub fn judge(config: &IdsConfig, flow: &FlowStart) -> (Option<String>, Option<String>) {

@@ -35,8 +35,8 @@ use serde::Serialize;
 pub use config::{IdsConfig, Sensitivity, Thresholds};
 pub use exfiltration::LEARNING_WINDOWS as EXFILTRATION_LEARNING_WINDOWS;
 
-use crate::decode::{ArpSender, Protocol};
-use crate::pipeline::FlowStart;
+use crate::decode::packet::{ArpSender, Protocol};
+use crate::flows::table::FlowStart;
 
 /// The intrusion rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

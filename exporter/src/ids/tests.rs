@@ -7,7 +7,7 @@ use std::time::Duration;
 use wardwatch_clinical::mllp;
 
 use super::*;
-use crate::decode::LinkType;
+use crate::decode::packet::LinkType;
 use crate::pipeline::{Event, Pipeline, PipelineConfig, Sink};
 use crate::testing::{Conversation, Flags, ack, arp_reply, datagram, oru, segment};
 

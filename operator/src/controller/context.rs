@@ -25,6 +25,9 @@ pub struct Settings {
     pub resync: Duration,
     /// Reconciles run at once per controller (bounds memory and API-server load).
     pub concurrency: u16,
+    /// Labels every ward's PodMonitor, PrometheusRule and AlertmanagerConfig carries unless the
+    /// ward sets them itself (`--monitoring-labels`).
+    pub monitoring_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What the watches keep: the custom resources and the owned objects.

@@ -21,6 +21,7 @@ use super::steps::{self, Note};
 use crate::desired::monitoring_kinds;
 use crate::desired::{self, Owned};
 use crate::error::Result;
+use crate::policies;
 use crate::quarantine::QuarantineWebhook;
 use crate::status::{ConditionState, conditions, now};
 
@@ -63,11 +64,14 @@ fn core_kinds() -> Vec<ApiResource> {
     ]
 }
 
-/// The ward's objects, status and Events (pure). Without prometheus-operator's CRDs its kinds
-/// are neither applied nor pruned.
+/// The ward's objects, status and Events (pure); `ward` as the builders see it, with the
+/// operator's default monitoring labels ([`desired::with_default_monitoring_labels`]). Its
+/// baseline NetworkPolicy leaves out the devices isolated now. Without prometheus-operator's
+/// CRDs its kinds are neither applied nor pruned.
 pub fn decide(ward: &Ward, observed: &Observed, webhook: Option<&QuarantineWebhook>, now: Time) -> Plan {
     let monitoring = observed.monitoring;
-    let objects: Vec<Owned> = desired::ward_objects_with_webhook(ward, webhook)
+    let quarantined = policies::quarantined_devices(ward, observed.devices.iter().map(AsRef::as_ref));
+    let objects: Vec<Owned> = desired::ward_objects_with_webhook(ward, webhook, &quarantined)
         .into_iter()
         .filter(|object| monitoring || !object.is_monitoring())
         .collect();
@@ -130,7 +134,8 @@ pub async fn reconcile(ward: Arc<Ward>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer(<Ward as steps::Reconciled>::CONTROLLER);
     let namespace = steps::namespace(ward.as_ref())?;
     let observed = read(&ward, &namespace, &ctx).await;
-    let plan = decide(&ward, &observed, ctx.settings.quarantine_webhook.as_ref(), now());
+    let effective = desired::with_default_monitoring_labels(&ward, &ctx.settings.monitoring_labels);
+    let plan = decide(&effective, &observed, ctx.settings.quarantine_webhook.as_ref(), now());
     steps::carry_out(&ctx, ward.as_ref(), plan).await
 }
 
@@ -167,6 +172,28 @@ mod tests {
         assert!(plan.notes.is_empty());
         assert!(plan.objects.iter().any(|o| o.kind() == "PrometheusRule"));
         assert!(plan.prune.iter().any(|r| r.kind == "AlertmanagerConfig"));
+    }
+
+    /// The device store decides who the baseline NetworkPolicy selects: a device isolated by
+    /// hand is left out of it, the others stay in.
+    #[test]
+    fn the_baseline_policy_leaves_out_the_devices_isolated_now() {
+        let mut isolated = monitor("bed-01");
+        isolated.spec.quarantine = true;
+        let observed = Observed {
+            devices: vec![Arc::new(isolated), device("bed-02", DevicePhase::Running, false)],
+            monitoring: true,
+        };
+        let plan = decide(&icu_ward(), &observed, None, at(100));
+        let baseline = plan.objects.iter().find(|o| o.kind() == "NetworkPolicy").expect("the baseline").to_value();
+        assert_eq!(
+            baseline["spec"]["podSelector"]["matchExpressions"],
+            serde_json::json!([{"key": "wardwatch.io/device", "operator": "NotIn", "values": ["bed-01"]}])
+        );
+        let nobody = Observed { devices: vec![device("bed-02", DevicePhase::Running, false)], monitoring: true };
+        let plan = decide(&icu_ward(), &nobody, None, at(100));
+        let baseline = plan.objects.iter().find(|o| o.kind() == "NetworkPolicy").unwrap().to_value();
+        assert_eq!(baseline["spec"]["podSelector"]["matchExpressions"], serde_json::json!([]), "a list, empty");
     }
 
     #[test]

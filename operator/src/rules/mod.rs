@@ -18,7 +18,7 @@ use wardwatch_crds::Ward;
 
 use self::alert::{Alert, Scope};
 use crate::monitoring::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-use crate::names::{self, ward_labels};
+use crate::names;
 
 pub fn scope(ward: &Ward) -> Scope {
     Scope { namespace: ward.namespace().unwrap_or_default(), ward: ward.name_any() }
@@ -68,7 +68,7 @@ pub fn rule_groups(ward: &Ward) -> Vec<RuleGroup> {
 pub fn ward_prometheus_rule(ward: &Ward) -> PrometheusRule {
     let mut rule = PrometheusRule::new(&names::prometheus_rule(ward), PrometheusRuleSpec { groups: rule_groups(ward) });
     rule.metadata.namespace = ward.namespace();
-    rule.metadata.labels = Some(ward_labels(ward));
+    rule.metadata.labels = Some(names::monitoring_labels(ward));
     rule.metadata.owner_references = ward.controller_owner_ref(&()).map(|owner| vec![owner]);
     rule
 }

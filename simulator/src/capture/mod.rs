@@ -7,7 +7,6 @@
 pub mod labels;
 pub mod pcap_file;
 pub mod plan;
-pub mod tcp_session;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -26,11 +25,12 @@ use crate::oru::{self, Waveform, hl7_timestamp};
 use crate::patient::Patient;
 use crate::physiology::Vital;
 use crate::scenario::{Episode, Timeline};
+use crate::traffic::packet::{Endpoint, Frame};
+use crate::traffic::tcp_session::{ROUND_TRIP_US, TcpSession};
 use crate::traffic::{self, Host, Window, attack, background, hosts};
 use labels::{Address, AttackLabel, DeviceLabels, EpisodeLabel, Labels, ReadingLabel, ip_string, mac_string};
 use pcap_file::PcapWriter;
 use plan::{CaptureScenario, PlanConfig};
-use tcp_session::{Endpoint, Frame, ROUND_TRIP_US, TcpSession};
 
 /// What to capture.
 #[derive(Clone, Debug)]

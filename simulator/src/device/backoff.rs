@@ -1,30 +1,34 @@
-//! Capped exponential backoff between reconnection attempts.
+//! Capped exponential backoff between reconnection attempts, with backon's delays (no jitter:
+//! a twin's reconnections stay reproducible).
 
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+#[derive(Debug)]
 pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    next: Duration,
+    builder: ExponentialBuilder,
+    delays: <ExponentialBuilder as BackoffBuilder>::Backoff,
 }
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        let initial = initial.min(max);
-        Self { initial, max, next: initial }
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(initial.min(max))
+            .with_max_delay(max)
+            .with_factor(2.0)
+            .without_max_times();
+        Self { builder, delays: builder.build() }
     }
 
     /// The wait before the next attempt; each call doubles the following one, up to the cap.
     pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = self.next.saturating_mul(2).min(self.max);
-        delay
+        self.delays.next().expect("the attempts are not limited")
     }
 
     /// After a success, start again from the initial delay.
     pub fn reset(&mut self) {
-        self.next = self.initial;
+        self.delays = self.builder.build();
     }
 }
 
@@ -36,8 +40,9 @@ mod tests {
     fn doubles_up_to_the_cap_and_resets() {
         let ms = Duration::from_millis;
         let mut backoff = Backoff::new(ms(100), ms(1000));
-        let delays: Vec<_> = (0..7).map(|_| backoff.next_delay()).collect();
-        assert_eq!(delays, [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000), ms(1000)]);
+        // backon doubles in f32 seconds: to the microsecond is exact enough for reconnections.
+        let mut delays = || (0..7).map(|_| backoff.next_delay().as_micros()).collect::<Vec<_>>();
+        assert_eq!(delays(), [100_000, 200_000, 400_000, 800_000, 1_000_000, 1_000_000, 1_000_000]);
         backoff.reset();
         assert_eq!(backoff.next_delay(), ms(100));
     }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use prometheus::{Encoder, GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::ack::AckCode;
 use crate::gateway::verdict::Malformed;
@@ -109,11 +109,13 @@ impl GatewayMetrics {
         self.connections.dec();
     }
 
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding does not fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        wardwatch_serve::encode(&self.registry)
     }
 }
 

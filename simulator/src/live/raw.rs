@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::pacer::Pacer;
 use super::{AttackReport, LiveAttack};
-use crate::capture::tcp_session::Endpoint;
+use crate::traffic::packet::Endpoint;
 use crate::traffic::packet::{ArpOp, BROADCAST_MAC, TcpFlags, arp_frame, ipv4_tcp_packet};
 
 fn ipv4_target(attack: &LiveAttack) -> Result<Ipv4Addr> {

@@ -6,8 +6,8 @@ use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 
 use super::{Frame, Host, Window, dicom, dns, ephemeral_port, hosts, ntp, tls};
-use crate::capture::tcp_session::{ROUND_TRIP_US, TcpSession};
 use crate::device_type::DeviceType;
+use crate::traffic::tcp_session::{ROUND_TRIP_US, TcpSession};
 
 /// NTP's default poll interval.
 pub const NTP_POLL_US: u64 = 64_000_000;

@@ -5,7 +5,7 @@ use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 
 use super::{Frame, Host, Window, ephemeral_port, tls};
-use crate::capture::tcp_session::TcpSession;
+use crate::traffic::tcp_session::TcpSession;
 
 pub const PERIOD_US: u64 = 5_000_000;
 /// Jitter around the period, either way.

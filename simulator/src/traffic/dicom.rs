@@ -7,7 +7,7 @@ use rand::Rng;
 use rand::rngs::ChaCha8Rng;
 
 use super::Frame;
-use crate::capture::tcp_session::TcpSession;
+use crate::traffic::tcp_session::TcpSession;
 
 /// DICOM's registered port.
 pub const PORT: u16 = 104;

@@ -5,7 +5,7 @@ use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 
 use super::{Frame, Host, Window, ephemeral_port, tls};
-use crate::capture::tcp_session::{ROUND_TRIP_US, TcpSession};
+use crate::traffic::tcp_session::{ROUND_TRIP_US, TcpSession};
 
 pub const BYTES_PER_S: u64 = 2_000_000;
 /// The most one burst uploads: thousands of times a monitor's HL7 feed over the same time.

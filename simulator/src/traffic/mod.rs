@@ -16,9 +16,10 @@ pub mod ntp;
 pub mod packet;
 pub mod port_scan;
 pub mod syn_flood;
+pub mod tcp_session;
 pub mod tls;
 
-pub use crate::capture::tcp_session::{Endpoint, Frame};
+pub use packet::{Endpoint, Frame};
 
 /// A machine on the synthesised network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

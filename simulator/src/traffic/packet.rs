@@ -3,7 +3,20 @@
 
 use etherparse::{IpHeaders, Ipv4Header, PacketBuilder, TcpHeader};
 
-use crate::capture::tcp_session::Endpoint;
+/// One side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub mac: [u8; 6],
+    pub ip: [u8; 4],
+    pub port: u16,
+}
+
+/// One frame and when it was seen, in microseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub timestamp_us: u64,
+    pub bytes: Vec<u8>,
+}
 
 pub const TTL: u8 = 64;
 /// The receive window every synthesised TCP endpoint advertises.

@@ -6,7 +6,7 @@ use rand::rngs::ChaCha8Rng;
 
 use super::packet::{TcpFlags, tcp_frame};
 use super::{Frame, Host, Window};
-use crate::capture::tcp_session::ROUND_TRIP_US;
+use crate::traffic::tcp_session::ROUND_TRIP_US;
 
 /// Ports probed: the well-known range, as a default nmap-style sweep starts.
 pub const PORTS: u16 = 1024;

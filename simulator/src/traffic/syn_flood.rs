@@ -7,7 +7,7 @@ use rand::rngs::ChaCha8Rng;
 
 use super::packet::{TcpFlags, tcp_frame};
 use super::{Frame, Host, Window};
-use crate::capture::tcp_session::ROUND_TRIP_US;
+use crate::traffic::tcp_session::ROUND_TRIP_US;
 
 /// SYNs per second: over twice the default intrusion threshold of 100 per second.
 pub const SYNS_PER_S: u64 = 250;

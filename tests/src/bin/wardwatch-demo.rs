@@ -50,13 +50,13 @@ struct Args {
     /// alert (by name) has arrived; repeatable.
     #[arg(long = "until-alertname")]
     until_alertnames: Vec<String>,
-    /// With --until-alert or --until-quarantined: keeps watching this many seconds more (to see
-    /// that nothing arrives twice) before exiting.
-    #[arg(long, default_value_t = 0)]
-    linger_seconds: u64,
-    /// With --until-alert or --until-quarantined: gives up after this many seconds.
-    #[arg(long, default_value_t = 600)]
-    timeout_seconds: u64,
+    /// With --until-alert or --until-quarantined: keeps watching this long more (to see that
+    /// nothing arrives twice) before exiting, e.g. `40s`.
+    #[arg(long, default_value = "0s", value_parser = wardwatch_serve::duration::parse)]
+    linger: Duration,
+    /// With --until-alert or --until-quarantined: gives up after this long.
+    #[arg(long, default_value = "10m", value_parser = wardwatch_serve::duration::positive)]
+    timeout: Duration,
     /// Writes what happened (every notification and e-mail with its arrival time, the
     /// quarantines, and the latencies) to this JSON file when the demo ends.
     #[arg(long)]
@@ -284,7 +284,7 @@ async fn watch(
     pods: &mut [RunningPod],
     record: &mut Record,
 ) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_seconds);
+    let deadline = Instant::now() + args.timeout;
     let expects_email = smtp_receivers(cp)?;
     let mut done_at: Option<Instant> = None;
     let mut last_report = String::new();
@@ -341,16 +341,19 @@ async fn watch(
                     && (!expects_email || !record.emails.is_empty())));
         match done_at {
             None if met => {
-                if args.linger_seconds > 0 {
-                    println!("==> watching {} s more for anything that arrives twice", args.linger_seconds);
+                if !args.linger.is_zero() {
+                    println!(
+                        "==> watching {} more for anything that arrives twice",
+                        humantime::format_duration(args.linger)
+                    );
                 }
                 done_at = Some(Instant::now());
             }
-            Some(at) if at.elapsed() >= Duration::from_secs(args.linger_seconds) => return Ok(()),
+            Some(at) if at.elapsed() >= args.linger => return Ok(()),
             _ => {}
         }
         if (args.until_alert || args.until_quarantined) && done_at.is_none() && Instant::now() > deadline {
-            bail!("the --until condition was not met within {} s", args.timeout_seconds);
+            bail!("the --until condition was not met within {}", humantime::format_duration(args.timeout));
         }
     }
 }

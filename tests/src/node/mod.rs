@@ -18,6 +18,7 @@ pub mod kubelet;
 pub mod monitoring;
 pub mod network;
 pub mod services;
+pub mod wardwatch;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,8 +43,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The controllers a node's workloads need: Deployments, ReplicaSets and StatefulSets
 /// (prometheus-operator's Prometheus), owners' garbage, every namespace's `default`
-/// ServiceAccount and `kube-root-ca.crt`, Service endpoints, and the node lifecycle (the kubelet
-/// registers with a `not-ready` taint that it lifts).
+/// ServiceAccount and `kube-root-ca.crt`, Service endpoints (EndpointSlices for kube-proxy, and
+/// the older Endpoints, which Prometheus's discovery of its Alertmanagers reads), and the node
+/// lifecycle (the kubelet registers with a `not-ready` taint that it lifts).
 const CONTROLLERS: &[&str] = &[
     "node-lifecycle-controller",
     "deployment-controller",
@@ -53,6 +55,7 @@ const CONTROLLERS: &[&str] = &[
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
     "endpointslice-controller",
+    "endpoints-controller",
 ];
 
 pub struct Node {

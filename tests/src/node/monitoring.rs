@@ -1,7 +1,7 @@
 //! prometheus-operator as a pod on the node, from its module's own example RBAC and Deployment
 //! (copied by `tests/testbed/build.sh`), with the images `scripts/images.sh` packed from the test
-//! bed's binaries; and a `Prometheus` that selects every PodMonitor and rule, whose
-//! configuration the in-cluster operator renders.
+//! bed's binaries; and a `Prometheus` and an `Alertmanager` set up the way kube-prometheus-stack
+//! sets them up by default.
 
 use std::path::PathBuf;
 
@@ -44,17 +44,24 @@ fn example(file: &str) -> Result<Value> {
     Ok(value)
 }
 
+/// The label kube-prometheus-stack's Prometheus selects monitors and rules by (`release: <its
+/// release name>`); wardwatch's objects carry it through the chart's `monitoringLabels`.
+pub const RELEASE_LABEL: (&str, &str) = ("release", "kube-prometheus-stack");
+
 /// Applies prometheus-operator (service account, cluster role and binding, Deployment with our
-/// images) and Prometheus's RBAC, then a `Prometheus` selecting every PodMonitor and rule in
-/// every namespace, with Debian's Prometheus as its image.
+/// images) and Prometheus's RBAC, then a `Prometheus` and an `Alertmanager` configured as
+/// kube-prometheus-stack configures them by default: PodMonitors and PrometheusRules selected by
+/// [`RELEASE_LABEL`] in every namespace, every AlertmanagerConfig matched `OnNamespace` (its
+/// routes only see alerts labelled with its own namespace), alerts sent to the Alertmanager.
 pub async fn deploy(cp: &ControlPlane, image_report: &str) -> Result<()> {
     let image = |repository: &str| {
         tagged(image_report, repository).with_context(|| format!("no image {repository} in the node's images"))
     };
-    let (operator, reloader, prometheus) = (
+    let (operator, reloader, prometheus, alertmanager) = (
         image("localhost/wardwatch/prometheus-operator")?,
         image("localhost/wardwatch/prometheus-config-reloader")?,
         image("localhost/wardwatch/prometheus")?,
+        image("localhost/wardwatch/alertmanager")?,
     );
     cp.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})).await?;
     for file in [
@@ -78,29 +85,55 @@ pub async fn deploy(cp: &ControlPlane, image_report: &str) -> Result<()> {
     ]);
     cp.apply(&deployment).await.context("applying prometheus-operator's Deployment")?;
 
-    let version = prometheus.rsplit_once(':').map(|(_, tag)| tag.to_owned()).unwrap_or_default();
+    let release = json!({"matchLabels": {RELEASE_LABEL.0: RELEASE_LABEL.1}});
     cp.apply(&json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "Prometheus",
         "metadata": {"name": PROMETHEUS, "namespace": NAMESPACE},
         "spec": {
-            // Debian's Prometheus is built without Kubernetes service discovery and refuses the
-            // configuration rendered from a PodMonitor; no pod runs it until one with it does.
-            "replicas": 0,
+            "replicas": 1,
             "image": prometheus,
-            "version": version,
+            "version": tag_of(&prometheus),
             "serviceAccountName": "prometheus",
-            "podMonitorSelector": {},
+            "podMonitorSelector": release,
             "podMonitorNamespaceSelector": {},
-            "ruleSelector": {},
+            "serviceMonitorSelector": release,
+            "serviceMonitorNamespaceSelector": {},
+            "ruleSelector": release,
             "ruleNamespaceSelector": {},
             "evaluationInterval": "5s",
+            "alerting": {"alertmanagers": [{
+                "namespace": NAMESPACE, "name": "alertmanager-operated", "port": "web", "apiVersion": "v2",
+            }]},
             "resources": {"requests": {"memory": "100Mi"}},
         },
     }))
     .await
     .context("applying the Prometheus")?;
+    cp.apply(&json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "Alertmanager",
+        "metadata": {"name": ALERTMANAGER, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": 1,
+            "image": alertmanager,
+            "version": tag_of(&alertmanager),
+            "alertmanagerConfigSelector": {},
+            "alertmanagerConfigNamespaceSelector": {},
+            "alertmanagerConfigMatcherStrategy": {"type": "OnNamespace"},
+            "resources": {"requests": {"memory": "50Mi"}},
+        },
+    }))
+    .await
+    .context("applying the Alertmanager")?;
     Ok(())
+}
+
+/// The Alertmanager object's name; its pod is `alertmanager-<name>-0`.
+pub const ALERTMANAGER: &str = "wardwatch";
+
+fn tag_of(image: &str) -> String {
+    image.rsplit_once(':').map(|(_, tag)| tag.to_owned()).unwrap_or_default()
 }
 
 /// Waits until the operator has rendered a configuration for [`PROMETHEUS`] that satisfies
@@ -120,4 +153,14 @@ pub async fn rendered_prometheus_config(
         Ok(accept(&text).then_some(text))
     })
     .await
+}
+
+/// The Prometheus pod prometheus-operator runs for [`PROMETHEUS`].
+pub fn prometheus_pod() -> String {
+    format!("prometheus-{PROMETHEUS}-0")
+}
+
+/// The Alertmanager pod prometheus-operator runs for [`ALERTMANAGER`].
+pub fn alertmanager_pod() -> String {
+    format!("alertmanager-{ALERTMANAGER}-0")
 }

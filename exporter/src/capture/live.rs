@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use pcap::{Active, Capture};
 
-use crate::decode::LinkType;
-use crate::metrics::{CaptureStats, Metrics};
-use crate::offline::packet_time;
+use crate::capture::offline::packet_time;
+use crate::decode::packet::LinkType;
+use crate::output::metrics::{CaptureStats, Metrics};
 use crate::pipeline::{Pipeline, Sink};
 
 /// How to open a live capture.
@@ -174,9 +174,9 @@ mod tests {
     use wardwatch_clinical::mllp;
 
     use super::*;
-    use crate::metrics::MetricsSink;
+    use crate::output::metrics::MetricsSink;
+    use crate::output::summary::Summary;
     use crate::pipeline::PipelineConfig;
-    use crate::summary::Summary;
     use crate::testing::{ack, oru};
 
     const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -260,8 +260,7 @@ mod tests {
         // last ACK to show up in the metrics.
         let acks = r#"wardwatch_hl7_messages_total{result="accepted",type="ack"}"#;
         let deadline = Instant::now() + IO_TIMEOUT;
-        while crate::metrics::tests::sample(&metrics.render().unwrap(), acks) != Some(3.0) && Instant::now() < deadline
-        {
+        while crate::output::metrics::tests::sample(&metrics.render(), acks) != Some(3.0) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         stop.store(true, Ordering::Relaxed);
@@ -275,9 +274,13 @@ mod tests {
         assert_eq!(summary.hl7.ack_rtt_seconds.count, 3);
         assert_eq!(summary.flows.created, 1);
         assert!(summary.packets >= 10, "handshake, 3 x (data, ACK), close: {}", summary.packets);
-        let text = metrics.render().unwrap();
-        assert_eq!(crate::metrics::tests::sample(&text, r#"wardwatch_vital_spo2_percent{patient="P-9"}"#), Some(90.0));
-        let received = crate::metrics::tests::sample(&text, "wardwatch_capture_received_packets_total").unwrap();
+        let text = metrics.render();
+        assert_eq!(
+            crate::output::metrics::tests::sample(&text, r#"wardwatch_vital_spo2_percent{patient="P-9"}"#),
+            Some(90.0)
+        );
+        let received =
+            crate::output::metrics::tests::sample(&text, "wardwatch_capture_received_packets_total").unwrap();
         assert!(received >= summary.packets as f64, "libpcap counted {received}");
     }
 }

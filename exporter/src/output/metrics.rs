@@ -3,20 +3,21 @@
 //! values are bounded by [`MetricsSink`] (a device reports one patient at a time).
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use anyhow::Result;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder, exponential_buckets,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    exponential_buckets,
 };
 use wardwatch_clinical::VITAL_SIGNS;
 
-use crate::alert_output::DeliveryResult;
-use crate::decode::{DecodeError, Protocol};
-use crate::flow::EvictReason;
-use crate::fragments::FragmentResult;
-use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
+use crate::decode::fragments::FragmentResult;
+use crate::decode::packet::{DecodeError, Protocol};
+use crate::flows::table::EvictReason;
+use crate::hl7::message::{AckResult, Hl7Error, MessageKind};
 use crate::ids::Rule;
+use crate::output::alerts::DeliveryResult;
 use crate::pipeline::{Event, Sink};
 
 pub const PROTOCOLS: [Option<Protocol>; 8] = [
@@ -134,6 +135,9 @@ pub struct Metrics {
     alert_deliveries: IntCounterVec,
     capture_received: IntCounter,
     capture_dropped: IntCounterVec,
+    anomaly_enabled: IntGauge,
+    anomaly_training_window: Gauge,
+    anomaly_retrain_interval: Gauge,
 }
 
 impl Metrics {
@@ -177,6 +181,11 @@ impl Metrics {
              device-health rules call a device silent after several of them",
         )?;
         registry.register(Box::new(hl7_expected_interval.clone()))?;
+        let gauge = |name: &str, help: &str| -> Result<Gauge> {
+            let metric = Gauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
         let vital_observed = GaugeVec::new(
             Opts::new(
                 "wardwatch_vital_observed_timestamp_seconds",
@@ -287,6 +296,18 @@ impl Metrics {
                 "Packets dropped before the exporter saw them: kernel (ps_drop), interface (ps_ifdrop)",
                 &["reason"],
             )?,
+            anomaly_enabled: int_gauge(
+                "wardwatch_anomaly_enabled",
+                "1 when the ward asks for anomaly scores on this device's traffic (scores are not computed yet)",
+            )?,
+            anomaly_training_window: gauge(
+                "wardwatch_anomaly_training_window_seconds",
+                "The traffic history the ward's anomaly model is to be trained on",
+            )?,
+            anomaly_retrain_interval: gauge(
+                "wardwatch_anomaly_retrain_interval_seconds",
+                "How often the ward's anomaly model is to be retrained",
+            )?,
             registry,
         };
         metrics.initialise_label_values();
@@ -341,15 +362,20 @@ impl Metrics {
     }
 
     /// The registry in Prometheus' text exposition format.
-    pub fn render(&self) -> Result<String> {
-        let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
-        Ok(String::from_utf8(out)?)
+    pub fn render(&self) -> String {
+        wardwatch_serve::encode(&self.registry)
     }
 
     /// The device's configured report interval (0 when it sends no HL7 on a schedule).
     pub fn set_expected_report_interval(&self, seconds: f64) {
         self.hl7_expected_interval.set(seconds);
+    }
+
+    /// The ward's anomaly-detection settings, as configured.
+    pub fn set_anomaly_settings(&self, enabled: bool, training_window: Duration, retrain_interval: Duration) {
+        self.anomaly_enabled.set(i64::from(enabled));
+        self.anomaly_training_window.set(training_window.as_secs_f64());
+        self.anomaly_retrain_interval.set(retrain_interval.as_secs_f64());
     }
 
     pub fn set_capture_open(&self, open: bool) {
@@ -473,10 +499,8 @@ impl Sink for MetricsSink<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::hl7vitals::interpret;
+    use crate::hl7::message::interpret;
     use crate::testing::oru;
 
     /// The value of the sample `series` (name with labels, as exposed) in `text`.
@@ -507,7 +531,7 @@ pub(crate) mod tests {
         sink.record(Event::FlowCreated);
         sink.record(Event::TcpHandshakeRtt(Duration::from_millis(3)));
         message_event(&mut sink, "P-1", 88.5);
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         assert_eq!(sample(&text, r#"wardwatch_packets_total{protocol="tcp"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"wardwatch_bytes_total{protocol="tcp"}"#), Some(100.0));
         assert_eq!(sample(&text, r#"wardwatch_packets_total{protocol="undecoded"}"#), Some(1.0));
@@ -523,7 +547,7 @@ pub(crate) mod tests {
         assert_eq!(sample(&text, observed), Some(1_790_000_000.0));
         assert_eq!(sample(&text, "wardwatch_hl7_expected_report_interval_seconds"), Some(0.0));
         metrics.set_expected_report_interval(5.0);
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         assert_eq!(sample(&text, "wardwatch_hl7_expected_report_interval_seconds"), Some(5.0));
     }
 
@@ -534,7 +558,7 @@ pub(crate) mod tests {
         for i in 0..20 {
             message_event(&mut sink, &format!("P-{i}"), 90.0);
         }
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert!(series.iter().all(|l| l.starts_with("wardwatch_")), "{text}");
         assert!(series.len() <= 200, "{} series", series.len());
@@ -550,7 +574,7 @@ pub(crate) mod tests {
     fn alerts_count_by_rule_and_severity_and_hold_a_gauge_while_active() {
         use crate::ids::{Alert, Rule, Severity};
         let metrics = Metrics::new().unwrap();
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         for rule in Rule::ALL {
             let counter = format!(
                 r#"wardwatch_ids_alerts_total{{rule="{}",severity="{}"}}"#,
@@ -570,14 +594,34 @@ pub(crate) mod tests {
         };
         sink.record(Event::AlertFired(&alert));
         sink.record(Event::IdsUntracked(3));
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         assert_eq!(sample(&text, r#"wardwatch_ids_alerts_total{rule="syn_flood",severity="critical"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"wardwatch_ids_alert_active{rule="syn_flood"}"#), Some(1.0));
         assert_eq!(sample(&text, "wardwatch_ids_untracked_inputs_total"), Some(3.0));
         sink.record(Event::AlertCleared(Rule::SynFlood));
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         assert_eq!(sample(&text, r#"wardwatch_ids_alert_active{rule="syn_flood"}"#), Some(0.0));
         assert_eq!(sample(&text, r#"wardwatch_ids_alerts_total{rule="syn_flood",severity="critical"}"#), Some(1.0));
+    }
+
+    #[test]
+    fn anomaly_settings_are_exported_in_seconds() {
+        let metrics = Metrics::new().unwrap();
+        assert_eq!(sample(&metrics.render(), "wardwatch_anomaly_enabled"), Some(0.0));
+        metrics.set_anomaly_settings(true, Duration::from_secs(600), Duration::from_secs(3600));
+        let text = metrics.render();
+        assert_eq!(sample(&text, "wardwatch_anomaly_enabled"), Some(1.0));
+        assert_eq!(sample(&text, "wardwatch_anomaly_training_window_seconds"), Some(600.0));
+        assert_eq!(sample(&text, "wardwatch_anomaly_retrain_interval_seconds"), Some(3600.0));
+    }
+
+    #[test]
+    fn alert_deliveries_count_by_result_from_zero() {
+        let metrics = Metrics::new().unwrap();
+        metrics.record_alert_delivery(DeliveryResult::Failed);
+        let text = metrics.render();
+        assert_eq!(sample(&text, r#"wardwatch_alert_deliveries_total{result="failed"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"wardwatch_alert_deliveries_total{result="dropped"}"#), Some(0.0));
     }
 
     #[test]
@@ -587,7 +631,7 @@ pub(crate) mod tests {
         assert_eq!(now.since(earlier), CaptureStats { received: 5, dropped: 2, if_dropped: 1 });
         let metrics = Metrics::new().unwrap();
         metrics.add_capture_stats(now.since(earlier));
-        let text = metrics.render().unwrap();
+        let text = metrics.render();
         assert_eq!(sample(&text, "wardwatch_capture_received_packets_total"), Some(5.0));
         assert_eq!(sample(&text, r#"wardwatch_capture_dropped_packets_total{reason="kernel"}"#), Some(2.0));
     }

@@ -7,12 +7,11 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::ids::Alert;
-use crate::metrics::Metrics;
 use crate::pipeline::{Event, Sink};
 
 /// Alerts waiting for their POST; beyond this, new ones are dropped (and counted).
@@ -45,25 +44,7 @@ impl AlertLine {
 
 /// `since_epoch` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(since_epoch: Duration) -> String {
-    let seconds = since_epoch.as_secs();
-    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
-    let z = days as i64 + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        since_epoch.subsec_millis()
-    )
+    humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
 }
 
 /// What became of one alert's POST.
@@ -87,41 +68,40 @@ impl DeliveryResult {
     }
 }
 
+/// Told what became of each alert's POST (the metrics count them).
+pub type DeliveryReport = Arc<dyn Fn(DeliveryResult) + Send + Sync>;
+
 /// POSTs alert lines to a URL from a thread of its own.
 pub struct AlertPoster {
     queue: SyncSender<AlertLine>,
-    metrics: Option<Arc<Metrics>>,
+    report: DeliveryReport,
     worker: JoinHandle<()>,
     done: Receiver<()>,
 }
 
 impl AlertPoster {
-    pub fn start(url: String, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Self> {
+    pub fn start(url: reqwest::Url, report: DeliveryReport) -> anyhow::Result<Self> {
         // reqwest is built without a TLS provider of its own; ring is the workspace's choice.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder().no_proxy().timeout(POST_TIMEOUT).build()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (queue, lines) = mpsc::sync_channel::<AlertLine>(QUEUE);
         let (finished, done) = mpsc::channel();
-        let worker_metrics = metrics.clone();
+        let worker_report = Arc::clone(&report);
         let worker = std::thread::Builder::new().name("alert-post".into()).spawn(move || {
             for line in lines {
                 let result = runtime.block_on(post(&client, &url, &line));
-                if let Some(metrics) = &worker_metrics {
-                    metrics.record_alert_delivery(result);
-                }
+                worker_report(result);
             }
             let _ = finished.send(());
         })?;
-        Ok(Self { queue, metrics, worker, done })
+        Ok(Self { queue, report, worker, done })
     }
 
     fn enqueue(&self, line: AlertLine) {
         if let Err(TrySendError::Full(line) | TrySendError::Disconnected(line)) = self.queue.try_send(line) {
             tracing::warn!(alert_type = line.alert_type, "alert POST queue full or closed; alert not posted");
-            if let Some(metrics) = &self.metrics {
-                metrics.record_alert_delivery(DeliveryResult::Dropped);
-            }
+            (self.report)(DeliveryResult::Dropped);
         }
     }
 
@@ -136,11 +116,11 @@ impl AlertPoster {
     }
 }
 
-async fn post(client: &reqwest::Client, url: &str, line: &AlertLine) -> DeliveryResult {
-    match client.post(url).json(line).send().await.and_then(reqwest::Response::error_for_status) {
+async fn post(client: &reqwest::Client, url: &reqwest::Url, line: &AlertLine) -> DeliveryResult {
+    match client.post(url.clone()).json(line).send().await.and_then(reqwest::Response::error_for_status) {
         Ok(_) => DeliveryResult::Sent,
         Err(err) => {
-            tracing::warn!(url, error = %err, alert_type = line.alert_type, "alert POST failed");
+            tracing::warn!(%url, error = %err, alert_type = line.alert_type, "alert POST failed");
             DeliveryResult::Failed
         }
     }
@@ -215,16 +195,18 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_post_is_counted_not_fatal() {
+    fn a_failed_post_is_reported_not_fatal() {
         // A port nobody listens on: bind, note the port, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let metrics = Arc::new(Metrics::new().unwrap());
-        let poster = AlertPoster::start(format!("http://127.0.0.1:{port}/alerts"), Some(Arc::clone(&metrics))).unwrap();
+        let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let report = {
+            let results = Arc::clone(&results);
+            Arc::new(move |result| results.lock().unwrap().push(result))
+        };
+        let poster = AlertPoster::start(format!("http://127.0.0.1:{port}/alerts").parse().unwrap(), report).unwrap();
         let mut sink = AlertOutput::new("monitor-7", std::io::sink(), Some(&poster));
         sink.record(Event::AlertFired(&alert()));
         poster.close(Duration::from_secs(10));
-        let text = metrics.render().unwrap();
-        let failed = crate::metrics::tests::sample(&text, r#"wardwatch_alert_deliveries_total{result="failed"}"#);
-        assert_eq!(failed, Some(1.0), "{text}");
+        assert_eq!(*results.lock().unwrap(), [DeliveryResult::Failed]);
     }
 }

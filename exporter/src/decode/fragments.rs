@@ -10,7 +10,7 @@ use std::time::Duration;
 use foldhash::HashMap;
 use serde::Serialize;
 
-use crate::decode::{Fragment, Protocol};
+use crate::decode::packet::{Fragment, Protocol};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FragmentConfig {

@@ -2,22 +2,7 @@
 //! them: handshake, data both ways with consistent sequence and acknowledgement numbers, and
 //! an orderly close. Pure: frames come back with their timestamps.
 
-use crate::traffic::packet::{TcpFlags, tcp_frame};
-
-/// One side of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    pub mac: [u8; 6],
-    pub ip: [u8; 4],
-    pub port: u16,
-}
-
-/// One frame and when it was seen, in microseconds since the Unix epoch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frame {
-    pub timestamp_us: u64,
-    pub bytes: Vec<u8>,
-}
+use crate::traffic::packet::{Endpoint, Frame, TcpFlags, tcp_frame};
 
 /// Payload bytes per segment: the MSS of a 1500-byte Ethernet MTU without TCP options.
 pub const MSS: usize = 1460;

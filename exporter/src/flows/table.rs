@@ -10,8 +10,19 @@ use hashbrown::hash_table::{Entry, HashTable};
 
 use serde::Serialize;
 
-use crate::decode::{Endpoints, Protocol, TcpSegment};
-use crate::seq::stream_position;
+use crate::decode::packet::{Endpoints, Protocol, TcpSegment};
+use crate::flows::seq::stream_position;
+
+/// The first packet of a flow, seen from the side that sent it (the client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowStart {
+    pub at: Duration,
+    pub protocol: Protocol,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    /// 0 for transports without ports.
+    pub server_port: u16,
+}
 
 /// Bounds of the flow table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,7 +469,7 @@ impl<T: Default> FlowTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::TcpFlags;
+    use crate::decode::packet::TcpFlags;
 
     const CLIENT: ([u8; 4], u16) = ([127, 0, 0, 2], 40000);
     const SERVER: ([u8; 4], u16) = ([127, 0, 0, 1], 2575);

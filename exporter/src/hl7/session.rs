@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use wardwatch_clinical::mllp;
 
-use crate::decode::TcpSegment;
-use crate::flow::Direction;
-use crate::hl7vitals::{Hl7Error, Hl7Message, MessageKind, interpret};
-use crate::reassembly::{Chunk, Reassembler};
+use crate::decode::packet::TcpSegment;
+use crate::flows::reassembly::{Chunk, Reassembler};
+use crate::flows::table::Direction;
+use crate::hl7::message::{Hl7Error, Hl7Message, MessageKind, interpret};
 
 /// Bounds of the per-connection state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,7 +270,7 @@ fn deframe(decoder: &mut mllp::Decoder, data: &[u8], found: &mut impl FnMut(Foun
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::TcpFlags;
+    use crate::decode::packet::TcpFlags;
     use crate::testing::{ack, oru};
 
     fn segment(seq: u32, payload: &[u8]) -> TcpSegment<'_> {

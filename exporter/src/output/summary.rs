@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::decode::{DecodeError, Protocol};
-use crate::flow::EvictReason;
-use crate::fragments::FragmentResult;
-use crate::hl7vitals::{AckResult, Hl7Error, MessageKind};
+use crate::decode::fragments::FragmentResult;
+use crate::decode::packet::{DecodeError, Protocol};
+use crate::flows::table::EvictReason;
+use crate::hl7::message::{AckResult, Hl7Error, MessageKind};
 use crate::ids::Rule;
 use crate::pipeline::{Event, Sink};
 
@@ -175,10 +175,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::decode::LinkType;
-    use crate::decode::tests::{tcp_frame, udp_fragment, udp6_frame};
+    use crate::decode::packet::LinkType;
+    use crate::decode::packet::tests::{tcp_frame, udp_fragment, udp6_frame};
+    use crate::hl7::session::SessionConfig;
     use crate::pipeline::{Pipeline, PipelineConfig};
-    use crate::session::SessionConfig;
     use crate::testing::{Conversation, Flags, ack, oru};
     use wardwatch_clinical::mllp;
 
@@ -223,7 +223,7 @@ mod tests {
 
         // Datagram 2 never completes: it is given up once its time is over.
         let config = PipelineConfig {
-            fragments: crate::fragments::FragmentConfig { max_datagrams: 1, timeout: Duration::from_millis(1) },
+            fragments: crate::decode::fragments::FragmentConfig { max_datagrams: 1, timeout: Duration::from_millis(1) },
             ..PipelineConfig::default()
         };
         let mut pipeline = Pipeline::new(config);

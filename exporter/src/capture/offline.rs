@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::batches::{PacketSource, RawPacket, read_all};
-use crate::decode::LinkType;
+use crate::capture::batches::{PacketSource, RawPacket, read_all};
+use crate::decode::packet::LinkType;
+use crate::output::summary::Summary;
 use crate::pipeline::{Pipeline, PipelineConfig, Sink};
-use crate::summary::Summary;
 
 /// Reads every frame of the capture at `path` into a [`Summary`].
 pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
@@ -18,7 +18,7 @@ pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
 }
 
 /// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. With more than
-/// one CPU, libpcap reads the file on a thread of its own ([`crate::batches`]) while this one
+/// one CPU, libpcap reads the file on a thread of its own ([`crate::capture::batches`]) while this one
 /// analyses.
 pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
     // Declared before the capture, so it outlives the stdio stream that may read into it.
@@ -122,8 +122,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::decode::Protocol;
-    use crate::decode::tests::tcp_frame;
+    use crate::decode::packet::Protocol;
+    use crate::decode::packet::tests::tcp_frame;
     use crate::testing::{hl7_session, write_pcap};
 
     #[test]

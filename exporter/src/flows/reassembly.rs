@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::seq::stream_position;
+use crate::flows::seq::stream_position;
 
 /// What the reassembler hands on, in stream order.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,0 +1,5 @@
+//! The libpcap edge: packets in from a live interface or a capture file, fed to the pipeline.
+
+pub mod batches;
+pub mod live;
+pub mod offline;
