@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
@@ -44,6 +46,8 @@ pub struct Context {
     pub settings: Settings,
     pub devices: Store<MonitoredDevice>,
     pub wards: Store<Ward>,
+    devices_listed: Shared<BoxFuture<'static, ()>>,
+    wards_listed: Shared<BoxFuture<'static, ()>>,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
     monitoring: Mutex<Option<(Instant, bool)>>,
@@ -52,7 +56,34 @@ pub struct Context {
 /// How long a discovery answer about prometheus-operator's CRDs is trusted.
 const MONITORING_CHECK_TTL: Duration = Duration::from_secs(10);
 
+/// Resolves once `store` has its first list. One shared future per store, which every
+/// reconcile awaits: kube-runtime's `Store::wait_until_ready` keeps only the last waiter's waker,
+/// so reconciles that called it at once while the list was still running were never woken (seen
+/// as ten wards that never finished a reconcile when the operator started with their devices).
+fn listed<K>(store: &Store<K>) -> Shared<BoxFuture<'static, ()>>
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+{
+    let store = store.clone();
+    async move {
+        let _ = store.wait_until_ready().await;
+    }
+    .boxed()
+    .shared()
+}
+
 impl Context {
+    /// Resolves once the devices' cache has its first list.
+    pub async fn devices_listed(&self) {
+        self.devices_listed.clone().await
+    }
+
+    /// Resolves once the wards' cache has its first list.
+    pub async fn wards_listed(&self) {
+        self.wards_listed.clone().await
+    }
+
     pub fn new(client: kube::Client, metrics: Arc<Metrics>, settings: Settings, caches: Caches) -> Self {
         let reporter = Reporter {
             controller: "wardwatch-operator".into(),
@@ -64,6 +95,8 @@ impl Context {
             client,
             metrics,
             settings,
+            devices_listed: listed(&caches.devices),
+            wards_listed: listed(&caches.wards),
             devices: caches.devices,
             wards: caches.wards,
             failures: Mutex::new(HashMap::new()),
@@ -110,5 +143,29 @@ impl Context {
 
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::{reflector, watcher};
+
+    /// Ten reconciles waiting at once for a cache's first list (as the controller runs them,
+    /// in one task) all go on once it is listed.
+    #[tokio::test]
+    async fn every_reconcile_waiting_for_the_first_list_goes_on() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let ready = listed(&store);
+        let waiting: FuturesUnordered<_> = (0..10).map(|_| ready.clone()).collect();
+        let all = tokio::spawn(waiting.collect::<Vec<()>>());
+        tokio::task::yield_now().await;
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let woken = tokio::time::timeout(Duration::from_secs(5), all).await.expect("every waiter woken").unwrap();
+        assert_eq!(woken.len(), 10);
     }
 }

@@ -49,7 +49,7 @@ pub type Plan = steps::Plan<MonitoredDeviceStatus>;
 /// The device's ward (from the wards' cache) and its Deployment's pods (from the Deployments').
 pub async fn read(device: &MonitoredDevice, namespace: &str, ctx: &Context) -> Observed {
     // Until the wards' first list, every ward would look missing (and each device say so).
-    let _ = ctx.wards.wait_until_ready().await;
+    ctx.wards_listed().await;
     let ward = ctx.wards.get(&ObjectRef::new(&device.spec.ward).within(namespace));
     let resource = ApiResource::erase::<Deployment>(&());
     let pods = match ctx.applier.children.get(&resource, namespace, &names::device_deployment(device)) {

@@ -44,7 +44,7 @@ pub type Plan = steps::Plan<WardStatus>;
 
 pub async fn read(ward: &Ward, namespace: &str, ctx: &Context) -> Observed {
     // Until the devices' first list, the ward would count too few.
-    let _ = ctx.devices.wait_until_ready().await;
+    ctx.devices_listed().await;
     let devices = ctx
         .devices
         .state()
