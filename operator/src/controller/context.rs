@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
@@ -37,6 +35,9 @@ pub struct Caches {
     pub devices: Store<MonitoredDevice>,
     pub wards: Store<Ward>,
     pub children: Children,
+    /// Set once each cache has its first list.
+    pub devices_listed: Listed,
+    pub wards_listed: Listed,
 }
 
 pub struct Context {
@@ -46,8 +47,8 @@ pub struct Context {
     pub settings: Settings,
     pub devices: Store<MonitoredDevice>,
     pub wards: Store<Ward>,
-    devices_listed: Shared<BoxFuture<'static, ()>>,
-    wards_listed: Shared<BoxFuture<'static, ()>>,
+    devices_listed: Listed,
+    wards_listed: Listed,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
     monitoring: Mutex<Option<(Instant, bool)>>,
@@ -56,32 +57,46 @@ pub struct Context {
 /// How long a discovery answer about prometheus-operator's CRDs is trusted.
 const MONITORING_CHECK_TTL: Duration = Duration::from_secs(10);
 
-/// Resolves once `store` has its first list. One shared future per store, which every
-/// reconcile awaits: kube-runtime's `Store::wait_until_ready` keeps only the last waiter's waker,
-/// so reconciles that called it at once while the list was still running were never woken (seen
-/// as ten wards that never finished a reconcile when the operator started with their devices).
-fn listed<K>(store: &Store<K>) -> Shared<BoxFuture<'static, ()>>
-where
-    K: kube::Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
-{
-    let store = store.clone();
-    async move {
-        let _ = store.wait_until_ready().await;
+/// Whether a cache has had its first list, as many reconciles may wait for it at once.
+///
+/// Not kube-runtime's `Store::wait_until_ready`: its DelayedInit wakes only the last waiter
+/// registered, and the controller's own runner already waits on it for its store, so a
+/// reconcile waiting there too (or a second reconcile) could sleep for ever. Seen in the scale
+/// bench: with the custom resources created before the operator, ten ward reconciles started
+/// and none finished.
+#[derive(Clone)]
+pub struct Listed(tokio::sync::watch::Receiver<bool>);
+
+/// Marks the cache listed; kept by the watch stream that feeds the cache.
+pub struct MarkListed(tokio::sync::watch::Sender<bool>);
+
+impl MarkListed {
+    pub fn mark(&self) {
+        self.0.send_replace(true);
     }
-    .boxed()
-    .shared()
+}
+
+impl Listed {
+    pub fn new() -> (MarkListed, Listed) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (MarkListed(tx), Listed(rx))
+    }
+
+    /// Resolves once the cache is listed (or its watch is gone).
+    pub async fn wait(&self) {
+        let _ = self.0.clone().wait_for(|listed| *listed).await;
+    }
 }
 
 impl Context {
     /// Resolves once the devices' cache has its first list.
     pub async fn devices_listed(&self) {
-        self.devices_listed.clone().await
+        self.devices_listed.wait().await
     }
 
     /// Resolves once the wards' cache has its first list.
     pub async fn wards_listed(&self) {
-        self.wards_listed.clone().await
+        self.wards_listed.wait().await
     }
 
     pub fn new(client: kube::Client, metrics: Arc<Metrics>, settings: Settings, caches: Caches) -> Self {
@@ -95,8 +110,8 @@ impl Context {
             client,
             metrics,
             settings,
-            devices_listed: listed(&caches.devices),
-            wards_listed: listed(&caches.wards),
+            devices_listed: caches.devices_listed,
+            wards_listed: caches.wards_listed,
             devices: caches.devices,
             wards: caches.wards,
             failures: Mutex::new(HashMap::new()),
@@ -155,17 +170,25 @@ mod tests {
     use kube::runtime::{reflector, watcher};
 
     /// Ten reconciles waiting at once for a cache's first list (as the controller runs them,
-    /// in one task) all go on once it is listed.
+    /// in one task), beside the controller's own wait on its store, all go on once it is listed.
     #[tokio::test]
     async fn every_reconcile_waiting_for_the_first_list_goes_on() {
         let (store, mut writer) = reflector::store::<ConfigMap>();
-        let ready = listed(&store);
-        let waiting: FuturesUnordered<_> = (0..10).map(|_| ready.clone()).collect();
+        let (mark, listed) = Listed::new();
+        let controller = tokio::spawn(async move { store.wait_until_ready().await.is_ok() });
+        let waiting: FuturesUnordered<_> = (0..10)
+            .map(|_| {
+                let listed = listed.clone();
+                async move { listed.wait().await }
+            })
+            .collect();
         let all = tokio::spawn(waiting.collect::<Vec<()>>());
         tokio::task::yield_now().await;
         writer.apply_watcher_event(&watcher::Event::Init);
         writer.apply_watcher_event(&watcher::Event::InitDone);
+        mark.mark();
         let woken = tokio::time::timeout(Duration::from_secs(5), all).await.expect("every waiter woken").unwrap();
         assert_eq!(woken.len(), 10);
+        assert!(tokio::time::timeout(Duration::from_secs(5), controller).await.unwrap().unwrap());
     }
 }

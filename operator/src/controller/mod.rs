@@ -24,7 +24,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use wardwatch_crds::{HospitalFederation, MonitoredDevice, Ward};
 
-use self::context::{Caches, Context, Settings};
+use self::context::{Caches, Context, Listed, MarkListed, Settings};
 use crate::cache::{ChildCache, Children, LiveObject};
 use crate::metrics::Metrics;
 use crate::monitoring::{AlertmanagerConfig, PodMonitor, PrometheusRule, ScrapeConfig};
@@ -143,6 +143,7 @@ fn watch_cached<K>(
     client: &Client,
     scope: &Scope,
     writer: reflector::store::Writer<K>,
+    listed: MarkListed,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -157,6 +158,11 @@ where
         .default_backoff()
         .modify(|object: &mut K| object.managed_fields_mut().clear())
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                listed.mark();
+            }
+        })
         .applied_objects()
 }
 
@@ -201,28 +207,31 @@ pub async fn run(
     let (routing_kind, routings) = watch_owned::<AlertmanagerConfig>(&client, &scope, &mut children, OWNED, true);
     let (scrape_kind, scrapes) = watch_owned::<ScrapeConfig>(&client, &scope, &mut children, OWNED, true);
 
-    let caches = Caches { devices: devices.clone(), wards: wards.clone(), children };
+    let (mark_devices, devices_listed) = Listed::new();
+    let (mark_wards, wards_listed) = Listed::new();
+    let caches = Caches { devices: devices.clone(), wards: wards.clone(), children, devices_listed, wards_listed };
     let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), settings, caches));
 
     let devices_of_ward = devices.clone();
-    let device_controller = Controller::for_stream(watch_cached(&client, &scope, devices_writer), devices)
-        .with_config(limits.clone())
-        .owns_stream_with(twins, twin_kind)
-        .owns_stream_with(isolations, isolation_kind)
-        .watches(api::<Ward>(&client, &scope), watcher::Config::default(), move |ward| {
-            let namespace = ward.namespace();
-            devices_of_ward
-                .state()
-                .into_iter()
-                .filter(|d| d.namespace() == namespace && d.spec.ward == ward.name_any())
-                .map(|d| ObjectRef::from_obj(d.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown.clone())
-        .run(device::reconcile, steps::error_policy, ctx.clone())
-        .for_each(report_errors("device", desync_tx.clone()));
+    let device_controller =
+        Controller::for_stream(watch_cached(&client, &scope, devices_writer, mark_devices), devices)
+            .with_config(limits.clone())
+            .owns_stream_with(twins, twin_kind)
+            .owns_stream_with(isolations, isolation_kind)
+            .watches(api::<Ward>(&client, &scope), watcher::Config::default(), move |ward| {
+                let namespace = ward.namespace();
+                devices_of_ward
+                    .state()
+                    .into_iter()
+                    .filter(|d| d.namespace() == namespace && d.spec.ward == ward.name_any())
+                    .map(|d| ObjectRef::from_obj(d.as_ref()))
+                    .collect::<Vec<_>>()
+            })
+            .graceful_shutdown_on(shutdown.clone())
+            .run(device::reconcile, steps::error_policy, ctx.clone())
+            .for_each(report_errors("device", desync_tx.clone()));
 
-    let ward_controller = Controller::for_stream(watch_cached(&client, &scope, wards_writer), wards)
+    let ward_controller = Controller::for_stream(watch_cached(&client, &scope, wards_writer, mark_wards), wards)
         .with_config(limits.clone())
         .owns_stream_with(gateways, gateway_kind)
         .owns_stream_with(services, service_kind)
