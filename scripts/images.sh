@@ -78,8 +78,8 @@ done
 
 # The monitoring stack, from the test bed's binaries.
 cache=${WARDWATCH_CACHE:-$HOME/.cache/wardwatch}
-# monitoring_image <name> <binary> <version>
-monitoring_image() {
+# testbed_image <name> <binary> <version>
+testbed_image() {
 	local name=$1 binary=$2 tag=$3
 	local root="$work/rootfs-$name"
 	# At /bin, where upstream's images have them: prometheus-operator names
@@ -90,16 +90,20 @@ monitoring_image() {
 }
 # The cache's link names the build directory, <component>-<version>-<hash>.
 po_version=$(basename "$(dirname "$(dirname "$(readlink -f "$cache/bin/prometheus-operator")")")" | cut -d- -f3)
-monitoring_image prometheus-operator "$cache/bin/prometheus-operator" "$po_version"
-monitoring_image prometheus-config-reloader "$cache/bin/prometheus-config-reloader" "$po_version"
+testbed_image prometheus-operator "$cache/bin/prometheus-operator" "$po_version"
+testbed_image prometheus-config-reloader "$cache/bin/prometheus-config-reloader" "$po_version"
 # Prometheus built from its module with Kubernetes service discovery (tests/testbed/build.sh):
 # Debian's has none and refuses the configuration prometheus-operator renders from a PodMonitor.
 prometheus_version=$("$cache/bin/prometheus-with-kubernetes-sd" --version | awk 'NR == 1 { print $3 }')
-monitoring_image prometheus "$cache/bin/prometheus-with-kubernetes-sd" "v$prometheus_version"
+testbed_image prometheus "$cache/bin/prometheus-with-kubernetes-sd" "v$prometheus_version"
 # Alertmanager at prometheus-operator's version, built by tests/testbed/build.sh too: the
 # operator renders arguments Debian's 0.25 refuses.
 alertmanager_version=$("$cache/bin/alertmanager" --version | awk 'NR == 1 { print $3 }')
-monitoring_image alertmanager "$cache/bin/alertmanager" "v$alertmanager_version"
+testbed_image alertmanager "$cache/bin/alertmanager" "v$alertmanager_version"
+
+# The node's cluster DNS: CoreDNS, built by tests/testbed/build.sh from its module.
+coredns_version=$("$cache/bin/coredns" -version | awk -F- 'NR == 1 { print $2 }')
+testbed_image coredns "$cache/bin/coredns" "v$coredns_version"
 
 # The sandbox ("pause") image: a static program that waits for SIGINT or SIGTERM and reaps
 # children, as Kubernetes' own pause does.

@@ -130,6 +130,12 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
     }))
 }
 
+/// How long a twin waits before it plays its attack scenario. A pod's containers start together,
+/// in no order, and the exporter beside the twin opens its capture only after it starts; a port
+/// scan (one pass over 1,024 ports at 100 a second) played at once could be over before the
+/// capture sees it. Found on the real node, where the scan went unseen in one run of three.
+const ATTACK_ONSET: &str = "15s";
+
 /// The twin's container: a simulated device of the given type sending HL7 to the ward gateway.
 fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
     let spec = &device.spec;
@@ -154,6 +160,7 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
             ("WARDWATCH_INTERVAL", format!("{}s", spec.twin.interval_seconds)),
             ("WARDWATCH_NETWORK_SCENARIO", scenario(serde_json::to_value(spec.network.scenario).unwrap())),
             ("WARDWATCH_ATTACK_TARGET", spec.network.target.clone().unwrap_or_default()),
+            ("WARDWATCH_ATTACK_ONSET", ATTACK_ONSET.to_owned()),
         ]),
         "resources": resources(settings, "20m", "32Mi"),
         "securityContext": restricted_security_context(),

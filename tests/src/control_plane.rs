@@ -86,6 +86,8 @@ impl ControlPlane {
                 format!("--service-cluster-ip-range={}", node.service_cidr),
                 format!("--kubelet-client-certificate={}", credentials.client_cert.display()),
                 format!("--kubelet-client-key={}", credentials.client_key.display()),
+                // The node's name resolves nowhere; its address does (`kubectl logs`, `exec`).
+                "--kubelet-preferred-address-types=InternalIP".to_owned(),
             ]);
         }
         let kubeconfig = write_kubeconfig(dir.path(), &credentials, apiserver_port)?;

@@ -19,6 +19,10 @@ mkdir -p "$cache/bin" "$cache/crds"
 module_version() { # <component dir> <module path>
 	awk -v m="$2" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == m ? $2 : $3); exit }' "$here/go/$1/go.mod"
 }
+module_dir() { # <component dir> <module path> -> its directory in the module cache, downloaded if
+	# need be (`go list -m` alone prints nothing for a module not downloaded yet, as on a fresh machine)
+	(cd "$here/go/$1" && go mod download -json "$2" | awk -F'"' '/"Dir":/ { print $4 }')
+}
 key_of() { # <component dir> -> short hash of go.mod + go.sum + this script's build flags
 	cat "$here/go/$1/go.mod" "$here/go/$1/go.sum" <(grep -E '^\s*build_one ' "$0") | sha256sum | cut -c1-12
 }
@@ -68,7 +72,7 @@ build_one prometheus-operator "$po" prometheus-config-reloader github.com/promet
 # Prometheus (a name of its own: the suites that run Prometheus as a local process find
 # Debian's on PATH).
 prometheus=$(module_version prometheus github.com/prometheus/prometheus)
-prometheus_release=$(cd "$here/go/prometheus" && cat "$(go list -m -f '{{.Dir}}' github.com/prometheus/prometheus)/VERSION")
+prometheus_release=$(cat "$(module_dir prometheus github.com/prometheus/prometheus)/VERSION")
 build_one prometheus "$prometheus" prometheus-with-kubernetes-sd github.com/prometheus/prometheus/cmd/prometheus \
 	"-X github.com/prometheus/common/version.Version=$prometheus_release -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$prometheus" \
 	remove_all_sd,enable_kubernetes_sd
@@ -81,7 +85,7 @@ alertmanager=$(module_version alertmanager github.com/prometheus/alertmanager)
 am_source="$cache/src/alertmanager-$alertmanager"
 if [[ ! -f "$am_source/ui/app/dist/index.html" ]]; then
 	rm -rf "$am_source" && mkdir -p "$(dirname "$am_source")"
-	cp -r "$(cd "$here/go/alertmanager" && go mod download -json github.com/prometheus/alertmanager | awk -F'"' '/"Dir":/ { print $4 }')" "$am_source"
+	cp -r "$(module_dir alertmanager github.com/prometheus/alertmanager)" "$am_source"
 	chmod -R u+w "$am_source"
 	mkdir -p "$am_source/ui/app/dist"
 	echo '<!doctype html><title>Alertmanager</title><p>This Alertmanager is built without its web UI (tests/testbed/build.sh); the API is at /api/v2/.' \
@@ -98,7 +102,7 @@ helm=$(module_version helm helm.sh/helm/v3)
 build_one helm "$helm" helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 
 # prometheus-operator's CRDs, from the very module version the operator was built from.
-po_dir=$(cd "$here/go/prometheus-operator" && go list -m -f '{{.Dir}}' github.com/prometheus-operator/prometheus-operator)
+po_dir=$(module_dir prometheus-operator github.com/prometheus-operator/prometheus-operator)
 mkdir -p "$cache/crds/prometheus-operator"
 cp -f "$po_dir"/example/prometheus-operator-crd/*.yaml "$cache/crds/prometheus-operator/"
 chmod u+w "$cache/crds/prometheus-operator/"*.yaml

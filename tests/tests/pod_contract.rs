@@ -76,7 +76,6 @@ const LEFT_AT_DEFAULT: &[(&str, &[&str])] = &[
             "WARDWATCH_ATTACK_RATE",
             "WARDWATCH_ATTACK_DURATION",
             "WARDWATCH_ATTACK_MAX",
-            "WARDWATCH_ATTACK_ONSET",
             // Background traffic needs servers a ward does not name yet.
             "WARDWATCH_NTP_SERVER",
             "WARDWATCH_DNS_SERVER",

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use kube::api::ListParams;
 use testbed::alert_receiver::AlertReceiver;
 use testbed::node::wardwatch::{self, WARD_NAMESPACE, http_get, pod_summary, ready_pods};
 use testbed::node::{self, Node, monitoring};
 use testbed::{ControlPlane, eventually};
-use wardwatch_crds::Ward;
+use wardwatch_crds::device::DevicePhase;
+use wardwatch_crds::{MonitoredDevice, Ward};
 
 const STARTUP: Duration = Duration::from_secs(180);
 
@@ -53,7 +55,7 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     // The sample ward: every twin, exporter and gateway container Running and Ready. Its
     // team webhook and Discord receivers post to a receiver in the node's namespace, where
     // the Alertmanager pod reaches it at the pod bridge's address.
-    let mut receiver = AlertReceiver::start_in(node.namespace(), node::network::CLUSTER_DNS_IP.parse().unwrap())
+    let mut receiver = AlertReceiver::start_in(node.namespace(), node::network::BRIDGE_IP.parse().unwrap())
         .await
         .expect("the alert receiver listens in the node's namespace");
     wardwatch::apply_sample_ward(&cp, receiver.url()).await.expect("kubectl apply -f manifests/");
@@ -105,6 +107,7 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     }
 
     in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(&cp, &node, &mut receiver).await;
+    the_scanning_workstation_is_quarantined(&cp).await;
 
     // Deleting a device removes its pod.
     let deleted = cp.kubectl(&["delete", "-n", WARD_NAMESPACE, "monitoreddevice/bed-04-ventilator"]).unwrap();
@@ -204,13 +207,45 @@ async fn in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_te
     assert_eq!(hypoxia.1["status"], "firing");
     assert_eq!(hypoxia.1["labels"]["bed"], "ICU-01");
     assert_eq!(hypoxia.1["labels"]["namespace"], "st-mary");
+}
 
-    // Devices that only do what the ward allows are not quarantined: on a real node each twin
-    // resolves the gateway's Service name through cluster DNS, which its exporter must not count
-    // as an unexpected port (it once did, and the quarantine isolated every device at start).
+/// The workstation's twin scans its neighbour (the sample ward's opt-in attack): its exporter
+/// raises PortScanDetected, Alertmanager calls the operator's quarantine webhook, and the
+/// operator isolates the device with its quarantine NetworkPolicy (declared only: no enforcer
+/// runs on this node, see the README). Devices that only do what the ward allows stay free: on a
+/// real node each twin resolves the gateway's Service name through cluster DNS, which its
+/// exporter must not count as an unexpected port (it once did, and the quarantine isolated every
+/// device at start).
+async fn the_scanning_workstation_is_quarantined(cp: &ControlPlane) {
+    let devices: Api<MonitoredDevice> = Api::namespaced(cp.client(), WARD_NAMESPACE);
+    let reason = eventually(Duration::from_secs(240), "nurse-station-ws quarantined", || async {
+        let status = devices.get("nurse-station-ws").await?.status.unwrap_or_default();
+        Ok(status.quarantine_reason.filter(|_| status.quarantined))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    eprintln!("nurse-station-ws quarantined: {reason}");
+    assert!(reason.contains("PortScanDetected"), "{reason}");
+
+    let policies: Api<NetworkPolicy> = Api::namespaced(cp.client(), WARD_NAMESPACE);
+    let isolation = policies.get("nurse-station-ws-quarantine").await.expect("the quarantine NetworkPolicy");
+    let spec = isolation.spec.unwrap();
+    // Egress among its policy types with no rule (the API server stores the empty list as none):
+    // nothing may leave.
+    assert!(spec.policy_types.unwrap_or_default().contains(&"Egress".to_owned()), "an Egress policy");
+    assert!(spec.egress.unwrap_or_default().is_empty(), "no egress rule");
+    let baseline = policies.get("icu-east-baseline").await.expect("the ward's baseline NetworkPolicy");
+    let left_out = baseline.spec.unwrap().pod_selector.unwrap_or_default().match_expressions.unwrap_or_default();
+    assert!(
+        left_out
+            .iter()
+            .any(|e| e.operator == "NotIn" && e.values.as_deref() == Some(&["nurse-station-ws".to_owned()][..])),
+        "the baseline leaves the quarantined device out: {left_out:?}"
+    );
+
     let wards: Api<Ward> = Api::namespaced(cp.client(), WARD_NAMESPACE);
     let status = wards.get("icu-east").await.unwrap().status.unwrap_or_default();
-    assert_eq!(status.quarantined_count, 0, "{status:?}\n{}", pod_summary(cp));
+    assert_eq!(status.quarantined_count, 1, "only the scanner: {status:?}\n{}", pod_summary(cp));
 }
 
 /// The exporter adds NET_RAW and NET_ADMIN and allows privilege escalation (its file
@@ -261,6 +296,29 @@ async fn pod_security_refuses_the_exporter_below_privileged(cp: &ControlPlane) {
     );
     let pods: Api<Pod> = Api::namespaced(cp.client(), namespace);
     assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty(), "no pod admitted");
+
+    // The operator surfaces the refusal in the device's status: condition PodsAdmitted False
+    // with the API server's message, Ready False for the same reason.
+    cp.apply(&serde_json::json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "MonitoredDevice",
+        "metadata": {"name": "bed-1-monitor", "namespace": namespace},
+        "spec": {"ward": "icu-baseline", "type": "PulseOximeter", "patient": {"id": "P-1", "bed": "B-01"}}}))
+        .await
+        .unwrap();
+    let devices: Api<MonitoredDevice> = Api::namespaced(cp.client(), namespace);
+    let status = eventually(STARTUP, "the device's PodsAdmitted condition False", || async {
+        let status = devices.get("bed-1-monitor").await?.status.unwrap_or_default();
+        let refused = status.conditions.iter().any(|c| c.type_ == "PodsAdmitted" && c.status == "False");
+        Ok(refused.then_some(status))
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    let condition = |type_: &str| status.conditions.iter().find(|c| c.type_ == type_).unwrap().clone();
+    let admitted = condition("PodsAdmitted");
+    eprintln!("device in the baseline namespace: {:?}, PodsAdmitted: {}", status.phase, admitted.message);
+    assert_eq!(admitted.reason, "PodRefused");
+    assert!(admitted.message.contains(r#"violates PodSecurity "baseline:latest""#), "{}", admitted.message);
+    assert_eq!((condition("Ready").status.as_str(), condition("Ready").reason.as_str()), ("False", "PodRefused"));
+    assert_eq!(status.phase, Some(DevicePhase::Pending));
 }
 
 fn selector_matches(pod: &Pod, selector: &str) -> bool {

@@ -2,13 +2,13 @@
 //!
 //! It builds the images (`scripts/images.sh`), starts etcd and kube-apiserver, then the node in a
 //! network namespace of its own (containerd, the kubelet, kube-proxy, kube-scheduler,
-//! kube-controller-manager, CoreDNS); runs `helm install` of `charts/wardwatch`; starts
-//! prometheus-operator with a Prometheus and an Alertmanager as kube-prometheus-stack sets them
-//! up; runs `kubectl apply -f manifests/`, with the ward's team webhook and Discord channel
-//! pointed at a receiver in the node's namespace; shows the pods starting, then the pods, the
-//! Prometheus targets, the alerts as the receiver gets them and the quarantines, until Ctrl-C
-//! (or, with `--until-alertname`, until those alerts were delivered). Stopping removes
-//! everything it started.
+//! kube-controller-manager; CoreDNS as a pod); runs `helm install`
+//! of `charts/wardwatch`; starts prometheus-operator with a Prometheus and an Alertmanager as
+//! kube-prometheus-stack sets them up; runs `kubectl apply -f manifests/`, with the ward's team
+//! webhook and Discord channel pointed at a receiver in the node's namespace; shows the pods
+//! starting, then the pods, the Prometheus targets, the alerts as the receiver gets them and the
+//! quarantines, until Ctrl-C (or, with `--until-alertname`, until those alerts were delivered).
+//! Stopping removes everything it started.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -76,7 +76,8 @@ async fn demo(args: &Args) -> Result<()> {
     let clock = Clock(Instant::now());
     clock.say("starting etcd and kube-apiserver");
     let mut cp = ControlPlane::start_with(Some(node::control_plane_support())).await?;
-    clock.say("building the images and starting the node: containerd, kubelet, kube-proxy, scheduler, CoreDNS");
+    clock
+        .say("building the images and starting the node: containerd, kubelet, kube-proxy, scheduler; CoreDNS as a pod");
     let mut node = Node::start(&mut cp).await?;
     print!("{}", node.image_report());
     let outcome = on_the_node(args, &clock, &cp, &mut node).await;
@@ -92,14 +93,18 @@ async fn on_the_node(args: &Args, clock: &Clock, cp: &ControlPlane, node: &mut N
     print!("{}", wardwatch::helm_install(cp)?);
     clock.say("prometheus-operator, a Prometheus and an Alertmanager, as kube-prometheus-stack sets them up");
     monitoring::deploy(cp, node.image_report()).await?;
-    let mut receiver = AlertReceiver::start_in(node.namespace(), node::network::CLUSTER_DNS_IP.parse()?).await?;
+    let mut receiver = AlertReceiver::start_in(node.namespace(), node::network::BRIDGE_IP.parse()?).await?;
     clock.say(&format!("kubectl apply -f manifests/ (the ward's receivers post to {})", receiver.url()));
     print!("{}", wardwatch::apply_sample_ward(cp, receiver.url()).await?);
 
     wait_for_pods(clock, cp).await?;
     print!("{}", String::from_utf8_lossy(&cp.kubectl(&["get", "pods", "-A", "-o", "wide"])?.stdout));
     print!("{}", String::from_utf8_lossy(&cp.kubectl(&["get", "wards,monitoreddevices", "-A"])?.stdout));
-    let prometheus = wardwatch::pod_address(cp, monitoring::NAMESPACE, &monitoring::prometheus_pod(), 9090).await?;
+    // prometheus-operator creates the Prometheus pod after the others may all be Ready.
+    let prometheus = testbed::eventually(Duration::from_secs(120), "the Prometheus pod's address", || async {
+        Ok(wardwatch::pod_address(cp, monitoring::NAMESPACE, &monitoring::prometheus_pod(), 9090).await.ok())
+    })
+    .await?;
     show_targets(clock, node, &prometheus).await?;
 
     println!();

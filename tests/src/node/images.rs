@@ -28,6 +28,7 @@ pub fn build(out: &Path) -> Result<(Vec<PathBuf>, String)> {
         "prometheus-config-reloader",
         "prometheus",
         "alertmanager",
+        "coredns",
     ]
     .iter()
     .map(|name| out.join(format!("{name}.tar")))

@@ -1,7 +1,7 @@
 //! A real node for the test bed: containerd (Debian's, with runc and the CNI bridge plugins),
 //! the kubelet, kube-proxy and kube-scheduler built from the API server's module, and
-//! kube-controller-manager with the controllers Deployments and pods need, and CoreDNS (built
-//! from its Go module) for cluster DNS. The node lives in a
+//! kube-controller-manager with the controllers Deployments and pods need; as a pod, CoreDNS
+//! (built from its Go module) behind the `kube-dns` Service (`addons.rs`). The node lives in a
 //! network namespace of its own, with a veth pair to the machine and no route off it; the API
 //! server (on the machine's loopback) is forwarded to the node's address. wardwatch's images
 //! are built without a container engine and imported into containerd.
@@ -10,6 +10,7 @@
 //! mounts, pod cgroups and the namespace. One node per test process (the veth pair's addresses
 //! are fixed).
 
+pub mod addons;
 pub mod cleanup;
 pub mod containerd;
 pub mod forward;
@@ -38,6 +39,9 @@ use network::{API_PORT, NODE_IP, NodeNetwork, SERVICE_CIDR};
 /// The node's name in the API.
 pub const NODE_NAME: &str = "wardwatch-node";
 
+/// How long CoreDNS may take to run as a pod.
+const ADDONS_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long the kubelet may take to register a Ready node.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -61,7 +65,6 @@ const CONTROLLERS: &[&str] = &[
 pub struct Node {
     // Dropped by hand in Drop, in this order.
     scheduler: Option<ManagedProcess>,
-    dns: Option<ManagedProcess>,
     proxy: Option<ManagedProcess>,
     kubelet: Option<ManagedProcess>,
     containerd: Option<Containerd>,
@@ -85,7 +88,6 @@ impl Node {
             cp.url().rsplit(':').next().and_then(|p| p.parse().ok()).context("the API server's port")?;
         let mut node = Self {
             scheduler: None,
-            dns: None,
             proxy: None,
             kubelet: None,
             containerd: None,
@@ -109,10 +111,10 @@ impl Node {
         node.kubelet = Some(kubelet::start(node.namespace(), &dir, NODE_NAME, &kubeconfig, &socket, &ca)?);
         node.wait_ready(cp).await?;
         node.proxy = Some(services::start_proxy(node.namespace(), &dir, NODE_NAME, &kubeconfig)?);
-        node.dns = Some(services::start_dns(node.namespace(), &dir, &kubeconfig)?);
         node.scheduler = Some(services::start_scheduler(&dir, cp.kubeconfig_path())?);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        for process in [&mut node.proxy, &mut node.dns, &mut node.scheduler].into_iter().flatten() {
+        addons::deploy_dns(cp, &node.image_report).await?;
+        addons::wait_dns_ready(cp, ADDONS_TIMEOUT).await.with_context(|| node.logs())?;
+        for process in [&mut node.proxy, &mut node.scheduler].into_iter().flatten() {
             process.check_running()?;
         }
         Ok(node)
@@ -137,7 +139,7 @@ impl Node {
 
     /// Fails with the tail of its log if any of the node's programs has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        for process in [&mut self.kubelet, &mut self.proxy, &mut self.dns, &mut self.scheduler].into_iter().flatten() {
+        for process in [&mut self.kubelet, &mut self.proxy, &mut self.scheduler].into_iter().flatten() {
             process.check_running()?;
         }
         if let Some(containerd) = &mut self.containerd {
@@ -149,7 +151,7 @@ impl Node {
     /// The last lines of each program's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
-        for process in [&self.kubelet, &self.proxy, &self.dns, &self.scheduler].into_iter().flatten() {
+        for process in [&self.kubelet, &self.proxy, &self.scheduler].into_iter().flatten() {
             text.push_str(&format!("--- {}\n{}\n", process.name(), process.log_tail(20)));
         }
         text
@@ -189,7 +191,6 @@ fn is_ready_and_untainted(node: &NodeObject) -> bool {
 impl Drop for Node {
     fn drop(&mut self) {
         drop(self.scheduler.take());
-        drop(self.dns.take());
         drop(self.proxy.take());
         drop(self.kubelet.take());
         if let Some(containerd) = self.containerd.take() {

@@ -17,8 +17,10 @@ pub const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
 /// Pods get addresses here (inside the sample ward's allowed `10.40.0.0/16`).
 pub const POD_CIDR: &str = "10.40.0.0/24";
 /// The pod bridge's address (host-local gives the gateway the subnet's first address): the node
-/// as its pods see it, where CoreDNS answers.
-pub const CLUSTER_DNS_IP: &str = "10.40.0.1";
+/// as its pods see it.
+pub const BRIDGE_IP: &str = "10.40.0.1";
+/// The `kube-dns` Service's ClusterIP, where CoreDNS answers the pods (`addons.rs`).
+pub const CLUSTER_DNS_IP: &str = "10.40.254.10";
 /// ClusterIPs come from here (inside the same allowed range).
 pub const SERVICE_CIDR: &str = "10.40.254.0/24";
 /// The `kubernetes` Service's ClusterIP: the first address of [`SERVICE_CIDR`].
@@ -48,6 +50,9 @@ impl NodeNetwork {
         run_ip(&["link", "set", &host_side, "up"])?;
         // Routed pods need forwarding inside the node; the namespace has no default route.
         crate::node::run(namespace.exec("sysctl").args(["-q", "-w", "net.ipv4.ip_forward=1"]))?;
+        // Pod-to-pod traffic on the bridge passes the IP hooks, where kube-proxy's rules (and a
+        // NetworkPolicy enforcer's) live, as kubeadm requires of every node.
+        crate::node::run(namespace.exec("sysctl").args(["-q", "-w", "net.bridge.bridge-nf-call-iptables=1"]))?;
         let api = Forwarder::start(
             &namespace,
             SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, API_PORT)),

@@ -43,22 +43,3 @@ pub fn start_scheduler(dir: &Path, kubeconfig: &Path) -> Result<ManagedProcess> 
     ];
     ManagedProcess::spawn("kube-scheduler", &find_binary("kube-scheduler")?, &args, dir)
 }
-
-/// CoreDNS in the node's namespace, answering for `cluster.local` from the API server (its
-/// `kubernetes` plugin, through `kubeconfig`) on every address of the node, the pod bridge's
-/// included; pods are told to ask the bridge's address. It forwards nothing: no query leaves
-/// the machine.
-pub fn start_dns(namespace: &NetworkNamespace, dir: &Path, kubeconfig: &Path) -> Result<ManagedProcess> {
-    let corefile = dir.join("Corefile");
-    std::fs::write(
-        &corefile,
-        format!(
-            ".:53 {{\n    errors\n    kubernetes cluster.local in-addr.arpa {{\n        kubeconfig {} testbed\n        \
-             pods insecure\n    }}\n}}\n",
-            kubeconfig.display()
-        ),
-    )?;
-    let mut command = namespace.command(find_binary("coredns")?);
-    command.arg("-conf").arg(&corefile);
-    ManagedProcess::spawn_command("coredns", command, dir)
-}

@@ -84,7 +84,26 @@ pub fn pod_summary(cp: &ControlPlane) -> String {
     let events = cp
         .kubectl(&["get", "events", "-A", "--sort-by=.lastTimestamp"])
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    format!("{}\n{}", pods.unwrap_or_default(), events.unwrap_or_default())
+    let operators = cp
+        .kubectl(&[
+            "logs",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-l",
+            "app.kubernetes.io/name=wardwatch-operator",
+            "--prefix",
+            "--tail=15",
+        ])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let wards =
+        cp.kubectl(&["get", "wards,monitoreddevices", "-A"]).map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    format!(
+        "{}\n{}\n{}\n--- the operators' logs\n{}",
+        pods.unwrap_or_default(),
+        wards.unwrap_or_default(),
+        events.unwrap_or_default(),
+        operators.unwrap_or_default()
+    )
 }
 
 /// A plain HTTP/1.0 GET from inside `namespace` (the node's: pod IPs are reachable there);
