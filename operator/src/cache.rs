@@ -52,6 +52,9 @@ struct Wire {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireStatus {
+    /// Written by the Deployment controller on every sync; a Service's status has none.
+    #[serde(default)]
+    observed_generation: Option<i64>,
     #[serde(default)]
     replicas: Option<i32>,
     #[serde(default)]
@@ -93,8 +96,14 @@ impl From<Wire> for LiveObject {
             deletion_timestamp: wire.metadata.deletion_timestamp,
             ..ObjectMeta::default()
         };
-        // Only workloads report replicas; other kinds' status (a Service's) is no pod count.
-        let pods = wire.status.as_ref().filter(|s| s.replicas.is_some() || s.ready_replicas.is_some()).map(pods);
+        // Only workloads report pods; other kinds' status (a Service's) is no pod count. A
+        // Deployment whose every pod is refused has no `replicas` at all (zero is omitted), only
+        // its observedGeneration and the ReplicaFailure condition.
+        let pods = wire
+            .status
+            .as_ref()
+            .filter(|s| s.observed_generation.is_some() || s.replicas.is_some() || s.ready_replicas.is_some())
+            .map(pods);
         LiveObject { metadata, applied_fields, pods }
     }
 }
@@ -342,7 +351,9 @@ mod tests {
         let object = live(
             "a-twin",
             "device-a",
-            json!({"status": {"replicas": 1, "readyReplicas": 0, "conditions": [
+            // As the API server reports a Deployment whose only pod PodSecurity refused: no
+            // replicas and no readyReplicas (zero is omitted).
+            json!({"status": {"observedGeneration": 1, "unavailableReplicas": 1, "conditions": [
                 {"type": "Available", "status": "False"},
                 {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
                  "message": "pods \"a\" is forbidden: violates PodSecurity \"restricted:latest\""}]}}),
@@ -357,6 +368,8 @@ mod tests {
         assert_eq!(object.applied_fields, other.applied_fields, "the status entry does not count");
         assert!(object.applied_fields.is_some());
         assert_eq!(other.pods, None);
+        let service = live("a-gateway", "ward-a", json!({"status": {"loadBalancer": {}}}));
+        assert_eq!(service.pods, None, "a Service's status is no pod count");
     }
 
     #[test]
