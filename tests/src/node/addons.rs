@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::ListParams;
 use serde_json::json;
 
 use crate::control_plane::ControlPlane;
 use crate::node::images::tagged;
 use crate::node::network::CLUSTER_DNS_IP;
+use crate::node::wardwatch::ready_pods;
 use crate::wait::eventually;
 
 /// CoreDNS listens on 53 in its pod too, not only on its Service: NetworkPolicies see the pod's
@@ -69,15 +67,8 @@ pub async fn deploy_dns(cp: &ControlPlane, image_report: &str) -> Result<()> {
 
 /// Waits until CoreDNS runs, Ready.
 pub async fn wait_dns_ready(cp: &ControlPlane, timeout: Duration) -> Result<()> {
-    let pods: Api<Pod> = Api::namespaced(cp.client(), "kube-system");
     eventually(timeout, "the CoreDNS pod Running and Ready", || async {
-        let list = pods.list(&ListParams::default().labels("k8s-app=kube-dns")).await?;
-        let ready = list.items.iter().any(|pod| {
-            let status = pod.status.clone().unwrap_or_default();
-            status.phase.as_deref() == Some("Running")
-                && status.container_statuses.unwrap_or_default().iter().all(|c| c.ready)
-        });
-        Ok(ready.then_some(()))
+        Ok((!ready_pods(cp, "kube-system", "k8s-app=kube-dns").await?.is_empty()).then_some(()))
     })
     .await
 }
