@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what wardwatch's build and tests need on a fresh Debian machine, skipping what is
 # already there: Debian packages (libpcap, Prometheus, Alertmanager, tshark, tcpdump, iproute2,
-# python3-venv, python3-yaml; containerd, runc, CNI plugins, iptables and setcap for the real
+# python3-venv, python3-yaml; containerd, runc, CNI plugins, iptables, ipset and setcap for the real
 # node), the Rust components rustfmt and clippy, Wireshark's test captures from Debian's
 # wireshark source package, python-hl7's mllp_send, and a check that Go is new enough for the
 # test bed.
@@ -18,7 +18,7 @@ debian_packages=(
 	python3-yaml           # PyYAML: `wardwatch-operator render` output must load in a YAML 1.1 reader
 	containerd runc        # the real node's container runtime (tests/src/node/)
 	containernetworking-plugins # its pod network: bridge, host-local, loopback (/usr/lib/cni)
-	iptables               # kube-proxy's Service rules inside the node's network namespace
+	iptables ipset         # kube-proxy's Service rules and kube-router's NetworkPolicy rules in the node's namespace
 	libcap2-bin            # setcap: the exporter image's file capabilities (scripts/images.sh)
 	ca-certificates curl git
 )

@@ -51,6 +51,7 @@ pub enum Event<'a> {
     },
     TcpHandshakeCompleted {
         at: Duration,
+        client: IpAddr,
         server: IpAddr,
     },
     TcpHandshakeRtt(Duration),
@@ -147,7 +148,7 @@ impl<S: Sink> Sink for Tee<'_, S> {
                 self.ids.on_bytes(at, src, dst, from_client, u64::from(wire_len));
             }
             Event::TcpSyn { at, client, server, server_port } => self.ids.on_syn(at, client, server, server_port),
-            Event::TcpHandshakeCompleted { server, .. } => self.ids.on_handshake_completed(server),
+            Event::TcpHandshakeCompleted { client, server, .. } => self.ids.on_handshake_completed(client, server),
             Event::Arp { at, sender } => self.ids.on_arp(at, sender),
             _ => {}
         }
@@ -307,7 +308,7 @@ fn track<'f, 'b>(
     if segment.is_some() {
         if tcp.handshake_completed {
             // The segment completing the handshake is the client's final ACK.
-            sink.record(Event::TcpHandshakeCompleted { at, server: endpoints.dst });
+            sink.record(Event::TcpHandshakeCompleted { at, client: endpoints.src, server: endpoints.dst });
         }
         if let Some(rtt) = tcp.handshake_rtt {
             sink.record(Event::TcpHandshakeRtt(rtt));

@@ -151,7 +151,8 @@ fn ward_environment(command: &mut Command) -> &mut Command {
         .env_remove("WARDWATCH_ALERT_URL")
 }
 
-/// An HL7 session from the device to the gateway, a port scan of the device by 10.1.0.66, and
+/// An HL7 session from the device to the gateway, a port scan of the device by 10.1.0.66 (its
+/// scanner's alert, not the device's), the device's own sweep of 12 ward hosts on TCP/443, and
 /// the device contacting 203.0.113.9:443, written to a pcap file in `dir`.
 fn attacked_ward_capture(dir: &std::path::Path) -> std::path::PathBuf {
     use testing::{Conversation, Flags, segment};
@@ -162,6 +163,9 @@ fn attacked_ward_capture(dir: &std::path::Path) -> std::path::PathBuf {
     frames.push(hl7.client(Flags::Ack, &wardwatch_clinical::mllp::frame(message.as_bytes())));
     for port in 1..=20 {
         frames.push(segment(([10, 1, 0, 66], 41000), (device, port), 7, 0, Flags::Syn, b""));
+    }
+    for host in 101..=112 {
+        frames.push(segment((device, 41000), ([10, 1, 0, host], 443), 7, 0, Flags::Syn, b""));
     }
     frames.push(segment((device, 41001), ([203, 0, 113, 9], 443), 1, 0, Flags::Syn, b""));
     let path = dir.join("attacked.pcap");
@@ -189,6 +193,9 @@ fn alerts_are_json_lines_on_stdout_and_counted_in_the_summary() {
     let types: Vec<&str> = values.iter().map(|v| v["alert_type"].as_str().unwrap()).collect();
     assert_eq!(types, ["port_scan", "external_contact"]);
     assert_eq!(values[0]["device_id"], "monitor-7");
+    // The device's sweep, not the scan aimed at it (10.1.0.66's, which came first).
+    let scan = values[0]["description"].as_str().unwrap();
+    assert!(scan.contains("10.1.0.7 probed 10 or more distinct hosts"), "{scan}");
     assert_eq!(values[0]["severity"], "warning");
     assert_eq!(values[1]["severity"], "critical");
     assert!(values[1]["description"].as_str().unwrap().contains("203.0.113.9:443"));

@@ -61,6 +61,12 @@ build_one etcd "$etcd" etcd go.etcd.io/etcd/server/v3
 coredns=$(module_version coredns github.com/coredns/coredns)
 build_one coredns "$coredns" coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=$coredns"
 
+# The real node's NetworkPolicy enforcer: kube-router's firewall controller alone (iptables and
+# ipset; its router and service proxy stay off), so that a quarantine is enforced.
+kube_router=$(module_version kube-router github.com/cloudnativelabs/kube-router/v2)
+build_one kube-router "$kube_router" kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+	"-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$kube_router -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=module"
+
 po=$(module_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
 build_one prometheus-operator "$po" prometheus-operator github.com/prometheus-operator/prometheus-operator/cmd/operator \
 	"-X github.com/prometheus/common/version.Version=${po#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$po"

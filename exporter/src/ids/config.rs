@@ -172,11 +172,13 @@ pub struct IdsConfig {
     /// Length of the tumbling windows the counting rules use (packet time).
     pub window: Duration,
     pub sensitivity: Sensitivity,
-    /// Distinct destination ports one source opens flows to in a window (port scan).
+    /// Distinct destination ports one source (an address of the device) opens flows to in a
+    /// window (port scan).
     pub port_scan_ports: u32,
-    /// Distinct destination hosts one source opens flows to in a window (port scan).
+    /// Distinct destination hosts one source (an address of the device) opens flows to in a
+    /// window (port scan).
     pub port_scan_hosts: u32,
-    /// SYNs per second to one destination, averaged over the window (SYN flood).
+    /// SYNs per second the device sends to one destination, averaged over the window (SYN flood).
     pub syn_flood_rate: f64,
     /// Share of those SYNs whose handshake did not complete (SYN flood); not scaled.
     pub syn_flood_half_open_ratio: f64,

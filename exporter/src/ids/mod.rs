@@ -9,13 +9,18 @@
 //!
 //! | rule | fires when (defaults, medium sensitivity) | severity |
 //! | --- | --- | --- |
-//! | `port_scan` | one source probes (TCP SYNs, or new UDP/ICMP flows) 15 distinct destination ports or 10 distinct hosts in a window | warning |
-//! | `syn_flood` | one destination gets 100 SYNs/s over a window (1000 in 10 s) and at least 50% of them stay half-open | critical |
+//! | `port_scan` | the device probes (TCP SYNs, or new UDP/ICMP flows) 15 distinct destination ports or 10 distinct hosts in a window | warning |
+//! | `syn_flood` | the device sends one destination 100 SYNs/s over a window (1000 in 10 s) and at least 50% of them stay half-open | critical |
 //! | `external_contact` | the device opens a flow to an address outside the allowed CIDRs (loopback, multicast, broadcast and its own addresses are never outside) | critical |
 //! | `unexpected_port` | the device opens a flow with a transport/port not allowed (HL7 ports over TCP always are) | warning |
-//! | `arp_spoof` | an IPv4 address is announced from a different MAC than before | critical |
+//! | `arp_spoof` | an IPv4 address is announced from a different MAC than before (any announcement the capture sees: the device is a witness, not the announcer) | critical |
 //! | `exfiltration` | the device's egress bytes in a window exceed 10 x its baseline and 256 KiB; the baseline is an EWMA over the first 6 windows, frozen after | critical |
 //! | `beaconing` | 6 connections from the device to one destination whose intervals (at least 1 s) vary by a coefficient of variation under 0.1; HL7 ports and the ignored ports (UDP/123, UDP/53) are exempt; it stays active until a connection is two periods overdue | warning |
+//!
+//! Every rule but `arp_spoof` concerns only what the device itself does: probes, SYNs and flows
+//! whose source is the device ([`IdsConfig::is_device`]: one of its addresses, or, when none are
+//! configured, the side that opens the flow, as in a capture file). A scan or flood aimed at the
+//! device is the scanner's alert, raised by the scanner's own exporter, never the target's.
 //!
 //! `high` sensitivity halves the counts, rates, factor and minimum volume; `low` doubles them.
 
@@ -244,9 +249,11 @@ impl Ids {
 
     /// The first packet of a flow.
     pub fn on_flow_start(&mut self, flow: &FlowStart) {
+        let opened_by_device = self.config.is_device(flow.client, true);
         // TCP probes are counted by their SYNs (see [`Ids::on_syn`]), which a repeated scan
-        // sends again even while its flows are still in the flow table.
-        if flow.protocol != Protocol::Tcp {
+        // sends again even while its flows are still in the flow table. Flows opened to the
+        // device are someone else's probes.
+        if opened_by_device && flow.protocol != Protocol::Tcp {
             self.scan_probe(flow.at, flow.client, flow.server, flow.server_port);
         }
         let (external, unexpected) = contact::judge(&self.config, flow);
@@ -256,7 +263,6 @@ impl Ids {
         if let Some(description) = unexpected {
             self.hold(Rule::UnexpectedPort, flow.at, description);
         }
-        let opened_by_device = self.config.is_device(flow.client, true);
         if opened_by_device && !contact::beacon_exempt(&self.config, flow) {
             let t = self.thresholds;
             let destination = (flow.server, flow.server_port, flow.protocol);
@@ -272,6 +278,7 @@ impl Ids {
         }
     }
 
+    /// A probe by the device (`client`) of `server`:`port`.
     fn scan_probe(&mut self, at: Duration, client: IpAddr, server: IpAddr, port: u16) {
         let t = self.thresholds;
         let scan = self.port_scan.on_probe(
@@ -285,8 +292,12 @@ impl Ids {
         self.apply(Rule::PortScan, at, scan);
     }
 
-    /// A TCP SYN without ACK from `client` to `server`:`port`.
+    /// A TCP SYN without ACK from `client` to `server`:`port`. Only the device's own SYNs count
+    /// (for a port scan and a SYN flood alike): SYNs aimed at the device are its attacker's alert.
     pub fn on_syn(&mut self, at: Duration, client: IpAddr, server: IpAddr, port: u16) {
+        if !self.config.is_device(client, true) {
+            return;
+        }
         self.scan_probe(at, client, server, port);
         let t = self.thresholds;
         let flood =
@@ -294,8 +305,12 @@ impl Ids {
         self.apply(Rule::SynFlood, at, flood);
     }
 
-    pub fn on_handshake_completed(&mut self, server: IpAddr) {
-        self.syn_flood.on_handshake(server);
+    /// `client` completed a handshake with `server`; only the device's own handshakes offset
+    /// its SYNs, as only its SYNs are counted.
+    pub fn on_handshake_completed(&mut self, client: IpAddr, server: IpAddr) {
+        if self.config.is_device(client, true) {
+            self.syn_flood.on_handshake(server);
+        }
     }
 
     /// `bytes` on the wire from `src` to `dst`; `from_client` when `src` opened the flow.

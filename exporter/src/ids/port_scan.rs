@@ -1,4 +1,6 @@
 //! Port scan: one source opening flows to many distinct destination ports or hosts in a window.
+//! The sources are the device's own addresses (the caller passes only the device's probes), or
+//! in a capture file without device addresses every side that opens a flow.
 
 use std::net::IpAddr;
 

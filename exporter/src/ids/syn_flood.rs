@@ -1,5 +1,6 @@
 //! SYN flood: many SYNs to one destination in a window, most of them never completing the
-//! handshake.
+//! handshake. The caller passes only the device's own SYNs and handshakes: a flood aimed at the
+//! device is its attacker's alert.
 
 use std::net::IpAddr;
 

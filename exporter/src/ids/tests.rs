@@ -31,6 +31,21 @@ fn ward_config() -> IdsConfig {
     }
 }
 
+/// The ward's, allowing every TCP and UDP port: a scan then trips `port_scan` alone, not
+/// `unexpected_port` at its first closed port as well.
+fn any_port_config() -> IdsConfig {
+    IdsConfig { allowed_ports: "TCP,UDP,ICMP".parse().unwrap(), ..ward_config() }
+}
+
+/// The ward's without the device's addresses, as when reading a capture file: the side that
+/// opens a flow is the device.
+fn capture_file_config() -> IdsConfig {
+    IdsConfig { local_cidrs: Default::default(), ..ward_config() }
+}
+
+/// Another host of the ward, which scans and floods the device in the inbound cases.
+const ATTACKER: [u8; 4] = [10, 1, 0, 66];
+
 type Frames = Vec<(Duration, Vec<u8>)>;
 
 /// `seconds` of a device's normal life: one ORU a second to the gateway (each ACKed), an NTP
@@ -98,13 +113,64 @@ fn with_normal(attack: Frames) -> Frames {
     frames
 }
 
-/// SYNs from `scanner` to `ports` of the device, each answered by RST, starting at `from`.
-fn port_scan(scanner: [u8; 4], ports: std::ops::RangeInclusive<u16>, from: f64) -> Frames {
+/// SYNs from `scanner` to `ports` of `target`, each answered by RST, starting at `from`.
+fn port_scan(scanner: [u8; 4], target: [u8; 4], ports: std::ops::RangeInclusive<u16>, from: f64) -> Frames {
     let mut frames = Frames::new();
     for (i, port) in ports.enumerate() {
         let t = from + i as f64 * 0.001;
-        frames.push((at(t), segment((scanner, 41000), (DEVICE, port), 7, 0, Flags::Syn, b"")));
-        frames.push((at(t + 0.0005), segment((DEVICE, port), (scanner, 41000), 0, 8, Flags::Rst, b"")));
+        frames.push((at(t), segment((scanner, 41000), (target, port), 7, 0, Flags::Syn, b"")));
+        frames.push((at(t + 0.0005), segment((target, port), (scanner, 41000), 0, 8, Flags::Rst, b"")));
+    }
+    frames
+}
+
+/// The device's scan of `ports` of the attacker's host, starting at `from`.
+fn device_scan(ports: std::ops::RangeInclusive<u16>, from: f64) -> Frames {
+    port_scan(DEVICE, ATTACKER, ports, from)
+}
+
+/// The attacker's scan of `ports` of the device, starting at `from`.
+fn inbound_scan(ports: std::ops::RangeInclusive<u16>, from: f64) -> Frames {
+    port_scan(ATTACKER, DEVICE, ports, from)
+}
+
+/// UDP datagrams from `scanner` to `ports` of `target` (new flows), starting at `from`.
+fn udp_scan(scanner: [u8; 4], target: [u8; 4], ports: std::ops::RangeInclusive<u16>, from: f64) -> Frames {
+    ports
+        .enumerate()
+        .map(|(i, port)| (at(from + i as f64 * 0.001), datagram((scanner, 41000), (target, port), b"probe")))
+        .collect()
+}
+
+/// 1200 SYNs from `sources` (port 30000 and up) to `target`:2575 in 3.6 s from t = 80 s.
+fn syn_flood(sources: impl Fn(u32) -> [u8; 4], target: [u8; 4]) -> Frames {
+    (0..1200u32)
+        .map(|i| {
+            let t = 80.0 + f64::from(i) * 0.003;
+            (at(t), segment((sources(i), 30000 + i as u16), (target, 2575), i, 0, Flags::Syn, b""))
+        })
+        .collect()
+}
+
+/// The device flooding the gateway's HL7 port.
+fn device_flood() -> Frames {
+    syn_flood(|_| DEVICE, GATEWAY.0)
+}
+
+/// 200 outside hosts flooding the device's port 2575.
+fn inbound_flood() -> Frames {
+    syn_flood(|i| [198, 51, 100, (i % 200) as u8 + 1], DEVICE)
+}
+
+/// 1200 completed handshakes from `client` (port 30000 and up) to the gateway's HL7 port.
+fn completed_handshakes(client: [u8; 4]) -> Frames {
+    let mut frames = Frames::new();
+    for i in 0..1200u32 {
+        let t = 80.0 + f64::from(i) * 0.003;
+        let mut connection = Conversation::between((client, 30000 + i as u16), GATEWAY);
+        for (k, frame) in connection.handshake().into_iter().enumerate() {
+            frames.push((at(t + k as f64 * 0.0001), frame));
+        }
     }
     frames
 }
@@ -122,49 +188,80 @@ fn normal_ward_traffic_fires_nothing() {
 }
 
 #[test]
-fn a_port_scan_fires_port_scan() {
-    let alerts = fires_exactly(Rule::PortScan, port_scan([10, 1, 0, 66], 1..=20, 80.0));
-    assert!(alerts.descriptions[0].contains("10.1.0.66"), "{:?}", alerts.descriptions);
+fn a_port_scan_by_the_device_fires_port_scan() {
+    // The ward's ports: the scan's first closed port is an unexpected port as well.
+    let alerts = run(ward_config(), with_normal(device_scan(1..=20, 80.0)));
+    assert_eq!(alerts.fired, [Rule::UnexpectedPort, Rule::PortScan], "{:?}", alerts.descriptions);
+    assert!(alerts.descriptions[1].contains("10.1.0.7 probed 15"), "{:?}", alerts.descriptions);
+    // Where every port is allowed, only the scan speaks; UDP probes count as TCP ones do.
+    for scan in [device_scan(1..=20, 80.0), udp_scan(DEVICE, ATTACKER, 1..=20, 80.0)] {
+        let alerts = run(any_port_config(), with_normal(scan));
+        assert_eq!(alerts.fired, [Rule::PortScan], "{:?}", alerts.descriptions);
+    }
 }
 
 #[test]
-fn a_host_sweep_fires_port_scan() {
+fn a_port_scan_of_the_device_is_not_the_devices_alert() {
+    // The scanner's own exporter raises it; the target's raises nothing, or the quarantine
+    // webhook would isolate the victim.
+    for scan in [inbound_scan(1..=20, 80.0), udp_scan(ATTACKER, DEVICE, 1..=20, 80.0)] {
+        for config in [ward_config(), any_port_config()] {
+            let alerts = run(config, with_normal(scan.clone()));
+            assert!(alerts.fired.is_empty(), "{:?}", alerts.descriptions);
+        }
+    }
+    // Nor does another host's sweep of the ward that the capture happens to see.
     let sweep = (1..=12u8)
         .map(|host| {
             (
                 at(80.0 + f64::from(host) * 0.01),
-                segment(([10, 1, 0, 66], 41000), ([10, 1, 0, 100 + host], 22), 7, 0, Flags::Syn, b""),
+                segment((ATTACKER, 41000), ([10, 1, 0, 100 + host], 443), 7, 0, Flags::Syn, b""),
+            )
+        })
+        .collect();
+    let alerts = run(ward_config(), with_normal(sweep));
+    assert!(alerts.fired.is_empty(), "{:?}", alerts.descriptions);
+}
+
+#[test]
+fn a_host_sweep_fires_port_scan() {
+    // The device tries TCP/443, an allowed port, on 12 hosts of the ward.
+    let sweep = (1..=12u8)
+        .map(|host| {
+            (
+                at(80.0 + f64::from(host) * 0.01),
+                segment((DEVICE, 41000), ([10, 1, 0, 100 + host], 443), 7, 0, Flags::Syn, b""),
             )
         })
         .collect();
     let alerts = fires_exactly(Rule::PortScan, sweep);
-    assert!(alerts.descriptions[0].contains("hosts"), "{:?}", alerts.descriptions);
+    assert!(alerts.descriptions[0].contains("10.1.0.7 probed 10 or more distinct hosts"), "{:?}", alerts.descriptions);
 }
 
 #[test]
-fn a_syn_flood_fires_syn_flood() {
-    let flood = (0..1200u32)
-        .map(|i| {
-            let source = [198, 51, 100, (i % 200) as u8 + 1];
-            let t = 80.0 + f64::from(i) * 0.003;
-            (at(t), segment((source, 30000 + (i / 200) as u16), (DEVICE, 2575), i, 0, Flags::Syn, b""))
-        })
-        .collect();
-    fires_exactly(Rule::SynFlood, flood);
+fn a_syn_flood_by_the_device_fires_syn_flood() {
+    let alerts = fires_exactly(Rule::SynFlood, device_flood());
+    assert!(alerts.descriptions[0].contains("SYNs to 10.1.0.2"), "{:?}", alerts.descriptions);
+}
+
+#[test]
+fn a_syn_flood_at_the_device_is_not_the_devices_alert() {
+    let alerts = run(ward_config(), with_normal(inbound_flood()));
+    assert!(alerts.fired.is_empty(), "{:?}", alerts.descriptions);
 }
 
 #[test]
 fn many_completed_handshakes_are_not_a_syn_flood() {
-    let mut busy = Frames::new();
-    for i in 0..1200u32 {
-        let t = 80.0 + f64::from(i) * 0.003;
-        let mut connection = Conversation::between(([10, 1, 0, 9], 30000 + i as u16), (DEVICE, 2575));
-        for (k, frame) in connection.handshake().into_iter().enumerate() {
-            busy.push((at(t + k as f64 * 0.0001), frame));
-        }
-    }
-    let alerts = run(ward_config(), with_normal(busy));
+    let alerts = run(ward_config(), with_normal(completed_handshakes(DEVICE)));
     assert!(alerts.fired.is_empty(), "{:?}", alerts.descriptions);
+}
+
+#[test]
+fn another_hosts_completed_handshakes_do_not_hide_the_devices_syn_flood() {
+    // Only the device's SYNs are counted, so only its handshakes offset them.
+    let mut frames = device_flood();
+    frames.extend(completed_handshakes([10, 1, 0, 9]));
+    fires_exactly(Rule::SynFlood, frames);
 }
 
 #[test]
@@ -246,12 +343,12 @@ fn irregular_or_too_few_connections_are_not_beaconing() {
 
 #[test]
 fn sensitivity_moves_the_threshold() {
-    let ten_ports = || with_normal(port_scan([10, 1, 0, 66], 1..=10, 80.0));
-    assert!(run(ward_config(), ten_ports()).fired.is_empty(), "medium: 15 ports");
-    let high = IdsConfig { sensitivity: Sensitivity::High, ..ward_config() };
+    let ten_ports = || with_normal(device_scan(1..=10, 80.0));
+    assert!(run(any_port_config(), ten_ports()).fired.is_empty(), "medium: 15 ports");
+    let high = IdsConfig { sensitivity: Sensitivity::High, ..any_port_config() };
     assert_eq!(run(high, ten_ports()).fired, [Rule::PortScan], "high: 8 ports");
-    let twenty_ports = with_normal(port_scan([10, 1, 0, 66], 1..=20, 80.0));
-    let low = IdsConfig { sensitivity: Sensitivity::Low, ..ward_config() };
+    let twenty_ports = with_normal(device_scan(1..=20, 80.0));
+    let low = IdsConfig { sensitivity: Sensitivity::Low, ..any_port_config() };
     assert!(run(low, twenty_ports).fired.is_empty(), "low: 30 ports");
 }
 
@@ -260,23 +357,23 @@ fn an_alert_holds_while_its_condition_does_and_clears_after_a_quiet_window() {
     // Scans in three consecutive windows: one alert.
     let mut scans = Frames::new();
     for from in [80.0, 85.0, 92.0, 101.0] {
-        scans.extend(port_scan([10, 1, 0, 66], 1..=20, from));
+        scans.extend(device_scan(1..=20, from));
     }
-    let alerts = run(ward_config(), with_normal(scans.clone()));
+    let alerts = run(any_port_config(), with_normal(scans.clone()));
     assert_eq!(alerts.fired, [Rule::PortScan]);
     assert_eq!(alerts.cleared, [Rule::PortScan], "cleared once the scans stopped");
     // After it cleared, a new scan is a new alert.
-    scans.extend(port_scan([10, 1, 0, 66], 1..=20, 150.0));
-    let alerts = run(ward_config(), with_normal(scans));
+    scans.extend(device_scan(1..=20, 150.0));
+    let alerts = run(any_port_config(), with_normal(scans));
     assert_eq!(alerts.fired, [Rule::PortScan, Rule::PortScan]);
     assert_eq!(alerts.cleared, [Rule::PortScan, Rule::PortScan]);
 }
 
 #[test]
 fn quiet_capture_time_clears_active_alerts() {
-    let mut pipeline = Pipeline::new(PipelineConfig { ids: ward_config(), ..PipelineConfig::default() });
+    let mut pipeline = Pipeline::new(PipelineConfig { ids: any_port_config(), ..PipelineConfig::default() });
     let mut alerts = Alerts::default();
-    for (t, frame) in port_scan([10, 1, 0, 66], 1..=20, 0.0) {
+    for (t, frame) in device_scan(1..=20, 0.0) {
         pipeline.process(t, LinkType::Ethernet, &frame, frame.len() as u32, &mut alerts);
     }
     assert!(pipeline.ids().is_active(Rule::PortScan));
@@ -287,7 +384,8 @@ fn quiet_capture_time_clears_active_alerts() {
 
 #[test]
 fn tables_are_bounded_and_what_does_not_fit_is_counted() {
-    let mut ids = Ids::new(IdsConfig { max_tracked: 2, ..ward_config() });
+    // Without the device's addresses every SYN's source counts, so many sources can be tracked.
+    let mut ids = Ids::new(IdsConfig { max_tracked: 2, ..capture_file_config() });
     for host in 1..=5u8 {
         ids.on_syn(at(0.0), [10, 1, 0, 100 + host].into(), DEVICE.into(), 2575);
     }
@@ -303,8 +401,17 @@ fn tables_are_bounded_and_what_does_not_fit_is_counted() {
 
 #[test]
 fn without_local_cidrs_the_side_that_opens_a_flow_is_the_device() {
-    let config = IdsConfig { local_cidrs: Default::default(), ..ward_config() };
+    let config = capture_file_config();
     let contact = vec![(at(80.0), segment((DEVICE, 41001), ([203, 0, 113, 9], 443), 1, 0, Flags::Syn, b""))];
     assert_eq!(run(config.clone(), with_normal(contact)).fired, [Rule::ExternalContact]);
-    assert!(run(config, normal(180)).fired.is_empty());
+    assert!(run(config.clone(), normal(180)).fired.is_empty());
+    // Whoever scans or floods is the device: the scans and floods of 10.1.0.7 by others are
+    // alerts here, as they were before the device's addresses narrowed what counts.
+    let alerts = run(config.clone(), with_normal(inbound_scan(1..=20, 80.0)));
+    assert_eq!(alerts.fired, [Rule::UnexpectedPort, Rule::PortScan], "{:?}", alerts.descriptions);
+    assert!(alerts.descriptions[1].contains("10.1.0.66 probed 15"), "{:?}", alerts.descriptions);
+    let alerts = run(config.clone(), with_normal(inbound_flood()));
+    assert_eq!(alerts.fired, [Rule::SynFlood], "{:?}", alerts.descriptions);
+    assert!(alerts.descriptions[0].contains("SYNs to 10.1.0.7"), "{:?}", alerts.descriptions);
+    assert_eq!(run(config, with_normal(device_flood())).fired, [Rule::SynFlood]);
 }

@@ -6,6 +6,7 @@ use wardwatch_crds::network::{QuarantineMode, QuarantinePolicy};
 
 use super::payload::{Alert, AlertStatus, Notification};
 use super::record::AlertQuarantine;
+use crate::rules::network;
 
 /// An alert that may quarantine `namespace/device`, once the device's ward agrees.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +23,10 @@ pub enum Ignored {
     Resolved,
     #[error("category is not network")]
     NotNetwork,
+    /// A network alert whose rule reports what the device saw, not what it did
+    /// ([`network::IntrusionAlert::device_acts`]): the device is a witness, not the culprit.
+    #[error("{0} reports what the device saw, not what it did")]
+    Witnessed(&'static str),
     #[error("no device label")]
     NoDevice,
     #[error("severity {0:?} is not info, warning or critical")]
@@ -43,6 +48,11 @@ pub fn candidate(alert: &Alert, received_at: &str) -> Result<Candidate, Ignored>
     }
     if alert.label("category") != Some("network") {
         return Err(Ignored::NotNetwork);
+    }
+    if let Some(intrusion) = alert.label("alertname").and_then(network::intrusion_alert)
+        && !intrusion.device_acts
+    {
+        return Err(Ignored::Witnessed(intrusion.alert));
     }
     let device = alert.label("device").ok_or(Ignored::NoDevice)?;
     let severity_label = alert.label("severity").unwrap_or_default();
@@ -147,6 +157,30 @@ mod tests {
         for (edit, expected) in cases {
             assert_eq!(candidate(&alert(edit), NOW), Err(expected));
         }
+    }
+
+    #[test]
+    fn an_alert_about_what_the_device_saw_quarantines_nothing() {
+        let arp_spoof = |a: &mut Value| {
+            a["labels"]["alertname"] = json!("ArpSpoofDetected");
+            a["labels"]["rule"] = json!("arp_spoof");
+            a["labels"]["severity"] = json!("critical");
+        };
+        let ignored = candidate(&alert(arp_spoof), NOW).unwrap_err();
+        assert_eq!(ignored, Ignored::Witnessed("ArpSpoofDetected"));
+        assert_eq!(ignored.to_string(), "ArpSpoofDetected reports what the device saw, not what it did");
+        // Every other intrusion alert is about what the device does, and may quarantine it.
+        for intrusion in network::INTRUSION_ALERTS.iter().filter(|i| i.alert != "ArpSpoofDetected") {
+            assert!(intrusion.device_acts, "{}", intrusion.alert);
+            let named = |a: &mut Value| a["labels"]["alertname"] = json!(intrusion.alert);
+            assert_eq!(candidate(&alert(named), NOW).unwrap().record.alert, intrusion.alert);
+        }
+        // A resolved one is ignored as resolved, as every other resolved alert is.
+        let resolved = |a: &mut Value| {
+            arp_spoof(a);
+            a["status"] = json!("resolved");
+        };
+        assert_eq!(candidate(&alert(resolved), NOW), Err(Ignored::Resolved));
     }
 
     #[test]

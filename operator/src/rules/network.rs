@@ -12,6 +12,10 @@ pub struct IntrusionAlert {
     pub alert: &'static str,
     /// The exporter's severity for the rule.
     pub severity: Severity,
+    /// Whether the rule is about what the device itself does (the probes, SYNs, flows or bytes
+    /// it sends). When false the device only witnessed something (an ARP announcement it saw),
+    /// so the alert says nothing against it and the quarantine webhook never isolates it.
+    pub device_acts: bool,
     pub what: &'static str,
     pub advice: &'static str,
 }
@@ -23,6 +27,7 @@ pub const INTRUSION_ALERTS: &[IntrusionAlert] = &[
         rule: "port_scan",
         alert: "PortScanDetected",
         severity: Warning,
+        device_acts: true,
         what: "probed many ports or hosts within one window",
         advice: "Find out who uses the device (a compromised workstation scans its neighbours); isolate it if nobody expects a scan.",
     },
@@ -30,13 +35,15 @@ pub const INTRUSION_ALERTS: &[IntrusionAlert] = &[
         rule: "syn_flood",
         alert: "SynFloodDetected",
         severity: Critical,
-        what: "is part of a SYN flood (many half-open connections to one destination)",
+        device_acts: true,
+        what: "sent a SYN flood (many half-open connections to one destination)",
         advice: "Isolate the source device and check the target's availability.",
     },
     IntrusionAlert {
         rule: "external_contact",
         alert: "ExternalContactDetected",
         severity: Critical,
+        device_acts: true,
         what: "contacted an address outside the ward's allowed networks",
         advice: "Check the destination (vendor service or command-and-control?) and isolate the device if unexplained.",
     },
@@ -44,6 +51,7 @@ pub const INTRUSION_ALERTS: &[IntrusionAlert] = &[
         rule: "unexpected_port",
         alert: "UnexpectedPortDetected",
         severity: Warning,
+        device_acts: true,
         what: "used a protocol or port the ward does not allow",
         advice: "Check the device's configuration and firmware; add the port to spec.network.allowedPorts if it is legitimate.",
     },
@@ -51,13 +59,15 @@ pub const INTRUSION_ALERTS: &[IntrusionAlert] = &[
         rule: "arp_spoof",
         alert: "ArpSpoofDetected",
         severity: Critical,
+        device_acts: false,
         what: "saw an IP address announced from a new MAC address (ARP spoofing)",
-        advice: "Find the announcing MAC on the switch; the ward's traffic may be intercepted.",
+        advice: "Find the announcing MAC on the switch (the device named here only saw the announcement and is not quarantined for it); the ward's traffic may be intercepted.",
     },
     IntrusionAlert {
         rule: "exfiltration",
         alert: "ExfiltrationDetected",
         severity: Critical,
+        device_acts: true,
         what: "sent far more data than its learnt baseline",
         advice: "Isolate the device and find out what left: patient data may be leaving the hospital.",
     },
@@ -65,10 +75,16 @@ pub const INTRUSION_ALERTS: &[IntrusionAlert] = &[
         rule: "beaconing",
         alert: "BeaconingDetected",
         severity: Warning,
+        device_acts: true,
         what: "connects to one destination at a near-constant period (beaconing)",
         advice: "Check the destination: malware calls home on a schedule.",
     },
 ];
+
+/// The definition of the network alert named `alertname`, if it is one.
+pub fn intrusion_alert(alertname: &str) -> Option<&'static IntrusionAlert> {
+    INTRUSION_ALERTS.iter().find(|intrusion| intrusion.alert == alertname)
+}
 
 /// How long a network alert stays firing after the exporter's rule last fired: the exporter's
 /// counter must still show an increase over this window.

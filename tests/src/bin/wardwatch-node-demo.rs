@@ -77,7 +77,7 @@ async fn demo(args: &Args) -> Result<()> {
     clock.say("starting etcd and kube-apiserver");
     let mut cp = ControlPlane::start_with(Some(node::control_plane_support())).await?;
     clock
-        .say("building the images and starting the node: containerd, kubelet, kube-proxy, scheduler; CoreDNS as a pod");
+        .say("building the images and starting the node: containerd, kubelet, kube-proxy, kube-router (NetworkPolicies), scheduler; CoreDNS as a pod");
     let mut node = Node::start(&mut cp).await?;
     print!("{}", node.image_report());
     let outcome = on_the_node(args, &clock, &cp, &mut node).await;
@@ -246,7 +246,7 @@ async fn watch(
                 for policy in policies.list(&ListParams::default().labels("app.kubernetes.io/managed-by=wardwatch")).await?.items {
                     let name = policy.name_any();
                     if name.ends_with("-quarantine") && quarantined.insert(name.clone()) {
-                        clock.say(&format!("[quarantine] NetworkPolicy {WARD_NAMESPACE}/{name}: the device is isolated"));
+                        clock.say(&format!("[quarantine] NetworkPolicy {WARD_NAMESPACE}/{name}: the device is isolated (kube-router enforces it)"));
                     }
                 }
                 let firing = firing_alerts(node, prometheus).unwrap_or_else(|error| format!("(Prometheus: {error:#})"));

@@ -1,6 +1,7 @@
 //! A real node for the test bed: containerd (Debian's, with runc and the CNI bridge plugins),
 //! the kubelet, kube-proxy and kube-scheduler built from the API server's module, and
-//! kube-controller-manager with the controllers Deployments and pods need; as a pod, CoreDNS
+//! kube-controller-manager with the controllers Deployments and pods need; kube-router's
+//! firewall controller, which enforces NetworkPolicies (`enforcer.rs`); as a pod, CoreDNS
 //! (built from its Go module) behind the `kube-dns` Service (`addons.rs`). The node lives in a
 //! network namespace of its own, with a veth pair to the machine and no route off it; the API
 //! server (on the machine's loopback) is forwarded to the node's address. wardwatch's images
@@ -13,6 +14,7 @@
 pub mod addons;
 pub mod cleanup;
 pub mod containerd;
+pub mod enforcer;
 pub mod forward;
 pub mod images;
 pub mod kubelet;
@@ -65,6 +67,7 @@ const CONTROLLERS: &[&str] = &[
 pub struct Node {
     // Dropped by hand in Drop, in this order.
     scheduler: Option<ManagedProcess>,
+    enforcer: Option<ManagedProcess>,
     proxy: Option<ManagedProcess>,
     kubelet: Option<ManagedProcess>,
     containerd: Option<Containerd>,
@@ -88,6 +91,7 @@ impl Node {
             cp.url().rsplit(':').next().and_then(|p| p.parse().ok()).context("the API server's port")?;
         let mut node = Self {
             scheduler: None,
+            enforcer: None,
             proxy: None,
             kubelet: None,
             containerd: None,
@@ -111,10 +115,11 @@ impl Node {
         node.kubelet = Some(kubelet::start(node.namespace(), &dir, NODE_NAME, &kubeconfig, &socket, &ca)?);
         node.wait_ready(cp).await?;
         node.proxy = Some(services::start_proxy(node.namespace(), &dir, NODE_NAME, &kubeconfig)?);
+        node.enforcer = Some(enforcer::start(node.namespace(), &dir, NODE_NAME, &kubeconfig)?);
         node.scheduler = Some(services::start_scheduler(&dir, cp.kubeconfig_path())?);
         addons::deploy_dns(cp, &node.image_report).await?;
         addons::wait_dns_ready(cp, ADDONS_TIMEOUT).await.with_context(|| node.logs())?;
-        for process in [&mut node.proxy, &mut node.scheduler].into_iter().flatten() {
+        for process in [&mut node.proxy, &mut node.enforcer, &mut node.scheduler].into_iter().flatten() {
             process.check_running()?;
         }
         Ok(node)
@@ -139,7 +144,9 @@ impl Node {
 
     /// Fails with the tail of its log if any of the node's programs has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        for process in [&mut self.kubelet, &mut self.proxy, &mut self.scheduler].into_iter().flatten() {
+        for process in
+            [&mut self.kubelet, &mut self.proxy, &mut self.enforcer, &mut self.scheduler].into_iter().flatten()
+        {
             process.check_running()?;
         }
         if let Some(containerd) = &mut self.containerd {
@@ -151,7 +158,7 @@ impl Node {
     /// The last lines of each program's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
-        for process in [&self.kubelet, &self.proxy, &self.scheduler].into_iter().flatten() {
+        for process in [&self.kubelet, &self.proxy, &self.enforcer, &self.scheduler].into_iter().flatten() {
             text.push_str(&format!("--- {}\n{}\n", process.name(), process.log_tail(20)));
         }
         text
@@ -191,6 +198,7 @@ fn is_ready_and_untainted(node: &NodeObject) -> bool {
 impl Drop for Node {
     fn drop(&mut self) {
         drop(self.scheduler.take());
+        drop(self.enforcer.take());
         drop(self.proxy.take());
         drop(self.kubelet.take());
         if let Some(containerd) = self.containerd.take() {
