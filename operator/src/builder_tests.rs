@@ -72,7 +72,7 @@ fn quarantine_policy_exists_only_while_quarantined() {
     let isolated =
         device("bed-02", "ward: icu-east\ntype: InfusionPump\npatient: {id: MRN-2, bed: ICU-02}\nquarantine: true\n");
     let objects = desired::device_objects(&ward, &isolated);
-    let policy = objects.iter().find(|o| o["kind"] == "NetworkPolicy").expect("quarantine policy");
+    let policy = objects.iter().find(|o| o.kind() == "NetworkPolicy").expect("quarantine policy").to_value();
     assert_eq!(policy["metadata"]["name"], "bed-02-quarantine");
     assert_eq!(policy["spec"]["egress"], json!([]));
     assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["wardwatch.io/device"], "bed-02");
@@ -152,6 +152,7 @@ fn a_quarantined_device_is_selected_by_no_policy_that_lets_it_send() {
     for device in &devices {
         objects.extend(desired::device_objects(&ward, device));
     }
+    let objects: Vec<Value> = objects.iter().map(desired::Owned::to_value).collect();
     let policies: Vec<&Value> = objects.iter().filter(|o| o["kind"] == "NetworkPolicy").collect();
     let pod_labels = |device| {
         let deployment = serde_json::to_value(workloads::device_deployment(&ward, device)).unwrap();
@@ -184,22 +185,25 @@ fn monitoring_labels_reach_only_what_prometheus_and_alertmanager_select() {
         .collect();
     let effective = desired::with_default_monitoring_labels(&ward, &defaults);
     for object in desired::ward_objects(&effective, None, &Default::default()) {
+        let (key, object) = (object.key(), object.to_value());
         let labels = &object["metadata"]["labels"];
-        assert_eq!(labels["wardwatch.io/ward"], "icu-east", "{}", desired::object_ref(&object));
+        assert_eq!(labels["wardwatch.io/ward"], "icu-east", "{key}");
         let selected = matches!(object["kind"].as_str(), Some("PodMonitor" | "PrometheusRule" | "AlertmanagerConfig"));
         if selected {
-            assert_eq!(labels["release"], "kube-prometheus-stack", "{}", desired::object_ref(&object));
-            assert_eq!(labels["team"], "icu", "the ward's own label wins: {}", desired::object_ref(&object));
+            assert_eq!(labels["release"], "kube-prometheus-stack", "{key}");
+            assert_eq!(labels["team"], "icu", "the ward's own label wins: {key}");
         } else {
-            assert!(labels.get("release").is_none(), "{}", desired::object_ref(&object));
+            assert!(labels.get("release").is_none(), "{key}");
         }
     }
     // Without defaults or labels of its own, a ward's objects carry wardwatch's labels only.
     let plain = desired::with_default_monitoring_labels(&icu_ward(), &Default::default());
     assert!(
-        desired::ward_objects(&plain, None, &Default::default())
-            .iter()
-            .all(|o| o["metadata"]["labels"].get("release").is_none())
+        desired::ward_objects(&plain, None, &Default::default()).iter().all(|o| o
+            .meta()
+            .labels
+            .as_ref()
+            .is_some_and(|labels| !labels.contains_key("release")))
     );
 }
 

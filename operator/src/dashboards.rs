@@ -1,8 +1,10 @@
 //! The ward's Grafana dashboard, as a ConfigMap the kube-prometheus-stack Grafana sidecar loads
 //! (label `grafana_dashboard: "1"`).
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use serde_json::json;
 use wardwatch_clinical::VITAL_SIGNS;
 use wardwatch_crds::Ward;
@@ -44,16 +46,10 @@ pub fn dashboard_json(ward: &Ward) -> serde_json::Value {
 pub fn dashboard_config_map(ward: &Ward) -> ConfigMap {
     let mut labels = names::ward_labels(ward);
     labels.insert("grafana_dashboard".to_owned(), "1".to_owned());
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": names::dashboard(ward),
-            "namespace": ward.namespace(),
-            "labels": labels,
-            "ownerReferences": ward.controller_owner_ref(&()).map(|o| vec![o]).unwrap_or_default(),
-        },
-        "data": {format!("{}.json", names::dashboard(ward)): serde_json::to_string_pretty(&dashboard_json(ward)).unwrap()},
-    }))
-    .expect("the dashboard ConfigMap is valid")
+    let json = serde_json::to_string_pretty(&dashboard_json(ward)).expect("JSON values serialise");
+    ConfigMap {
+        metadata: names::owned_metadata(ward, names::dashboard(ward), labels),
+        data: Some(BTreeMap::from([(format!("{}.json", names::dashboard(ward)), json)])),
+        ..ConfigMap::default()
+    }
 }

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use url::Url;
 use wardwatch_crds::HospitalFederation;
 use wardwatch_crds::federation::FederationMember;
 
-use crate::monitoring::{ScrapeConfig, ScrapeConfigSpec, StaticConfig};
+use crate::monitoring::{
+    BasicAuth, SafeAuthorization, ScrapeConfig, ScrapeConfigSpec, SecretKeySelector, StaticConfig,
+};
 
 /// The ScrapeConfig's name for one member.
 pub fn scrape_config_name(federation: &HospitalFederation, member: &FederationMember) -> String {
@@ -30,7 +31,7 @@ fn scheme_and_target(url: &str) -> (String, String) {
 
 pub fn scrape_config(federation: &HospitalFederation, member: &FederationMember) -> ScrapeConfig {
     let (scheme, target) = scheme_and_target(&member.prometheus_url);
-    let secret = |r: &wardwatch_crds::SecretKeyRef| json!({"name": r.name, "key": r.key});
+    let secret = |r: &wardwatch_crds::SecretKeyRef| SecretKeySelector { name: r.name.clone(), key: r.key.clone() };
     let mut config = ScrapeConfig::new(
         &scrape_config_name(federation, member),
         ScrapeConfigSpec {
@@ -47,11 +48,11 @@ pub fn scrape_config(federation: &HospitalFederation, member: &FederationMember)
             basic_auth: member
                 .basic_auth
                 .as_ref()
-                .map(|auth| json!({"username": secret(&auth.username), "password": secret(&auth.password)})),
+                .map(|auth| BasicAuth { username: secret(&auth.username), password: secret(&auth.password) }),
             authorization: member
                 .bearer_token
                 .as_ref()
-                .map(|token| json!({"type": "Bearer", "credentials": secret(token)})),
+                .map(|token| SafeAuthorization { type_: "Bearer".to_owned(), credentials: secret(token) }),
         },
     );
     config.metadata.namespace = federation.namespace();

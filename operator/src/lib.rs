@@ -2,12 +2,14 @@
 //! them, the controllers that apply what they build.
 
 pub mod apply;
+pub mod cache;
 pub mod controller;
 pub mod dashboards;
 pub mod desired;
 pub mod error;
 pub mod federation;
 pub mod leader;
+pub mod literal;
 pub mod metrics;
 pub mod monitoring;
 pub mod monitors;

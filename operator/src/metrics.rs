@@ -30,9 +30,10 @@ impl Metrics {
         let reconcile_errors = IntCounterVec::new(
             Opts::new(
                 "wardwatch_operator_reconcile_errors_total",
-                "Reconciliations that failed, by controller and error kind.",
+                "Reconciliations that failed, by controller, the step that failed (read, apply, prune, status) \
+                 and error kind (api, kube_client, missing_field).",
             ),
-            &["controller", "error"],
+            &["controller", "step", "error"],
         )
         .unwrap();
         let reconcile_duration = HistogramVec::new(

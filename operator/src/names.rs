@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
 use wardwatch_crds::{MonitoredDevice, Ward};
 
 /// The field manager of every server-side apply the operator makes.
@@ -145,11 +145,23 @@ pub fn owned_metadata<K: Resource<DynamicType = ()>>(
     owner: &K,
     name: String,
     labels: BTreeMap<String, String>,
-) -> Value {
-    json!({
-        "name": name,
-        "namespace": owner.meta().namespace,
-        "labels": labels,
-        "ownerReferences": owner.controller_owner_ref(&()).map(|o| vec![o]).unwrap_or_default(),
-    })
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: owner.meta().namespace.clone(),
+        labels: Some(labels),
+        owner_references: owner.controller_owner_ref(&()).map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// `Kind/namespace/name` of an object: how logs, errors, Events and backoff name it.
+pub fn object_key<K: Resource>(object: &K, dyntype: &K::DynamicType) -> String {
+    let meta = object.meta();
+    format!(
+        "{}/{}/{}",
+        K::kind(dyntype),
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
 }

@@ -1,24 +1,47 @@
 //! NetworkPolicies: a ward's baseline (devices may reach only the gateway, DNS and the allowed
 //! destinations) and a device's quarantine (nothing in or out but the metrics scrape).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
-use serde_json::{Value, json};
 use wardwatch_crds::network::PortRule;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
 use crate::names::{self, CLUSTER_DNS_PORT, EXPORTER_METRICS_PORT, HL7_PORT};
 use crate::quarantine::AlertQuarantine;
 
-fn port(rule: &PortRule) -> Value {
-    let protocol = serde_json::to_value(rule.protocol).expect("protocol serialises");
-    match rule.port {
-        Some(port) => json!({"protocol": protocol, "port": port}),
-        // NetworkPolicy has no ICMP; a protocol-less peer rule stands for "any port" there.
-        None => json!({}),
+fn selector(labels: BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector { match_labels: Some(labels), ..LabelSelector::default() }
+}
+
+fn port(protocol: &str, port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.to_owned()),
+        port: Some(IntOrString::Int(port)),
+        ..NetworkPolicyPort::default()
     }
+}
+
+/// A ward's allowed port as a NetworkPolicy port; none for a rule without a port (NetworkPolicy
+/// has no ICMP: a protocol-less peer rule stands for "any port" there).
+fn allowed_port(rule: &PortRule) -> Option<NetworkPolicyPort> {
+    let protocol = serde_json::to_value(rule.protocol).expect("protocol serialises");
+    rule.port.map(|number| port(protocol.as_str().unwrap_or_default(), number))
+}
+
+/// Ingress only to the exporter's metrics port (Prometheus scrapes it).
+fn metrics_ingress() -> Vec<NetworkPolicyIngressRule> {
+    vec![NetworkPolicyIngressRule { ports: Some(vec![port("TCP", EXPORTER_METRICS_PORT)]), from: None }]
+}
+
+fn policy_types() -> Option<Vec<String>> {
+    Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
 }
 
 /// The ward's baseline: device pods may talk to the gateway (HL7), to cluster DNS, and to the
@@ -30,54 +53,75 @@ fn port(rule: &PortRule) -> Value {
 pub fn baseline_policy(ward: &Ward, quarantined: &BTreeSet<String>) -> NetworkPolicy {
     let mut device_pods = names::ward_labels(ward);
     device_pods.insert(names::LABEL_COMPONENT.to_owned(), "device".to_owned());
-    // Always a list, empty while nobody is isolated: the applier compares the live object with
-    // what it wants and would never remove a field the operator merely stopped writing.
-    let not_quarantined: Vec<Value> = (!quarantined.is_empty())
-        .then(|| json!({"key": names::LABEL_DEVICE, "operator": "NotIn", "values": quarantined}))
+    // Always a list, empty while nobody is isolated: an applier without a record of what it
+    // applied compares the live object with what it wants, and a field the operator merely
+    // stopped writing would look as wanted.
+    let not_quarantined: Vec<LabelSelectorRequirement> = (!quarantined.is_empty())
+        .then(|| LabelSelectorRequirement {
+            key: names::LABEL_DEVICE.to_owned(),
+            operator: "NotIn".to_owned(),
+            values: Some(quarantined.iter().cloned().collect()),
+        })
         .into_iter()
         .collect();
-    let selector = json!({"matchLabels": device_pods, "matchExpressions": not_quarantined});
+    let pod_selector = LabelSelector { match_labels: Some(device_pods), match_expressions: Some(not_quarantined) };
     let mut egress = vec![
-        json!({"to": [{"podSelector": {"matchLabels": names::gateway_selector(ward)}}],
-               "ports": [{"protocol": "TCP", "port": HL7_PORT}]}),
-        json!({"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-               "ports": [{"protocol": "UDP", "port": CLUSTER_DNS_PORT}, {"protocol": "TCP", "port": CLUSTER_DNS_PORT}]}),
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(selector(names::gateway_selector(ward))),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: Some(vec![port("TCP", HL7_PORT)]),
+        },
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(LabelSelector::default()),
+                pod_selector: Some(selector(BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]))),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: Some(vec![port("UDP", CLUSTER_DNS_PORT), port("TCP", CLUSTER_DNS_PORT)]),
+        },
     ];
     let network = &ward.spec.network;
     if !network.allowed_cidrs.is_empty() {
-        let to: Vec<Value> = network.allowed_cidrs.iter().map(|cidr| json!({"ipBlock": {"cidr": cidr}})).collect();
-        let ports: Vec<Value> = network.allowed_ports.iter().map(port).filter(|p| p != &json!({})).collect();
-        egress.push(if ports.is_empty() { json!({"to": to}) } else { json!({"to": to, "ports": ports}) });
+        let to = network
+            .allowed_cidrs
+            .iter()
+            .map(|cidr| NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }),
+                ..NetworkPolicyPeer::default()
+            })
+            .collect();
+        let ports: Vec<NetworkPolicyPort> = network.allowed_ports.iter().filter_map(allowed_port).collect();
+        egress.push(NetworkPolicyEgressRule { to: Some(to), ports: (!ports.is_empty()).then_some(ports) });
     }
-    serde_json::from_value(json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": names::owned_metadata(ward, names::baseline_policy(ward), names::ward_labels(ward)),
-        "spec": {
-            "podSelector": selector,
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"ports": [{"protocol": "TCP", "port": EXPORTER_METRICS_PORT}]}],
-            "egress": egress,
-        },
-    }))
-    .expect("the baseline NetworkPolicy is valid")
+    NetworkPolicy {
+        metadata: names::owned_metadata(ward, names::baseline_policy(ward), names::ward_labels(ward)),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(pod_selector),
+            policy_types: policy_types(),
+            ingress: Some(metrics_ingress()),
+            egress: Some(egress),
+        }),
+    }
 }
 
 /// A quarantined device's isolation: no egress at all, ingress only to the exporter's metrics
 /// port, so the device stays observed while it can reach nothing.
 pub fn quarantine_policy(ward: &Ward, device: &MonitoredDevice) -> NetworkPolicy {
-    serde_json::from_value(json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": names::owned_metadata(device, names::device_quarantine_policy(device), names::device_labels(ward, device)),
-        "spec": {
-            "podSelector": {"matchLabels": names::device_selector(device)},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"ports": [{"protocol": "TCP", "port": EXPORTER_METRICS_PORT}]}],
-            "egress": [],
-        },
-    }))
-    .expect("the quarantine NetworkPolicy is valid")
+    NetworkPolicy {
+        metadata: names::owned_metadata(
+            device,
+            names::device_quarantine_policy(device),
+            names::device_labels(ward, device),
+        ),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector(names::device_selector(device))),
+            policy_types: policy_types(),
+            ingress: Some(metrics_ingress()),
+            egress: Some(Vec::new()),
+        }),
+    }
 }
 
 /// The names of `ward`'s devices among `devices` that are isolated now (by hand or by an
@@ -138,7 +182,7 @@ mod tests {
             "network alert PortScanDetected (warning) since 2025-05-01T10:00:00Z; \
              lift with kubectl annotate monitoreddevice bed-01 -n st-mary wardwatch.io/quarantine-"
         );
-        assert!(crate::desired::device_objects(&icu_ward(), &device).iter().any(|o| o["kind"] == "NetworkPolicy"));
+        assert!(crate::desired::device_objects(&icu_ward(), &device).iter().any(|o| o.kind() == "NetworkPolicy"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn render(inputs: &Inputs, quarantine_webhook: Option<&str>) -> (Vec<Value>,
     for federation in &inputs.federations {
         objects.extend(desired::federation_objects(federation));
     }
-    (objects, warnings)
+    (objects.iter().map(desired::Owned::to_value).collect(), warnings)
 }
 
 /// Objects as one multi-document YAML stream that YAML 1.1 readers (PyYAML, go-yaml v2 and so

@@ -3,13 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, Service};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Container, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use wardwatch_crds::common::ContainerSettings;
 use wardwatch_crds::{MonitoredDevice, Ward};
 
+use crate::literal::typed;
 use crate::names::{self, CLUSTER_DNS_PORT, EXPORTER_METRICS_PORT, GATEWAY_METRICS_PORT, HL7_PORT};
 
 /// Images used when a ward names none; tagged with the operator's own version.
@@ -40,9 +45,14 @@ fn restricted_security_context() -> Value {
 }
 
 /// The pod-level context: non-root, default seccomp profile.
-fn pod_security_context() -> Value {
-    json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
-           "seccompProfile": {"type": "RuntimeDefault"}})
+fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(65532),
+        run_as_group: Some(65532),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), ..SeccompProfile::default() }),
+        ..PodSecurityContext::default()
+    }
 }
 
 /// What the exporter knows of what it watches, beyond the ward's settings.
@@ -102,7 +112,7 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
         .as_array_mut()
         .expect("env is a list")
         .push(json!({"name": "WARDWATCH_LOCAL_CIDRS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}));
-    serde_json::from_value(json!({
+    typed(json!({
         "name": "exporter",
         "image": image(settings, "exporter"),
         "env": variables,
@@ -118,7 +128,6 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
         "securityContext": {"allowPrivilegeEscalation": true, "readOnlyRootFilesystem": true,
                             "capabilities": {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}},
     }))
-    .expect("the exporter container is a valid Container")
 }
 
 /// How long a twin waits before it plays its attack scenario. A pod's containers start together,
@@ -133,7 +142,7 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
     let (patient_id, bed) = spec.patient.as_ref().map(|p| (p.id.clone(), p.bed.clone())).unwrap_or_default();
     let scenario = |value: Value| value.as_str().unwrap_or_default().to_owned();
     let settings = &ward.spec.simulator;
-    serde_json::from_value(json!({
+    typed(json!({
         "name": "simulator",
         "image": image(settings, "simulator"),
         "args": ["device"],
@@ -156,7 +165,6 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
         "resources": resources(settings, "20m", "32Mi"),
         "securityContext": restricted_security_context(),
     }))
-    .expect("the simulator container is a valid Container")
 }
 
 /// A one-replica Deployment owned by `owner`, whose pod runs `containers` non-root without a
@@ -167,28 +175,28 @@ fn single_replica_deployment<K: Resource<DynamicType = ()>>(
     labels: BTreeMap<String, String>,
     selector: BTreeMap<String, String>,
     containers: Vec<Container>,
-    strategy: Value,
+    strategy: &str,
 ) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": names::owned_metadata(owner, name, labels.clone()),
-        "spec": {
-            "replicas": 1,
-            "strategy": strategy,
-            "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": pod_security_context(),
-                    "containers": containers,
-                },
+    Deployment {
+        metadata: names::owned_metadata(owner, name, labels.clone()),
+        spec: DeploymentSpec {
+            replicas: Some(1),
+            strategy: Some(DeploymentStrategy { type_: Some(strategy.to_owned()), ..DeploymentStrategy::default() }),
+            selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }),
+                spec: Some(PodSpec {
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(pod_security_context()),
+                    containers,
+                    ..PodSpec::default()
+                }),
             },
+            ..DeploymentSpec::default()
         },
-    }))
-    .expect("a Deployment built from valid parts is valid")
+        status: None,
+    }
 }
 
 /// A device's exporter: its HL7 report interval when its type reports on a schedule (imaging
@@ -212,7 +220,7 @@ pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
         names::device_selector(device),
         vec![simulator_container(ward, device), exporter_container(ward, &device_watched(device))],
         // A device exists once: never two twins of it at the same time.
-        json!({"type": "Recreate"}),
+        "Recreate",
     )
 }
 
@@ -221,7 +229,7 @@ pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
 pub fn gateway_deployment(ward: &Ward) -> Deployment {
     let labels = names::gateway_labels(ward);
     let settings = &ward.spec.gateway;
-    let gateway: Container = serde_json::from_value(json!({
+    let gateway: Container = typed(json!({
         "name": "gateway",
         "image": image(settings, "simulator"),
         "args": ["gateway"],
@@ -236,8 +244,7 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
         "readinessProbe": {"tcpSocket": {"port": "hl7-mllp"}, "periodSeconds": 5},
         "resources": resources(settings, "50m", "64Mi"),
         "securityContext": restricted_security_context(),
-    }))
-    .expect("the gateway container is valid");
+    }));
     single_replica_deployment(
         ward,
         names::gateway(ward),
@@ -250,20 +257,25 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
                 &Watched { id: &names::gateway(ward), report_interval_seconds: 0, max_patients: GATEWAY_MAX_PATIENTS },
             ),
         ],
-        json!({"type": "RollingUpdate"}),
+        "RollingUpdate",
     )
 }
 
 /// The Service devices send HL7 to.
 pub fn gateway_service(ward: &Ward) -> Service {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": names::owned_metadata(ward, names::gateway(ward), names::gateway_labels(ward)),
-        "spec": {
-            "selector": names::gateway_selector(ward),
-            "ports": [{"name": "hl7-mllp", "port": HL7_PORT, "targetPort": "hl7-mllp", "protocol": "TCP"}],
-        },
-    }))
-    .expect("the gateway Service is valid")
+    Service {
+        metadata: names::owned_metadata(ward, names::gateway(ward), names::gateway_labels(ward)),
+        spec: Some(ServiceSpec {
+            selector: Some(names::gateway_selector(ward)),
+            ports: Some(vec![ServicePort {
+                name: Some("hl7-mllp".to_owned()),
+                port: HL7_PORT,
+                target_port: Some(IntOrString::String("hl7-mllp".to_owned())),
+                protocol: Some("TCP".to_owned()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
 }

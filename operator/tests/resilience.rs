@@ -96,3 +96,46 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     cp.apply(&late_device("after-failover")).await.unwrap();
     wait_exists(&cp, NS, "deployment/after-failover-twin").await;
 }
+
+/// prometheus-operator's kinds are watched once their CRDs appear (here after the operator
+/// started), so an edit of an owned PrometheusRule or the deletion of an AlertmanagerConfig is
+/// undone within seconds, long before the next resync (ten minutes here).
+#[tokio::test]
+async fn edits_of_owned_monitoring_objects_are_undone_at_once() {
+    let cp = ControlPlane::start().await.expect("control plane starts");
+    cp.install_crds(&wardwatch_crds::crds()).await.unwrap();
+    let _operator = Operator::start(&cp, "operator", &["--resync-interval", "10m"]).await;
+    apply_example_ward(&cp);
+    wait_exists(&cp, NS, "deployment/icu-east-gateway").await;
+
+    cp.install_prometheus_operator_crds().await.unwrap();
+    wait_exists(&cp, NS, "prometheusrule/icu-east-wardwatch").await;
+    wait_exists(&cp, NS, "alertmanagerconfig/icu-east-routing").await;
+    let interval = ["get", "-n", NS, "prometheusrule/icu-east-wardwatch"];
+    wait_for_jsonpath(&cp, &interval, "{.spec.groups[0].interval}", "5s", CONVERGE).await;
+
+    let edited = std::time::Instant::now();
+    kubectl_ok(
+        &cp,
+        &[
+            "patch",
+            "-n",
+            NS,
+            "prometheusrule/icu-east-wardwatch",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/groups/0/interval","value":"1h"}]"#,
+        ],
+    );
+    wait_for_jsonpath(&cp, &interval, "{.spec.groups[0].interval}", "5s", Duration::from_secs(10)).await;
+    eprintln!("PrometheusRule edit undone in {:.1} s", edited.elapsed().as_secs_f64());
+
+    let deleted = std::time::Instant::now();
+    kubectl_ok(&cp, &["delete", "-n", NS, "alertmanagerconfig/icu-east-routing"]);
+    eventually(Duration::from_secs(10), "the AlertmanagerConfig is back", || async {
+        Ok(exists(&cp, &["get", "-n", NS, "alertmanagerconfig/icu-east-routing"]).then_some(()))
+    })
+    .await
+    .unwrap();
+    eprintln!("AlertmanagerConfig deletion undone in {:.1} s", deleted.elapsed().as_secs_f64());
+}

@@ -1,181 +1,180 @@
 //! The MonitoredDevice controller: the twin's Deployment, its quarantine NetworkPolicy while
 //! isolated, and the device's status.
+//!
+//! A reconcile is a pipeline: [`read`] the device's ward and its Deployment's pods from the
+//! caches, [`decide`] (pure) the objects, status and Events, apply, prune, write the status.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::ApiResource;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use wardwatch_crds::device::DevicePhase;
 use wardwatch_crds::{MonitoredDevice, MonitoredDeviceStatus, Ward};
 
 use super::context::Context;
-use crate::apply::Outcome;
-use crate::error::{Error, Result};
-use crate::names::{self, FIELD_MANAGER};
+use super::steps::{self, Note};
+use crate::cache::{Lookup, Pods};
+use crate::desired;
+use crate::error::Result;
+use crate::names;
+use crate::policies;
 use crate::status::{ConditionState, conditions, now};
-use crate::{desired, policies};
-use kube::runtime::events::EventType;
-
-pub const CONTROLLER: &str = "device";
 
 /// How soon a device whose ward is missing is looked at again (the ward's creation wakes it too).
 const MISSING_WARD_RETRY: Duration = Duration::from_secs(30);
 
-async fn write_status(ctx: &Context, device: &MonitoredDevice, status: MonitoredDeviceStatus) -> Result<bool> {
-    if device.status.as_ref() == Some(&status) {
-        return Ok(false);
-    }
-    let api: Api<MonitoredDevice> = Api::namespaced(ctx.client.clone(), &device.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "MonitoredDevice", "status": status});
-    api.patch_status(&device.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(true)
+/// The condition that says whether the API server admits the twin's pods.
+pub const PODS_ADMITTED: &str = "PodsAdmitted";
+/// Its reason while a pod is refused (for example by PodSecurity admission).
+pub const POD_REFUSED: &str = "PodRefused";
+const NETWORK_SCENARIO: &str = "NetworkScenarioRunnable";
+
+/// What a device's reconcile reads.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub ward: Option<Arc<Ward>>,
+    /// The Deployment's pods, once a watch has seen it.
+    pub pods: Option<Pods>,
 }
 
-pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile_timer(CONTROLLER);
-    let namespace = device.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
-    let key = format!("device/{namespace}/{}", device.name_any());
-    let previous = device.status.clone().unwrap_or_default();
-    let generation = device.meta().generation;
+/// What a device's reconcile does.
+pub type Plan = steps::Plan<MonitoredDeviceStatus>;
 
-    let wards: Api<Ward> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(ward) = wards.get_opt(&device.spec.ward).await? else {
-        let message =
-            format!("Ward {namespace}/{} does not exist; nothing runs for this device until it does", device.spec.ward);
-        let states = [
-            ConditionState::new("Ready", false, "WardNotFound", message.clone()),
-            ConditionState::new("WardFound", false, "WardNotFound", message.clone()),
-        ];
-        let status = MonitoredDeviceStatus {
-            observed_generation: generation,
-            phase: Some(DevicePhase::Failed),
-            conditions: conditions(&states, &previous.conditions, generation, now()),
-            ..previous.clone()
-        };
-        if write_status(&ctx, &device, status).await? {
-            ctx.event(device.as_ref(), EventType::Warning, "WardNotFound", message).await;
-        }
-        ctx.succeeded(&key);
-        return Ok(Action::requeue(MISSING_WARD_RETRY));
+/// The device's ward (from the wards' cache) and its Deployment's pods (from the Deployments').
+pub async fn read(device: &MonitoredDevice, namespace: &str, ctx: &Context) -> Observed {
+    // Until the wards' first list, every ward would look missing (and each device say so).
+    ctx.wards_listed().await;
+    let ward = ctx.wards.get(&ObjectRef::new(&device.spec.ward).within(namespace));
+    let resource = ApiResource::erase::<Deployment>(&());
+    let pods = match ctx.applier.children.get(&resource, namespace, &names::device_deployment(device)) {
+        Lookup::Present(live) => live.pods.clone(),
+        Lookup::Absent | Lookup::Unknown => None,
     };
+    Observed { ward, pods }
+}
 
-    let mut applied = Vec::new();
-    let mut twin = TwinPods::default();
-    for object in desired::device_objects(&ward, &device) {
-        let (outcome, live) = ctx.applier.apply(&object).await?;
-        if outcome == Outcome::Applied {
-            applied.push(desired::object_ref(&object));
-        }
-        if object["kind"] == "Deployment" {
-            twin = TwinPods::from_deployment_status(&live.data["status"]);
-        }
-    }
-    let quarantine_reason = policies::quarantine_reason(&device);
-    if quarantine_reason.is_none() {
-        let policy = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"namespace": namespace, "name": names::device_quarantine_policy(&device)}});
-        if ctx.applier.delete_if_present(&policy).await? {
-            applied.push(format!("released {}", desired::object_ref(&policy)));
-        }
-    }
-
-    let phase = match (&quarantine_reason, twin.ready_replicas > 0) {
+/// The objects, status and Events for `device` given what was read (pure).
+pub fn decide(device: &MonitoredDevice, observed: &Observed, now: Time) -> Plan {
+    let previous = device.status.clone().unwrap_or_default();
+    let Some(ward) = &observed.ward else { return ward_missing(device, &previous, now) };
+    let generation = device.meta().generation;
+    let quarantine_reason = policies::quarantine_reason(device);
+    let pods = observed.pods.clone().unwrap_or_default();
+    let phase = match (&quarantine_reason, pods.ready > 0) {
         (Some(_), _) => DevicePhase::Quarantined,
         (None, true) => DevicePhase::Running,
         (None, false) => DevicePhase::Pending,
     };
-    let deployment = names::device_deployment(&device);
     let states = [
         ConditionState::new("WardFound", true, "WardFound", format!("member of Ward {}", ward.name_any())),
-        twin.ready_state(&deployment, phase == DevicePhase::Running),
-        twin.admitted_state(&deployment),
-        network_scenario_state(&device),
-        ConditionState::new(
-            "Quarantined",
-            quarantine_reason.is_some(),
-            if quarantine_reason.is_some() { "Isolated" } else { "NotIsolated" },
-            quarantine_reason.clone().unwrap_or_else(|| "the device may use the ward's network".to_owned()),
-        ),
+        ready_state(device, phase, &pods),
+        pods_admitted_state(device, &pods),
+        network_scenario_state(device),
+        quarantined_state(quarantine_reason.as_deref()),
     ];
     let status = MonitoredDeviceStatus {
         observed_generation: generation,
         phase: Some(phase),
-        deployment: Some(names::device_deployment(&device)),
+        deployment: Some(names::device_deployment(device)),
         quarantined: quarantine_reason.is_some(),
-        quarantine_reason: quarantine_reason.clone(),
-        conditions: conditions(&states, &previous.conditions, generation, now()),
+        quarantine_reason,
+        conditions: conditions(&states, &previous.conditions, generation, now),
     };
-    let scenario_refused = states.iter().any(|s| s.type_ == NETWORK_SCENARIO && !s.ok);
-    let was_refused = previous.conditions.iter().any(|c| c.type_ == NETWORK_SCENARIO && c.status == "False");
-    let became_quarantined = quarantine_reason.is_some() && !previous.quarantined;
-    let newly_refused =
-        twin.refused.is_some() && !previous.conditions.iter().any(|c| c.type_ == PODS_ADMITTED && c.status == "False");
-    write_status(&ctx, &device, status).await?;
-    if let Some(refusal) = twin.refused.filter(|_| newly_refused) {
-        ctx.event(device.as_ref(), EventType::Warning, POD_REFUSED, refusal).await;
+    Plan {
+        objects: desired::device_objects(ward, device),
+        prune: vec![ApiResource::erase::<Deployment>(&()), ApiResource::erase::<NetworkPolicy>(&())],
+        notes: transition_notes(&previous, &status, &states),
+        status,
+        requeue: None,
     }
-    if became_quarantined {
-        ctx.event(device.as_ref(), EventType::Warning, "Quarantined", quarantine_reason.unwrap_or_default()).await;
-    }
-    if scenario_refused && !was_refused {
-        let message = network_scenario_state(&device).message;
-        ctx.event(device.as_ref(), EventType::Warning, "NetworkScenarioRefused", message).await;
-    }
-    if !applied.is_empty() {
-        ctx.event(device.as_ref(), EventType::Normal, "Applied", applied.join(", ")).await;
-    }
-    ctx.succeeded(&key);
-    Ok(Action::requeue(ctx.settings.resync))
 }
 
-const NETWORK_SCENARIO: &str = "NetworkScenarioRunnable";
-
-/// Whether the API server creates the twin's pods; False with [`POD_REFUSED`] when it refuses.
-const PODS_ADMITTED: &str = "PodsAdmitted";
-const POD_REFUSED: &str = "PodRefused";
-
-/// What the twin's Deployment says about its pods.
-#[derive(Debug, Default, PartialEq)]
-struct TwinPods {
-    ready_replicas: i64,
-    /// Why the API server refused to create the pods (Pod Security admission, a quota), as the
-    /// ReplicaSet controller reported it in the Deployment's `ReplicaFailure` condition.
-    refused: Option<String>,
+/// A device whose ward does not exist: phase Failed, nothing applied or pruned, looked at again
+/// after [`MISSING_WARD_RETRY`].
+fn ward_missing(device: &MonitoredDevice, previous: &MonitoredDeviceStatus, now: Time) -> Plan {
+    let generation = device.meta().generation;
+    let message = format!(
+        "Ward {}/{} does not exist; nothing runs for this device until it does",
+        device.namespace().unwrap_or_default(),
+        device.spec.ward
+    );
+    let states = [
+        ConditionState::new("Ready", false, "WardNotFound", message.clone()),
+        ConditionState::new("WardFound", false, "WardNotFound", message.clone()),
+    ];
+    let status = MonitoredDeviceStatus {
+        observed_generation: generation,
+        phase: Some(DevicePhase::Failed),
+        conditions: conditions(&states, &previous.conditions, generation, now),
+        ..previous.clone()
+    };
+    let notes = if &status != previous { vec![Note::warning("WardNotFound", message)] } else { Vec::new() };
+    Plan { objects: Vec::new(), prune: Vec::new(), status, notes, requeue: Some(MISSING_WARD_RETRY) }
 }
 
-impl TwinPods {
-    fn from_deployment_status(status: &serde_json::Value) -> Self {
-        let refused = status["conditions"].as_array().into_iter().flatten().find_map(|condition| {
-            (condition["type"] == "ReplicaFailure" && condition["status"] == "True")
-                .then(|| condition["message"].as_str().unwrap_or("pods could not be created").to_owned())
-        });
-        Self { ready_replicas: status["readyReplicas"].as_i64().unwrap_or(0), refused }
+/// Warning Events for what just went wrong: a quarantine that began, a network scenario or a
+/// pod refused that was not refused before.
+fn transition_notes(
+    previous: &MonitoredDeviceStatus,
+    status: &MonitoredDeviceStatus,
+    states: &[ConditionState],
+) -> Vec<Note> {
+    let mut notes = Vec::new();
+    if let Some(reason) = &status.quarantine_reason
+        && !previous.quarantined
+    {
+        notes.push(Note::warning("Quarantined", reason.clone()));
     }
-
-    fn ready_state(&self, deployment: &str, running: bool) -> ConditionState {
-        let reason = match (running, &self.refused) {
-            (true, _) => "TwinRunning",
-            (false, Some(_)) => POD_REFUSED,
-            (false, None) => "TwinNotReady",
-        };
-        let replicas = format!("Deployment {deployment} has {} ready replica(s)", self.ready_replicas);
-        ConditionState::new("Ready", running, reason, replicas)
-    }
-
-    /// A refusal otherwise shows only on the ReplicaSet, where a ward's user rarely looks.
-    fn admitted_state(&self, deployment: &str) -> ConditionState {
-        match &self.refused {
-            Some(refusal) => ConditionState::new(PODS_ADMITTED, false, POD_REFUSED, refusal.clone()),
-            None => ConditionState::new(
-                PODS_ADMITTED,
-                true,
-                "NoRefusal",
-                format!("no pod of Deployment {deployment} was refused"),
-            ),
+    for state in states.iter().filter(|s| !s.ok && [NETWORK_SCENARIO, PODS_ADMITTED].contains(&s.type_)) {
+        if !previous.conditions.iter().any(|c| c.type_ == state.type_ && c.status == "False") {
+            let reason = if state.type_ == NETWORK_SCENARIO { "NetworkScenarioRefused" } else { state.reason };
+            notes.push(Note::warning(reason, state.message.clone()));
         }
+    }
+    notes
+}
+
+fn quarantined_state(reason: Option<&str>) -> ConditionState {
+    ConditionState::new(
+        "Quarantined",
+        reason.is_some(),
+        if reason.is_some() { "Isolated" } else { "NotIsolated" },
+        reason.unwrap_or("the device may use the ward's network"),
+    )
+}
+
+fn ready_state(device: &MonitoredDevice, phase: DevicePhase, pods: &Pods) -> ConditionState {
+    let running = phase == DevicePhase::Running;
+    let reason = match (running, &pods.refusal) {
+        (true, _) => "TwinRunning",
+        (false, Some(_)) => POD_REFUSED,
+        (false, None) => "TwinNotReady",
+    };
+    ConditionState::new(
+        "Ready",
+        running,
+        reason,
+        format!("Deployment {} has {} ready replica(s)", names::device_deployment(device), pods.ready),
+    )
+}
+
+/// Whether the API server creates the twin's pods. A refusal (the Deployment's `ReplicaFailure`
+/// condition: PodSecurity admission, a quota) otherwise shows only on the ReplicaSet.
+fn pods_admitted_state(device: &MonitoredDevice, pods: &Pods) -> ConditionState {
+    match &pods.refusal {
+        Some(message) => ConditionState::new(PODS_ADMITTED, false, POD_REFUSED, message.clone()),
+        None => ConditionState::new(
+            PODS_ADMITTED,
+            true,
+            "NoRefusal",
+            format!("no pod of Deployment {} was refused", names::device_deployment(device)),
+        ),
     }
 }
 
@@ -200,15 +199,17 @@ fn network_scenario_state(device: &MonitoredDevice) -> ConditionState {
     }
 }
 
-pub fn error_policy(device: Arc<MonitoredDevice>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_errors.with_label_values(&[CONTROLLER, error.metric_label()]).inc();
-    tracing::warn!(device = %device.name_any(), %error, "device reconcile failed");
-    Action::requeue(ctx.backoff(format!("device/{}/{}", device.namespace().unwrap_or_default(), device.name_any())))
+pub async fn reconcile(device: Arc<MonitoredDevice>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer(<MonitoredDevice as steps::Reconciled>::CONTROLLER);
+    let namespace = steps::namespace(device.as_ref())?;
+    let plan = decide(&device, &read(&device, &namespace, &ctx).await, now());
+    steps::carry_out(&ctx, device.as_ref(), plan).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{device as fixture_device, icu_ward, monitor};
     use wardwatch_crds::MonitoredDeviceSpec;
 
     fn device(network: &str) -> MonitoredDevice {
@@ -217,29 +218,19 @@ mod tests {
         MonitoredDevice::new("ws", spec)
     }
 
-    #[test]
-    fn a_refusal_of_the_twins_pods_is_surfaced_in_the_ready_condition() {
-        let message = r#"pods "ws-abc" is forbidden: violates PodSecurity "baseline:latest": non-default capabilities"#;
-        let status = json!({"replicas": 0, "conditions": [
-            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
-            {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}]});
-        let twin = TwinPods::from_deployment_status(&status);
-        assert_eq!(twin, TwinPods { ready_replicas: 0, refused: Some(message.to_owned()) });
-        assert_eq!(twin.ready_state("ws", false).reason, POD_REFUSED);
-        let admitted = twin.admitted_state("ws");
-        assert!(!admitted.ok);
-        assert_eq!(admitted.reason, POD_REFUSED);
-        assert_eq!(admitted.message, message);
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
+    }
 
-        // A failure the controller has since cleared, or none at all, is not a refusal.
-        let cleared = json!({"readyReplicas": 1, "conditions": [
-            {"type": "ReplicaFailure", "status": "False", "reason": "FailedCreate", "message": message}]});
-        let twin = TwinPods::from_deployment_status(&cleared);
-        assert_eq!(twin, TwinPods { ready_replicas: 1, refused: None });
-        assert_eq!(twin.ready_state("ws", true).reason, "TwinRunning");
-        assert!(twin.admitted_state("ws").ok);
-        assert_eq!(TwinPods::from_deployment_status(&json!(null)), TwinPods::default());
-        assert_eq!(TwinPods::default().ready_state("ws", false).reason, "TwinNotReady");
+    fn with_ward(pods: Option<Pods>) -> Observed {
+        Observed { ward: Some(Arc::new(icu_ward())), pods }
+    }
+
+    fn condition<'a>(
+        status: &'a MonitoredDeviceStatus,
+        type_: &str,
+    ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        status.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("condition {type_}"))
     }
 
     #[test]
@@ -254,5 +245,66 @@ mod tests {
             let state = network_scenario_state(&device(&format!("{{scenario: {scenario}, target: 10.0.0.1}}")));
             assert!(state.ok, "{scenario}");
         }
+        let plan = decide(&device("{scenario: syn-flood, target: 10.0.0.1}"), &with_ward(None), at(100));
+        let reasons: Vec<&str> = plan.notes.iter().map(|n| n.reason).collect();
+        assert_eq!(reasons, ["NetworkScenarioRefused"]);
+    }
+
+    #[test]
+    fn a_refused_pod_is_a_false_pods_admitted_condition_with_the_refusal_and_an_event_once() {
+        let refusal = "pods \"bed-01-twin-5d8f\" is forbidden: violates PodSecurity \"restricted:latest\": \
+                       unrestricted capabilities (container \"exporter\" must not include \"NET_ADMIN\")";
+        let mut device = monitor("bed-01");
+        let plan = decide(&device, &with_ward(Some(Pods { ready: 0, refusal: Some(refusal.into()) })), at(100));
+        let admitted = condition(&plan.status, PODS_ADMITTED);
+        assert_eq!((admitted.status.as_str(), admitted.reason.as_str()), ("False", POD_REFUSED));
+        assert_eq!(admitted.message, refusal);
+        assert_eq!(plan.status.phase, Some(DevicePhase::Pending));
+        assert_eq!(condition(&plan.status, "Ready").status, "False");
+        assert_eq!(condition(&plan.status, "Ready").reason, POD_REFUSED);
+        assert!(plan.notes.iter().any(|n| n.reason == POD_REFUSED && n.message == refusal), "{:?}", plan.notes);
+
+        // The same refusal again: same status (transition time kept), no second Event.
+        device.status = Some(plan.status.clone());
+        let again = decide(&device, &with_ward(Some(Pods { ready: 0, refusal: Some(refusal.into()) })), at(200));
+        assert_eq!(again.status, plan.status);
+        assert!(again.notes.is_empty(), "{:?}", again.notes);
+
+        // Admitted and running.
+        let running = decide(&device, &with_ward(Some(Pods { ready: 1, refusal: None })), at(300));
+        assert_eq!(condition(&running.status, PODS_ADMITTED).status, "True");
+        assert_eq!(running.status.phase, Some(DevicePhase::Running));
+    }
+
+    #[test]
+    fn a_device_without_its_ward_fails_applies_nothing_prunes_nothing_and_says_so_once() {
+        let mut device = monitor("bed-01");
+        let plan = decide(&device, &Observed::default(), at(100));
+        assert!(plan.objects.is_empty() && plan.prune.is_empty());
+        assert_eq!(plan.status.phase, Some(DevicePhase::Failed));
+        assert_eq!(condition(&plan.status, "WardFound").reason, "WardNotFound");
+        assert_eq!(plan.notes.len(), 1);
+        assert_eq!(plan.requeue, Some(MISSING_WARD_RETRY));
+        device.status = Some(plan.status);
+        assert!(decide(&device, &Observed::default(), at(200)).notes.is_empty());
+    }
+
+    #[test]
+    fn quarantine_adds_the_policy_sets_the_phase_and_notes_it_once() {
+        let mut device = fixture_device(
+            "bed-02",
+            "ward: icu-east\ntype: InfusionPump\npatient: {id: MRN-2, bed: ICU-02}\nquarantine: true\n",
+        );
+        let plan = decide(&device, &with_ward(Some(Pods { ready: 1, refusal: None })), at(100));
+        assert_eq!(plan.status.phase, Some(DevicePhase::Quarantined));
+        assert!(plan.objects.iter().any(|o| o.kind() == "NetworkPolicy"));
+        assert!(plan.prune.iter().any(|r| r.kind == "NetworkPolicy"), "released later by pruning");
+        assert!(plan.notes.iter().any(|n| n.reason == "Quarantined"));
+        device.status = Some(plan.status);
+        assert!(decide(&device, &with_ward(Some(Pods { ready: 1, refusal: None })), at(200)).notes.is_empty());
+        device.spec.quarantine = false;
+        let released = decide(&device, &with_ward(Some(Pods { ready: 1, refusal: None })), at(300));
+        assert!(released.objects.iter().all(|o| o.kind() != "NetworkPolicy"));
+        assert_eq!(released.status.phase, Some(DevicePhase::Running));
     }
 }

@@ -1,61 +1,36 @@
 //! The HospitalFederation controller: one ScrapeConfig per member hospital, pruned when a
 //! member leaves, and the federation's status.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+use kube::api::ApiResource;
 use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
-use serde_json::json;
 use wardwatch_crds::HospitalFederation;
 use wardwatch_crds::federation::HospitalFederationStatus;
 
 use super::context::Context;
-use crate::apply::{Outcome, api_resource};
+use super::steps;
+use super::ward::MONITORING_RETRY;
 use crate::desired;
-use crate::error::{Error, Result};
-use crate::names::FIELD_MANAGER;
+use crate::error::Result;
+use crate::monitoring::ScrapeConfig;
 use crate::status::{ConditionState, conditions, now};
-use kube::runtime::events::EventType;
 
-pub const CONTROLLER: &str = "federation";
+/// What a federation's reconcile does.
+pub type Plan = steps::Plan<HospitalFederationStatus>;
 
-pub async fn reconcile(federation: Arc<HospitalFederation>, ctx: Arc<Context>) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile_timer(CONTROLLER);
-    let namespace = federation.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
-    let monitoring = ctx.monitoring_available().await;
-    let mut applied = Vec::new();
-    if monitoring {
-        let objects = desired::federation_objects(&federation);
-        let wanted: BTreeSet<String> =
-            objects.iter().filter_map(|o| o["metadata"]["name"].as_str().map(str::to_owned)).collect();
-        for object in &objects {
-            if ctx.applier.apply(object).await?.0 == Outcome::Applied {
-                applied.push(desired::object_ref(object));
-            }
-        }
-        // Members removed from the spec lose their ScrapeConfig.
-        let resource = api_resource("monitoring.coreos.com/v1alpha1", "ScrapeConfig").expect("a known kind");
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
-        let selector = format!("wardwatch.io/federation={}", federation.name_any());
-        for stale in api.list(&ListParams::default().labels(&selector)).await?.items {
-            let name = stale.name_any();
-            if !wanted.contains(&name) {
-                let reference = json!({"apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "ScrapeConfig",
-                                       "metadata": {"namespace": namespace, "name": name}});
-                if ctx.applier.delete_if_present(&reference).await? {
-                    applied.push(format!("removed {}", desired::object_ref(&reference)));
-                }
-            }
-        }
-    }
+/// The federation's ScrapeConfigs and status (pure); `monitoring` is whether
+/// prometheus-operator's CRDs are served.
+pub fn decide(federation: &HospitalFederation, monitoring: bool, now: Time) -> Plan {
+    let members = federation.spec.members.len();
     let states = [ConditionState::new(
         "Ready",
         monitoring,
         if monitoring { "Reconciled" } else { "PrometheusOperatorMissing" },
         if monitoring {
-            format!("{} member hospital(s) federated", federation.spec.members.len())
+            format!("{members} member hospital(s) federated")
         } else {
             "prometheus-operator's CRDs (monitoring.coreos.com) are not installed".to_owned()
         },
@@ -64,28 +39,52 @@ pub async fn reconcile(federation: Arc<HospitalFederation>, ctx: Arc<Context>) -
     let generation = federation.meta().generation;
     let status = HospitalFederationStatus {
         observed_generation: generation,
-        members: federation.spec.members.len() as u32,
-        conditions: conditions(&states, &previous.conditions, generation, now()),
+        members: members as u32,
+        conditions: conditions(&states, &previous.conditions, generation, now),
     };
-    if federation.status.as_ref() != Some(&status) {
-        let api: Api<HospitalFederation> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = json!({"apiVersion": "wardwatch.io/v1alpha1", "kind": "HospitalFederation", "status": status});
-        api.patch_status(&federation.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-            .await?;
-    }
-    if !applied.is_empty() {
-        ctx.event(federation.as_ref(), EventType::Normal, "Applied", applied.join(", ")).await;
-    }
-    ctx.succeeded(&format!("federation/{namespace}/{}", federation.name_any()));
-    Ok(Action::requeue(ctx.settings.resync))
+    let (objects, prune) = if monitoring {
+        (desired::federation_objects(federation), vec![ApiResource::erase::<ScrapeConfig>(&())])
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    // Without the CRDs, look again soon: their installation wakes nobody.
+    let requeue = (!monitoring).then_some(MONITORING_RETRY);
+    Plan { objects, prune, status, notes: Vec::new(), requeue }
 }
 
-pub fn error_policy(federation: Arc<HospitalFederation>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_errors.with_label_values(&[CONTROLLER, error.metric_label()]).inc();
-    tracing::warn!(federation = %federation.name_any(), %error, "federation reconcile failed");
-    Action::requeue(ctx.backoff(format!(
-        "federation/{}/{}",
-        federation.namespace().unwrap_or_default(),
-        federation.name_any()
-    )))
+pub async fn reconcile(federation: Arc<HospitalFederation>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer(<HospitalFederation as steps::Reconciled>::CONTROLLER);
+    steps::namespace(federation.as_ref())?;
+    let plan = decide(&federation, ctx.monitoring_available().await, now());
+    steps::carry_out(&ctx, federation.as_ref(), plan).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_crds::HospitalFederationSpec;
+
+    fn federation() -> HospitalFederation {
+        let spec: HospitalFederationSpec = serde_yaml::from_str(
+            "members:\n- {hospitalId: st-mary, prometheusUrl: 'https://prom.st-mary.example:9090'}\n\
+             - {hospitalId: general, prometheusUrl: 'http://prom.general.example'}\n",
+        )
+        .unwrap();
+        let mut federation = HospitalFederation::new("north", spec);
+        federation.metadata.namespace = Some("central".into());
+        federation
+    }
+
+    #[test]
+    fn one_scrape_config_per_member_and_scrape_configs_pruned_only_with_prometheus_operator() {
+        let at = Time(k8s_openapi::jiff::Timestamp::from_second(100).unwrap());
+        let plan = decide(&federation(), true, at.clone());
+        let names: Vec<&str> = plan.objects.iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["north-st-mary", "north-general"]);
+        assert_eq!(plan.prune.len(), 1);
+        assert_eq!(plan.status.members, 2);
+        let without = decide(&federation(), false, at);
+        assert!(without.objects.is_empty() && without.prune.is_empty());
+        assert_eq!(without.status.conditions[0].reason, "PrometheusOperatorMissing");
+    }
 }

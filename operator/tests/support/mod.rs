@@ -63,26 +63,37 @@ pub fn sum_samples(text: &str, name: &str, label_filter: &str) -> f64 {
         .sum()
 }
 
+/// The verbs of `apiserver_request_total` that write.
+pub const WRITE_VERBS: &[&str] = &["POST", "PUT", "PATCH", "APPLY", "DELETE"];
+/// The verbs that read without watching.
+pub const READ_VERBS: &[&str] = &["GET", "LIST"];
+
 /// Writes (POST, PUT, PATCH, APPLY, DELETE) the API server has served, by resource, from its own
 /// `apiserver_request_total` counter.
 pub async fn writes_by_resource(cp: &ControlPlane) -> BTreeMap<String, f64> {
+    requests_by_resource(cp, WRITE_VERBS).await
+}
+
+/// Requests of the given verbs the API server has served, by resource (`resource` or
+/// `resource/subresource`), from its own `apiserver_request_total` counter.
+pub async fn requests_by_resource(cp: &ControlPlane, verbs: &[&str]) -> BTreeMap<String, f64> {
     let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
     let text = cp.client().request_text(request).await.expect("API server metrics");
-    let mut writes = BTreeMap::new();
+    let mut requests = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
         let label = |key: &str| {
             line.split(&format!("{key}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
         };
-        if !["POST", "PUT", "PATCH", "APPLY", "DELETE"].contains(&label("verb").as_str()) {
+        if !verbs.contains(&label("verb").as_str()) {
             continue;
         }
         let Some(value) = line.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()) else { continue };
         let subresource = label("subresource");
         let resource =
             if subresource.is_empty() { label("resource") } else { format!("{}/{subresource}", label("resource")) };
-        *writes.entry(resource).or_default() += value;
+        *requests.entry(resource).or_default() += value;
     }
-    writes
+    requests
 }
 
 /// Waits until `kubectl get <what> -o jsonpath=<path>` prints `expected`.
