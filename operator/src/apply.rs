@@ -6,7 +6,7 @@
 //! afterwards ([`crate::cache::applied_fields`]); while both still match, nothing changed.
 //! An object the applier has no record of (after a start) or whose kind is not watched (the
 //! quarantine token Secret: the chart grants no list of Secrets) is read once with a GET and
-//! compared value by value ([`holds`]).
+//! compared value by value ([`holds`](crate::holds::holds)).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::cache::{Children, Lookup, applied_fields, digest};
 use crate::desired::Owned;
+use crate::holds::holds;
 use crate::metrics::Metrics;
 use crate::names::FIELD_MANAGER;
 
@@ -33,34 +34,6 @@ pub enum Outcome {
 struct Record {
     desired: u64,
     fields: Option<u64>,
-}
-
-/// Whether `live` already holds every value of `desired`. Fields the API server adds (defaults,
-/// status, managed fields) do not matter; a zero value in `desired` (null, "", false, 0, empty
-/// list or map) matches an absent field, because Kubernetes drops zero values it stores
-/// (`omitempty`), for example an environment variable's empty `value`.
-pub fn holds(desired: &Value, live: Option<&Value>) -> bool {
-    match (desired, live) {
-        (Value::Null, _) => true,
-        (desired, None | Some(Value::Null)) => is_zero(desired),
-        (Value::Object(fields), Some(Value::Object(live))) => fields.iter().all(|(k, v)| holds(v, live.get(k))),
-        (Value::Array(items), Some(Value::Array(live))) => {
-            items.len() == live.len() && items.iter().zip(live).all(|(d, l)| holds(d, Some(l)))
-        }
-        (Value::Number(d), Some(Value::Number(l))) => d.as_f64() == l.as_f64(),
-        (d, Some(l)) => d == l,
-    }
-}
-
-fn is_zero(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        Value::Object(fields) => fields.values().all(is_zero),
-    }
 }
 
 /// Applies and deletes the operator's objects, counting what it writes.
@@ -177,28 +150,6 @@ impl Applier {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn live_objects_with_server_defaults_still_hold_the_desired_values() {
-        let desired = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a",
-            "env": [{"name": "EMPTY", "value": ""}], "ports": [{"containerPort": 9478}]}]}}}, "egress": []});
-        let live = json!({"spec": {"replicas": 1, "revisionHistoryLimit": 10,
-            "template": {"spec": {"containers": [{"name": "a", "imagePullPolicy": "IfNotPresent", "env": [{"name": "EMPTY"}],
-                "ports": [{"containerPort": 9478, "protocol": "TCP"}]}]}}},
-            "status": {"readyReplicas": 0}});
-        assert!(holds(&desired, Some(&live)));
-    }
-
-    #[test]
-    fn a_changed_or_missing_value_needs_an_apply() {
-        let desired = json!({"spec": {"replicas": 1, "selector": {"app": "x"}}});
-        assert!(!holds(&desired, Some(&json!({"spec": {"replicas": 2, "selector": {"app": "x"}}}))));
-        assert!(!holds(&desired, Some(&json!({"spec": {"replicas": 1}}))));
-        assert!(!holds(&json!({"a": [1, 2]}), Some(&json!({"a": [1]}))));
-        assert!(holds(&json!({"a": 1.0}), Some(&json!({"a": 1}))), "numbers compare by value");
-        assert!(!holds(&json!({"a": ""}), Some(&json!({"a": "x"}))), "a zero value still differs from a set one");
-        assert!(!holds(&json!({"a": "x"}), Some(&json!({}))));
-    }
 
     /// A mocked API server (kube's tower-test): the applier's exact requests.
     mod requests {

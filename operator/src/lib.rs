@@ -8,6 +8,7 @@ pub mod dashboards;
 pub mod desired;
 pub mod error;
 pub mod federation;
+pub mod holds;
 pub mod leader;
 pub mod literal;
 pub mod metrics;

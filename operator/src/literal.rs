@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::apply::holds;
+use crate::holds::holds;
 
 /// `literal` as a `T`; panics naming the type when a key of the literal has no field in `T`
 /// or a value does not fit.
