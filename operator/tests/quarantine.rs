@@ -286,10 +286,14 @@ async fn a_network_alert_quarantines_its_device_until_a_person_lifts_it() {
     assert_eq!(post(&first.url, Some(&token), unknown).await, (200, summary(0, 0, 1)));
     let info = notification("firing", "UnusualPort", "info", "bed-01-monitor").to_string();
     assert_eq!(post(&first.url, Some(&token), info).await, (200, summary(0, 0, 1)));
+    // A critical ARP-spoofing alert names the device that saw the announcement, not the one that
+    // sent it: ignored too.
+    let witness = notification("firing", "ArpSpoofDetected", "critical", "bed-01-monitor").to_string();
+    assert_eq!(post(&first.url, Some(&token), witness).await, (200, summary(0, 0, 1)));
     assert_eq!(annotation(&cp, "monitoreddevice/bed-01-monitor"), "");
     assert_eq!(requests(&first.operator, "quarantined").await, 1.0);
     assert_eq!(requests(&first.operator, "already_quarantined").await, 1.0);
-    assert_eq!(requests(&first.operator, "ignored").await, 3.0);
+    assert_eq!(requests(&first.operator, "ignored").await, 4.0);
 
     // A restarted operator keeps the device isolated: the annotation is the quarantine's memory.
     let mut first = first;
