@@ -33,6 +33,13 @@ async fn operator_survives_an_api_server_restart_and_converges() {
     wait_exists(&cp, NS, "deployment/late-oximeter-twin").await;
     wait_for_jsonpath(&cp, &["get", "-n", NS, "ward/icu-east"], "{.status.devices}", "0/6", CONVERGE).await;
     operator.process.check_running().unwrap();
+
+    // The log says what happened at the default level: each watch's first list, and the
+    // watches failing while the API server was away (nothing they feed is reconciled then).
+    let log = std::fs::read_to_string(operator.process.log_path()).unwrap();
+    for line in ["listed owned objects", "a watch failed; retrying with backoff"] {
+        assert!(log.contains(line), "{line:?} not in the operator's log:\n{}", operator.process.log_tail(40));
+    }
 }
 
 #[tokio::test]

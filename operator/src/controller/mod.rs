@@ -65,9 +65,10 @@ fn is_desync<E: std::error::Error + 'static>(err: &runtime_controller::Error<E, 
     matches!(err, runtime_controller::Error::QueueError(watcher::Error::WatchError(status)) if status.code == 410)
 }
 
-/// What a controller's result stream does with each result: errors are logged at debug (the
-/// reconcile errors were already counted and logged by the error policy), and a desync asks
-/// for a restart.
+/// What a controller's result stream does with each result: a failed watch is a warning (it
+/// retries with backoff, but while it fails nothing it feeds is reconciled), other errors are
+/// logged at debug (the reconcile errors were already counted and logged by the error policy),
+/// and a desync asks for a restart.
 fn report_errors<T, E: std::error::Error + 'static>(
     controller: &'static str,
     desync: Arc<tokio::sync::watch::Sender<bool>>,
@@ -77,7 +78,12 @@ fn report_errors<T, E: std::error::Error + 'static>(
             if is_desync(err) {
                 let _ = desync.send(true);
             }
-            tracing::debug!(%err, controller, "controller event");
+            match err {
+                runtime_controller::Error::QueueError(watch) => {
+                    tracing::warn!(error = %watch, controller, "a watch failed; retrying with backoff")
+                }
+                _ => tracing::debug!(%err, controller, "controller event"),
+            }
         }
         futures::future::ready(())
     }
@@ -118,10 +124,15 @@ fn watch_owned<K: Resource<DynamicType = ()>>(
         Scope::All => Api::all_with(client.clone(), &resource),
         Scope::Namespace(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
     };
-    let events = watcher(api, watcher::Config::default().labels(selector))
+    let events = watcher(api, watcher::Config::default().labels(selector));
+    let selector = selector.to_owned();
+    let events = events
         .default_backoff()
         .map_ok(move |event| {
             cache.apply(&event);
+            if matches!(event, watcher::Event::InitDone) {
+                tracing::info!(kind = %cache.resource.kind, %selector, objects = cache.len(), "listed owned objects");
+            }
             event
         })
         .touched_objects();
@@ -160,6 +171,7 @@ where
         .reflect(writer)
         .inspect_ok(move |event| {
             if matches!(event, watcher::Event::InitDone) {
+                tracing::info!(kind = K::kind(&()).as_ref(), "listed");
                 listed.mark();
             }
         })
