@@ -16,6 +16,7 @@ use crate::flows::table::FlowConfig;
 use crate::hl7::session::SessionConfig;
 use crate::ids::config::{CidrList, PortList, PortNumbers};
 use crate::ids::{IdsConfig, Sensitivity};
+use crate::output::alerts::AlertLines;
 use crate::pipeline::PipelineConfig;
 
 #[derive(Parser)]
@@ -75,6 +76,10 @@ pub struct IdsArgs {
     /// Device id written into each alert line.
     #[arg(long, env = "WARDWATCH_DEVICE_ID", default_value = "unknown")]
     pub device_id: String,
+    /// Where each alert line (JSON) goes: `stderr`, `stdout` or a file path (appended to).
+    /// stderr by default, so that stdout holds only the `--summary` document.
+    #[arg(long, env = "WARDWATCH_ALERT_LINES", default_value = "stderr")]
+    pub alert_lines: AlertLines,
     /// POST each alert line (JSON) to this URL as well.
     #[arg(long, env = "WARDWATCH_ALERT_URL", value_parser = http_url)]
     pub alert_url: Option<Url>,

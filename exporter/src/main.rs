@@ -71,7 +71,8 @@ fn main() -> Result<()> {
     if let (Some(path), Some(format)) = (&cli.read, cli.summary) {
         let poster = poster(&cli.ids, Arc::new(|_| {}))?;
         let mut summary = Summary::default();
-        let alerts = AlertOutput::new(cli.ids.device_id.clone(), std::io::stdout(), poster.as_ref());
+        let out = alert_lines(&cli)?;
+        let alerts = AlertOutput::new(cli.ids.device_id.clone(), out, poster.as_ref());
         offline::replay_file(path, config, &mut (&mut summary, alerts))?;
         if let Some(poster) = poster {
             poster.close(ALERT_POST_WAIT);
@@ -79,6 +80,12 @@ fn main() -> Result<()> {
         return print_summary(format, &summary);
     }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run_server(cli, config))
+}
+
+/// Where the alert lines go (`--alert-lines`), opened.
+fn alert_lines(cli: &Cli) -> Result<Box<dyn std::io::Write + Send>> {
+    let target = &cli.ids.alert_lines;
+    target.open().with_context(|| format!("opening --alert-lines {target:?}"))
 }
 
 /// Serves the metrics while a capture (live, or a file replay) feeds them.
@@ -109,6 +116,7 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
         };
         let poster = poster(&cli.ids, report)?;
         let device_id = cli.ids.device_id.clone();
+        let out = alert_lines(&cli)?;
         let live_config = LiveConfig {
             interface: cli.interface.clone().unwrap_or_default(),
             filter: cli.filter.clone(),
@@ -120,7 +128,7 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
         };
         tokio::task::spawn_blocking(move || -> Result<Summary> {
             let mut summary = Summary::default();
-            let alerts = AlertOutput::new(device_id, std::io::stdout(), poster.as_ref());
+            let alerts = AlertOutput::new(device_id, out, poster.as_ref());
             let mut sink = (MetricsSink::new(&metrics, max_patients), (&mut summary, alerts));
             let result = feed(read, config, &live_config, &metrics, &readiness, &stop, &mut sink);
             drop(sink);

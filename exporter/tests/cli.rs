@@ -173,23 +173,28 @@ fn attacked_ward_capture(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-/// Every JSON value on `stdout`, in order: the alert lines, then the summary.
-fn json_values(stdout: &[u8]) -> Vec<serde_json::Value> {
-    serde_json::Deserializer::from_slice(stdout).into_iter().collect::<Result<_, _>>().unwrap()
+/// The alert lines among `text` (the exporter's stderr also carries its log), in order.
+fn alert_lines(text: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter(|line| line.starts_with("{\"device_id\""))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 #[test]
-fn alerts_are_json_lines_on_stdout_and_counted_in_the_summary() {
+fn alerts_are_json_lines_on_stderr_and_stdout_is_the_summary_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = attacked_ward_capture(dir.path());
     let output =
         ward_environment(&mut exporter()).arg("--read").arg(&path).args(["--summary", "json"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let mut values = json_values(stdout.as_bytes());
-    let summary = values.pop().unwrap();
-    let alert_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("{\"device_id\"")).collect();
-    assert_eq!(alert_lines.len(), 2, "one line per alert: {stdout}");
+    // stdout is one JSON document, as `| jq .packets` needs.
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!("stdout is not one JSON document ({err}): {}", String::from_utf8_lossy(&output.stdout))
+    });
+    let values = alert_lines(&output.stderr);
+    assert_eq!(values.len(), 2, "one line per alert: {}", String::from_utf8_lossy(&output.stderr));
     let types: Vec<&str> = values.iter().map(|v| v["alert_type"].as_str().unwrap()).collect();
     assert_eq!(types, ["port_scan", "external_contact"]);
     assert_eq!(values[0]["device_id"], "monitor-7");
@@ -204,17 +209,38 @@ fn alerts_are_json_lines_on_stdout_and_counted_in_the_summary() {
     assert_eq!(summary["ids"]["alerts"]["external_contact"], 1);
     assert_eq!(summary["hl7"]["messages"]["oru_r01"], 1, "the HL7 path is unchanged");
 
+    // --alert-lines FILE: the same lines in the file (appended to), none on stderr.
+    let file = dir.path().join("alerts.jsonl");
+    std::fs::write(&file, "").unwrap();
+    for _ in 0..2 {
+        let output = ward_environment(&mut exporter())
+            .arg("--read")
+            .arg(&path)
+            .args(["--summary", "json", "--alert-lines"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(alert_lines(&output.stderr).is_empty());
+    }
+    let written = alert_lines(&std::fs::read(&file).unwrap());
+    assert_eq!(written.len(), 4, "two runs appended two lines each");
+    assert_eq!(written[2], values[0]);
+
     // A ward that allows every destination: the contact is no longer an alert, the scan still is.
     let output = ward_environment(&mut exporter())
         .env("WARDWATCH_ALLOWED_CIDRS", "0.0.0.0/0")
         .arg("--read")
         .arg(&path)
-        .args(["--summary", "json"])
+        .args(["--summary", "json", "--alert-lines", "stdout"])
         .output()
         .unwrap();
-    let values = json_values(&output.stdout);
+    // --alert-lines stdout: the alert lines, then the summary, on stdout.
+    let values: Vec<serde_json::Value> =
+        serde_json::Deserializer::from_slice(&output.stdout).into_iter().collect::<Result<_, _>>().unwrap();
     assert_eq!(values.len(), 2, "one alert line and the summary");
     assert_eq!(values[0]["alert_type"], "port_scan");
+    assert!(values[1]["packets"].is_number(), "{}", values[1]);
 }
 
 #[test]

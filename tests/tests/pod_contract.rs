@@ -32,8 +32,10 @@ const LEFT_AT_DEFAULT: &[(&str, &[&str])] = &[
             "WARDWATCH_BUFFER_SIZE",
             "WARDWATCH_PROMISCUOUS",
             "WARDWATCH_IMMEDIATE",
-            // Alerts reach people through Prometheus and Alertmanager, not the exporter's POSTs.
+            // Alerts reach people through Prometheus and Alertmanager, not the exporter's POSTs;
+            // its alert lines stay on stderr, in the container's log.
             "WARDWATCH_ALERT_URL",
+            "WARDWATCH_ALERT_LINES",
             // Rule parameters the Ward API does not expose.
             "WARDWATCH_IDS_SYN_FLOOD_HALF_OPEN_RATIO",
             "WARDWATCH_IDS_EXFILTRATION_MIN_BYTES",

@@ -190,6 +190,7 @@ pub fn run() {
             let mut command = Command::new(crate::exporter_binary());
             command
                 .args(["--read", &file, "--summary", "json", "--max-flows", &(flows * 2).to_string()])
+                .args(["--alert-lines", "/dev/null"])
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped());
             if let Some(cpu) = cpu {

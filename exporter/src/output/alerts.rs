@@ -1,9 +1,11 @@
-//! The edge where intrusion alerts leave the exporter: one JSON line per alert on stdout
-//! (`{device_id, timestamp, alert_type, description, severity}`), and, with `--alert-url`, the
-//! same object POSTed by a background thread. The POST queue is bounded; a full queue or a
+//! The edge where intrusion alerts leave the exporter: one JSON line per alert
+//! (`{device_id, timestamp, alert_type, description, severity}`) on stderr, stdout or a file
+//! ([`AlertLines`]), and, with `--alert-url`, the same object POSTed by a background thread. The POST queue is bounded; a full queue or a
 //! failed POST is logged and counted, never fatal, and never slows the capture.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
@@ -45,6 +47,40 @@ impl AlertLine {
 /// `since_epoch` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(since_epoch: Duration) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
+}
+
+/// Where alert lines are written (`--alert-lines`): stderr by default, so that stdout carries
+/// nothing but the `--summary` document and `wardwatch-exporter --read F --summary json | jq`
+/// works; stdout; or a file, appended to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertLines {
+    Stderr,
+    Stdout,
+    File(PathBuf),
+}
+
+impl FromStr for AlertLines {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "" => Err("expected stderr, stdout or a file path".into()),
+            "stderr" => Ok(Self::Stderr),
+            "stdout" => Ok(Self::Stdout),
+            path => Ok(Self::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl AlertLines {
+    /// The writer alert lines go to; a file is created if need be and appended to.
+    pub fn open(&self) -> std::io::Result<Box<dyn Write + Send>> {
+        Ok(match self {
+            Self::Stderr => Box::new(std::io::stderr()),
+            Self::Stdout => Box::new(std::io::stdout()),
+            Self::File(path) => Box::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        })
+    }
 }
 
 /// What became of one alert's POST.
@@ -169,6 +205,16 @@ mod tests {
             at: Duration::from_millis(1_790_000_000_250),
             description: "10.1.0.66 opened flows to 15 or more distinct ports in one window".into(),
         }
+    }
+
+    #[test]
+    fn alert_lines_go_to_stderr_stdout_or_a_file() {
+        assert_eq!("stderr".parse(), Ok(AlertLines::Stderr));
+        assert_eq!("stdout".parse(), Ok(AlertLines::Stdout));
+        assert_eq!("/var/log/alerts.jsonl".parse(), Ok(AlertLines::File("/var/log/alerts.jsonl".into())));
+        assert!("".parse::<AlertLines>().is_err());
+        let missing = AlertLines::File("/nonexistent/dir/alerts.jsonl".into());
+        assert!(missing.open().is_err(), "a file that cannot be opened is an error, not silence");
     }
 
     #[test]

@@ -24,12 +24,8 @@ pub struct Counts {
 pub fn exporter_counts(path: &Path) -> (Counts, serde_json::Value) {
     let output = exporter().arg("--read").arg(path).args(["--summary", "json"]).output().unwrap();
     assert!(output.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
-    // Alert lines may come first (stdout is a stream of JSON values): the summary is the last.
-    let summary = serde_json::Deserializer::from_slice(&output.stdout)
-        .into_iter::<serde_json::Value>()
-        .last()
-        .expect("a summary on stdout")
-        .unwrap();
+    // stdout is the summary alone (alert lines go to stderr).
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document on stdout");
     let protocols = summary["protocols"]
         .as_object()
         .unwrap()
