@@ -38,32 +38,13 @@ async fn chart_installs_the_api_and_the_example_ward_is_accepted() {
         succeeded(object, cp.kubectl(&["get", "-n", "wardwatch-system", object]).unwrap());
     }
     succeeded("cluster role", cp.kubectl(&["get", "clusterrole/wardwatch-operator-wardwatch-system"]).unwrap());
-    let replicas = succeeded(
-        "operator replicas",
-        cp.kubectl(&[
-            "get",
-            "-n",
-            "wardwatch-system",
-            "deployment/wardwatch-operator",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-        .unwrap(),
-    );
-    assert_eq!(replicas, "2");
+    let operator_field = |jsonpath: &str| {
+        let args = ["get", "-n", "wardwatch-system", "deployment/wardwatch-operator", "-o", jsonpath];
+        succeeded(jsonpath, cp.kubectl(&args).unwrap())
+    };
+    assert_eq!(operator_field("jsonpath={.spec.replicas}"), "2");
     // The operator's log filter comes from operator.logLevel.
-    let log_level = succeeded(
-        "operator log level",
-        cp.kubectl(&[
-            "get",
-            "-n",
-            "wardwatch-system",
-            "deployment/wardwatch-operator",
-            "-o",
-            r#"jsonpath={.spec.template.spec.containers[0].env[?(@.name=="RUST_LOG")].value}"#,
-        ])
-        .unwrap(),
-    );
+    let log_level = operator_field(r#"jsonpath={.spec.template.spec.containers[0].env[?(@.name=="RUST_LOG")].value}"#);
     assert_eq!(log_level, "info,kube=warn");
 
     // The values schema refuses a typo'd value before anything reaches the cluster.
