@@ -22,8 +22,8 @@ use crate::process::ManagedProcess;
 /// How often kube-router re-syncs every rule besides reacting to changes (its default is 5 min).
 const FULL_SYNC: &str = "30s";
 
-/// Starts kube-router's firewall controller for `node`. Its health port answers on the node's
-/// loopback only.
+/// Starts kube-router's firewall controller for `node` (its metrics off; its health check on
+/// its default port, 20244, inside the node's namespace, which has no route off the machine).
 pub fn start(namespace: &NetworkNamespace, dir: &Path, node: &str, kubeconfig: &Path) -> Result<ManagedProcess> {
     let mut command = namespace.command(find_binary("kube-router")?);
     command.args([
