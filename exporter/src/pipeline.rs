@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::decode::fragments::{FragmentConfig, FragmentResult, FragmentTable};
-use crate::decode::packet::{ArpSender, DecodeError, LinkType, Packet, Protocol, TcpSegment, decode};
+use crate::decode::packet::{ArpSender, DecodeError, Endpoints, LinkType, Packet, Protocol, TcpSegment, decode};
 use crate::flows::table::{Direction, EvictReason, FlowConfig, FlowStart, FlowTable, Observed};
 use crate::hl7::message::{Hl7Error, Hl7Message};
 use crate::hl7::session::{SessionConfig, SessionEvent, TcpSession};
@@ -115,7 +115,8 @@ pub struct PipelineConfig {
 /// What the pipeline keeps with each flow.
 #[derive(Debug, Default)]
 struct FlowState {
-    /// The direction of the flow's first packet: from the side that opened it.
+    /// The direction from the side that opened the flow; none for a TCP flow first seen
+    /// mid-stream, whose opener the capture missed.
     client: Option<Direction>,
     /// Made at the flow's first TCP segment: a UDP flow carries none.
     session: Option<Box<TcpSession>>,
@@ -243,6 +244,36 @@ impl Pipeline {
     }
 }
 
+/// Who opened a new flow, judged from its first packet: the sender of a UDP or ICMP packet or
+/// of a TCP SYN; the receiver of a SYN-ACK (its SYN went by before the capture started). A TCP
+/// flow first seen mid-stream (the capture started late, or the flow table re-made the flow
+/// after its active timeout) has no known opener, so none: taking the first sender for the
+/// client would make a server's answer (a kubelet probe's reply, say) look like the server
+/// contacting the prober's ephemeral port.
+fn flow_start(at: Duration, packet: &Packet<'_>, endpoints: &Endpoints) -> Option<FlowStart> {
+    let from_sender = FlowStart {
+        at,
+        protocol: packet.protocol,
+        client: endpoints.src,
+        server: endpoints.dst,
+        server_port: endpoints.dst_port,
+    };
+    if packet.protocol != Protocol::Tcp {
+        return Some(from_sender);
+    }
+    let flags = packet.tcp.as_ref()?.flags;
+    match (flags.syn, flags.ack) {
+        (true, false) => Some(from_sender),
+        (true, true) => Some(FlowStart {
+            client: endpoints.dst,
+            server: endpoints.src,
+            server_port: endpoints.src_port,
+            ..from_sender
+        }),
+        _ => None,
+    }
+}
+
 /// Decodes one frame and accounts it in the flow table, reporting what it shows; hands back its
 /// flow, direction and (for TCP, unless cut short) segment for the session to read.
 fn track<'f, 'b>(
@@ -293,15 +324,12 @@ fn track<'f, 'b>(
         return None;
     };
     if created {
-        flow.state.client = Some(direction);
         sink.record(Event::FlowCreated);
-        sink.record(Event::FlowStarted(FlowStart {
-            at,
-            protocol: packet.protocol,
-            client: endpoints.src,
-            server: endpoints.dst,
-            server_port: endpoints.dst_port,
-        }));
+        if let Some(start) = flow_start(at, &packet, &endpoints) {
+            // The first packet came from the client unless it is the server's SYN-ACK.
+            flow.state.client = Some(if start.client == endpoints.src { direction } else { direction.reverse() });
+            sink.record(Event::FlowStarted(start));
+        }
     }
     let from_client = flow.state.client == Some(direction);
     sink.record(Event::FlowBytes { at, src: endpoints.src, dst: endpoints.dst, from_client, wire_len });
