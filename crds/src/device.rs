@@ -187,9 +187,15 @@ impl NetworkScenario {
 pub struct DeviceNetwork {
     #[serde(default)]
     pub scenario: NetworkScenario,
-    /// The one address (IP) an attack scenario aims at; nothing else is touched.
+    /// The one host an attack scenario aims at; nothing else is touched. An IP address, or a
+    /// DNS name (a Service of the ward, such as its gateway's) that the twin looks up once when
+    /// the attack starts: pod addresses are the cluster's to pick.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("isIP(self)").message("network.target must be an IP address"))]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new(
+        "isIP(self) || (!self.matches('^[0-9.]+$') && \
+         self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*[.]?$'))"
+    ).message("network.target must be an IP address or a lowercase DNS name"))]
     pub target: Option<String>,
 }
 

@@ -15,7 +15,7 @@ use crate::device::DeviceConfig;
 use crate::device_type::DeviceType;
 use crate::gateway::GatewayConfig;
 use crate::live::background::{LiveBackground, Servers};
-use crate::live::{LiveAttack, PortRange};
+use crate::live::{LiveAttack, PortRange, Target};
 use crate::network_scenario::NetworkScenario;
 use crate::oru;
 use crate::scenario::{Episode, Scenario, Timeline};
@@ -98,17 +98,29 @@ impl EpisodeShapeArgs {
     }
 }
 
-/// An attack scenario's one target, or none (`WARDWATCH_ATTACK_TARGET` is empty when the
-/// operator sets up a normal device).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AttackTarget(pub Option<IpAddr>);
+/// A live attack's one target, or none (`WARDWATCH_ATTACK_TARGET` is empty when the operator
+/// sets up a normal device): an IP address, or a DNS name resolved when the attack starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttackTarget(pub Option<Target>);
 
 fn attack_target(text: &str) -> Result<AttackTarget, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(AttackTarget(None));
     }
-    text.parse().map(|ip| AttackTarget(Some(ip))).map_err(|e| format!("{text:?} is not an IP address: {e}"))
+    text.parse().map(|target| AttackTarget(Some(target)))
+}
+
+/// A capture's attack target, or none: an address, as the frames are written offline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttackAddress(pub Option<IpAddr>);
+
+fn attack_address(text: &str) -> Result<AttackAddress, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(AttackAddress(None));
+    }
+    text.parse().map(|ip| AttackAddress(Some(ip))).map_err(|e| format!("{text:?} is not an IP address: {e}"))
 }
 
 /// Where the device sits.
@@ -240,7 +252,9 @@ pub struct NetworkArgs {
     /// arp-spoof send raw frames and run only inside a network namespace made for them.
     #[arg(long, env = "WARDWATCH_NETWORK_SCENARIO", default_value = "normal")]
     pub network_scenario: NetworkScenario,
-    /// The one IP address an attack scenario aims at (empty for normal).
+    /// The one host an attack scenario aims at (empty for normal): an IP address, or a DNS name
+    /// (a Service of the ward, say) looked up once when the attack starts, whose first address
+    /// is then the only one touched.
     #[arg(long, env = "WARDWATCH_ATTACK_TARGET", default_value = "", value_parser = attack_target)]
     pub attack_target: AttackTarget,
     /// Ports: the range a port scan probes (default 1-1024), or the port the other TCP
@@ -269,7 +283,7 @@ impl NetworkArgs {
         if !scenario.is_attack() {
             return Ok(None);
         }
-        let Some(target) = self.attack_target.0 else {
+        let Some(target) = self.attack_target.0.clone() else {
             return Err(format!("--network-scenario {scenario} needs --attack-target: the only address it may aim at"));
         };
         let attack = LiveAttack {
@@ -407,8 +421,8 @@ pub struct PcapArgs {
     pub device_type: Option<DeviceType>,
     /// The IPv4 address every attack aims at (default: the gateway for port-scan, syn-flood
     /// and arp-spoof; documentation addresses outside the ward for the others).
-    #[arg(long, env = "WARDWATCH_ATTACK_TARGET", default_value = "", value_parser = attack_target)]
-    pub attack_target: AttackTarget,
+    #[arg(long, env = "WARDWATCH_ATTACK_TARGET", default_value = "", value_parser = attack_address)]
+    pub attack_target: AttackAddress,
     /// How long each attack lasts at most.
     #[arg(long, env = "WARDWATCH_ATTACK_DURATION", default_value = "30s", value_parser = positive_duration)]
     pub attack_duration: Duration,
@@ -524,7 +538,9 @@ mod tests {
                 .live_attack()
                 .unwrap()
                 .unwrap();
-        assert_eq!(scan.target, "10.0.0.9".parse::<IpAddr>().unwrap());
+        assert_eq!(scan.target, Target::Address("10.0.0.9".parse().unwrap()));
+        let named = device_network(&["--network-scenario=port-scan", "--attack-target=icu-east-gateway.st-mary.svc"]);
+        assert_eq!(named.live_attack().unwrap().unwrap().target, Target::Name("icu-east-gateway.st-mary.svc".into()));
         assert_eq!(scan.ports.ports().count(), 11);
         assert_eq!(scan.rate_per_s, LiveAttack::default_rate(NetworkScenario::PortScan));
         let untargeted = device_network(&["--network-scenario=beaconing"]).live_attack().unwrap_err();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use wardwatch_simulator::live::{self, LiveAttack, PortRange};
+use wardwatch_simulator::live::{self, LiveAttack, PortRange, Target};
 use wardwatch_simulator::network_scenario::NetworkScenario;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wardwatch-simulator");
@@ -18,7 +18,7 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 fn attack(scenario: NetworkScenario, ports: PortRange, rate_per_s: f64, duration_ms: u64, max: u64) -> LiveAttack {
     LiveAttack {
         scenario,
-        target: LOCALHOST,
+        target: Target::Address(LOCALHOST),
         ports,
         rate_per_s,
         duration: Duration::from_millis(duration_ms),
@@ -71,6 +71,15 @@ async fn a_port_scan_touches_each_configured_port_once_and_stops_at_the_cap() {
     let capped = live::run(&attack(NetworkScenario::PortScan, ports, 200.0, 5_000, 5)).await.unwrap();
     assert_eq!(capped.operations, 5);
     assert_eq!(accepted(&listeners), [vec![1; 5], vec![0; 7]].concat(), "only the first five ports");
+
+    // Named, the target is looked up once and only its (IPv4) address is touched.
+    let named = LiveAttack {
+        target: Target::Name("localhost".into()),
+        ..attack(NetworkScenario::PortScan, ports, 200.0, 5_000, 1_000)
+    };
+    let report = live::run(&named).await.unwrap();
+    assert_eq!((report.target.as_str(), report.connected), ("127.0.0.1", 12));
+    assert_eq!(accepted(&listeners), vec![1; 12]);
 }
 
 #[tokio::test]

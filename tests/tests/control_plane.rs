@@ -215,9 +215,14 @@ fn invalid_objects() -> Vec<(serde_json::Value, &'static str, &'static str)> {
         (device(json!({"patient": null})), "spec", "patient is required"),
         (device(json!({"network": {"scenario": "port-scan"}})), "spec.network", "needs a target"),
         (
-            device(json!({"network": {"scenario": "syn-flood", "target": "gateway"}})),
+            device(json!({"network": {"scenario": "syn-flood", "target": "10.0.0.300"}})),
             "spec.network.target",
-            "IP address",
+            "IP address or a lowercase DNS name",
+        ),
+        (
+            device(json!({"network": {"scenario": "port-scan", "target": "Gateway_1"}})),
+            "spec.network.target",
+            "IP address or a lowercase DNS name",
         ),
         (device(json!({"twin": {"intervalSeconds": 0}})), "spec.twin.intervalSeconds", "1-3600"),
         (device(json!({"patient": {"spo2Scale": 3}})), "spec.patient.spo2Scale", "spo2Scale must be 1"),
@@ -276,6 +281,15 @@ fn valid_objects() -> Vec<serde_json::Value> {
         objects.push(device_json(
             &format!("scale-{scale}"),
             json!({"ward": "icu-east", "type": "PulseOximeter", "patient": {"id": "P-1", "bed": "7", "spo2Scale": scale}}),
+        ));
+    }
+    for (n, target) in ["10.40.0.10", "fd00::a", "icu-east-gateway", "icu-east-gateway.st-mary.svc.cluster.local."]
+        .into_iter()
+        .enumerate()
+    {
+        objects.push(device_json(
+            &format!("target-{n}"),
+            json!({"ward": "icu-east", "type": "Workstation", "network": {"scenario": "port-scan", "target": target}}),
         ));
     }
     for interval in ["5s", "10m"] {

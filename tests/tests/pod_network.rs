@@ -296,7 +296,8 @@ fn the_monitor_pods_exporter_reports_what_crossed_its_interface() {
 #[test]
 fn the_workstations_port_scan_raises_the_port_scan_alert_on_its_exporter() {
     let mut link = WardLink::start("nurse-station-ws-twin");
-    // The ward's manifest aims the workstation's scan at 10.40.0.10: the ward pod here.
+    // The ward's manifest aims the workstation's scan at the gateway Service's name, which the
+    // pod's hosts file gives the ward pod's address here.
     let twin = link.run_twin(&[
         ("WARDWATCH_READINGS", "1"),
         ("WARDWATCH_ATTACK_PORTS", "1-40"),

@@ -113,7 +113,7 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     }
 
     in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(&cp, &node, &mut receiver).await;
-    the_scanning_workstation_is_quarantined(&cp).await;
+    the_scanning_workstation_is_quarantined(&cp, &node).await;
 
     // Deleting a device removes its pod.
     let deleted = cp.kubectl(&["delete", "-n", WARD_NAMESPACE, "monitoreddevice/bed-04-ventilator"]).unwrap();
@@ -219,14 +219,14 @@ async fn in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_te
 /// raises PortScanDetected, Alertmanager calls the operator's quarantine webhook, and the
 /// operator isolates the device with its quarantine NetworkPolicy, which the ward's baseline
 /// policy leaves out, and the node's enforcer cuts the device off.
-async fn the_scanning_workstation_is_quarantined(cp: &ControlPlane) {
+async fn the_scanning_workstation_is_quarantined(cp: &ControlPlane, node: &Node) {
     let devices: Api<MonitoredDevice> = Api::namespaced(cp.client(), WARD_NAMESPACE);
     let reason = eventually(Duration::from_secs(240), "nurse-station-ws quarantined", || async {
         let status = devices.get("nurse-station-ws").await?.status.unwrap_or_default();
         Ok(status.quarantine_reason.filter(|_| status.quarantined))
     })
     .await
-    .unwrap_or_else(|err| panic!("{err:#}\n{}", pod_summary(cp)));
+    .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", scan_diagnosis(cp, node), pod_summary(cp)));
     eprintln!("nurse-station-ws quarantined: {reason}");
     // The scan trips two rules; whichever alert reaches the webhook first isolates the device.
     assert!(reason.contains("PortScanDetected") || reason.contains("UnexpectedPortDetected"), "{reason}");
@@ -385,6 +385,33 @@ async fn pod_security_refuses_the_exporter_below_privileged(cp: &ControlPlane) {
     assert!(admitted.message.contains(r#"violates PodSecurity "baseline:latest""#), "{}", admitted.message);
     assert_eq!((condition("Ready").status.as_str(), condition("Ready").reason.as_str()), ("False", "PodRefused"));
     assert_eq!(status.phase, Some(DevicePhase::Pending));
+}
+
+/// What the scan left behind, for a failed wait: each device's quarantine, and the scanner's
+/// twin log (where its attack went), exporter log and intrusion counters.
+fn scan_diagnosis(cp: &ControlPlane, node: &Node) -> String {
+    let kubectl = |args: &[&str]| {
+        cp.kubectl(args).map_or_else(|e| format!("{e:#}"), |o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let scanner = "deploy/nurse-station-ws-twin";
+    let devices = kubectl(&["get", "monitoreddevices", "-n", WARD_NAMESPACE, "-o", "wide"]);
+    let twin = kubectl(&["logs", "-n", WARD_NAMESPACE, scanner, "-c", "simulator", "--tail", "20"]);
+    let exporter = kubectl(&["logs", "-n", WARD_NAMESPACE, scanner, "-c", "exporter", "--tail", "20"]);
+    let ip = kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        WARD_NAMESPACE,
+        "-l",
+        "wardwatch.io/device=nurse-station-ws",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ]);
+    let counters = http_get(node.namespace(), &format!("{ip}:9478"), "/metrics").map_or_else(
+        |e| format!("{e:#}"),
+        |m| m.lines().filter(|l| l.starts_with("wardwatch_ids_")).collect::<Vec<_>>().join("\n"),
+    );
+    format!("devices:\n{devices}\nscanner twin ({ip}):\n{twin}\nscanner exporter:\n{exporter}\n{counters}")
 }
 
 fn selector_matches(pod: &Pod, selector: &str) -> bool {

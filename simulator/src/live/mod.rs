@@ -10,8 +10,8 @@ pub mod pacer;
 pub mod ports;
 pub mod raw;
 pub mod sockets;
+pub mod target;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::network_scenario::NetworkScenario;
 use pacer::Pacer;
 pub use ports::PortRange;
+pub use target::Target;
 
 /// No live scenario goes faster than this, whatever it is asked: packets, probes or
 /// connections per second.
@@ -33,8 +34,9 @@ pub const MAX_OPERATIONS: u64 = 100_000;
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveAttack {
     pub scenario: NetworkScenario,
-    /// The only address the attack touches.
-    pub target: IpAddr,
+    /// The only host the attack touches: an address, or a name resolved to one address when
+    /// the attack starts.
+    pub target: Target,
     /// Ports probed by a port scan; the first is the one the other scenarios use.
     pub ports: PortRange,
     pub rate_per_s: f64,
@@ -48,6 +50,7 @@ pub struct LiveAttack {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct AttackReport {
     pub scenario: NetworkScenario,
+    /// The address attacked (a name's, once resolved).
     pub target: String,
     /// Probes, SYNs, connection attempts, segments or announcements sent.
     pub operations: u64,
@@ -96,10 +99,7 @@ impl LiveAttack {
         if self.max_operations == 0 || self.max_operations > MAX_OPERATIONS {
             bail!("the attack's operation cap must be between 1 and {MAX_OPERATIONS}");
         }
-        if self.target.is_unspecified() || self.target.is_multicast() {
-            bail!("{} cannot be an attack target", self.target);
-        }
-        Ok(())
+        self.target.validate()
     }
 
     fn pacer(&self) -> Pacer {
@@ -116,20 +116,20 @@ pub async fn run(attack: &LiveAttack) -> Result<AttackReport> {
         namespace::ensure_private_network_namespace(attack.scenario)?;
     }
     tokio::time::sleep(attack.onset).await;
-    tracing::warn!(scenario = %attack.scenario, target = %attack.target, rate = attack.rate_per_s,
+    let target = attack.target.resolve().await?;
+    tracing::warn!(scenario = %attack.scenario, target = %attack.target, address = %target, rate = attack.rate_per_s,
         duration_s = attack.duration.as_secs_f64(), "starting the configured network attack scenario");
-    let mut report =
-        AttackReport { scenario: attack.scenario, target: attack.target.to_string(), ..AttackReport::default() };
+    let mut report = AttackReport { scenario: attack.scenario, target: target.to_string(), ..AttackReport::default() };
     let mut pacer = attack.pacer();
     match attack.scenario {
         NetworkScenario::Normal => {}
-        NetworkScenario::PortScan => sockets::port_scan(attack, &mut pacer, &mut report).await,
+        NetworkScenario::PortScan => sockets::port_scan(attack, target, &mut pacer, &mut report).await,
         NetworkScenario::ExternalContact | NetworkScenario::Beaconing => {
-            sockets::connections(attack, &mut pacer, &mut report).await
+            sockets::connections(attack, target, &mut pacer, &mut report).await
         }
-        NetworkScenario::Exfiltration => sockets::exfiltrate(attack, &mut pacer, &mut report).await,
-        NetworkScenario::SynFlood => raw::syn_flood(attack, &mut pacer, &mut report).await?,
-        NetworkScenario::ArpSpoof => raw::arp_spoof(attack, &mut pacer, &mut report).await?,
+        NetworkScenario::Exfiltration => sockets::exfiltrate(attack, target, &mut pacer, &mut report).await,
+        NetworkScenario::SynFlood => raw::syn_flood(attack, target, &mut pacer, &mut report).await?,
+        NetworkScenario::ArpSpoof => raw::arp_spoof(attack, target, &mut pacer, &mut report).await?,
     }
     tracing::info!(?report, "network attack scenario finished");
     Ok(report)
@@ -142,7 +142,7 @@ mod tests {
     fn attack(scenario: NetworkScenario) -> LiveAttack {
         LiveAttack {
             scenario,
-            target: "127.0.0.1".parse().unwrap(),
+            target: Target::Address("127.0.0.1".parse().unwrap()),
             ports: LiveAttack::default_ports(scenario),
             rate_per_s: LiveAttack::default_rate(scenario),
             duration: Duration::from_secs(10),
@@ -165,7 +165,7 @@ mod tests {
         many.max_operations = MAX_OPERATIONS + 1;
         assert!(many.validate().is_err());
         let mut nowhere = attack(NetworkScenario::PortScan);
-        nowhere.target = "0.0.0.0".parse().unwrap();
+        nowhere.target = Target::Address("0.0.0.0".parse().unwrap());
         assert!(nowhere.validate().is_err());
     }
 

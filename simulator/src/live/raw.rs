@@ -15,8 +15,8 @@ use super::{AttackReport, LiveAttack};
 use crate::traffic::packet::Endpoint;
 use crate::traffic::packet::{ArpOp, BROADCAST_MAC, TcpFlags, arp_frame, ipv4_tcp_packet};
 
-fn ipv4_target(attack: &LiveAttack) -> Result<Ipv4Addr> {
-    match attack.target {
+fn ipv4_target(attack: &LiveAttack, target: IpAddr) -> Result<Ipv4Addr> {
+    match target {
         IpAddr::V4(ip) => Ok(ip),
         IpAddr::V6(ip) => bail!("{} needs an IPv4 target, not {ip}", attack.scenario),
     }
@@ -57,8 +57,13 @@ fn check(sent: isize) -> io::Result<()> {
 
 /// SYNs from random source ports to the target's port, at the pace; the kernel answers the
 /// target's SYN-ACKs with resets, since no socket of ours owns those ports.
-pub async fn syn_flood(attack: &LiveAttack, pacer: &mut Pacer, report: &mut AttackReport) -> Result<()> {
-    let target = ipv4_target(attack)?;
+pub async fn syn_flood(
+    attack: &LiveAttack,
+    target: IpAddr,
+    pacer: &mut Pacer,
+    report: &mut AttackReport,
+) -> Result<()> {
+    let target = ipv4_target(attack, target)?;
     let source = source_for(target)?;
     // IPPROTO_RAW: we write the IPv4 header ourselves (IP_HDRINCL is implied).
     let socket = RawSocket::open(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW)
@@ -160,8 +165,13 @@ fn hardware_address(name: &str) -> Result<[u8; 6]> {
 
 /// Gratuitous ARP replies, broadcast on the target's network, announcing the target's IP at
 /// this interface's MAC, at the pace.
-pub async fn arp_spoof(attack: &LiveAttack, pacer: &mut Pacer, report: &mut AttackReport) -> Result<()> {
-    let target = ipv4_target(attack)?;
+pub async fn arp_spoof(
+    attack: &LiveAttack,
+    target: IpAddr,
+    pacer: &mut Pacer,
+    report: &mut AttackReport,
+) -> Result<()> {
+    let target = ipv4_target(attack, target)?;
     let (name, index, mac) = interface_towards(target)?;
     let socket = RawSocket::open(libc::AF_PACKET, libc::SOCK_RAW, i32::from((libc::ETH_P_ARP as u16).to_be()))
         .context("opening a packet socket (needs CAP_NET_RAW)")?;

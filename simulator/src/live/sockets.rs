@@ -2,7 +2,7 @@
 //! ports, short connections at a rate (external contact, beaconing), and a paced upload
 //! (exfiltration). Each touches only the attack's target, paced by its `Pacer`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,14 +25,14 @@ async fn connect(target: SocketAddr) -> Option<TcpStream> {
 
 /// A TCP connect scan: one connection attempt per port of the range, paced, each closed at
 /// once. Attempts run side by side so that filtered ports do not slow the pace down.
-pub async fn port_scan(attack: &LiveAttack, pacer: &mut Pacer, report: &mut AttackReport) {
+pub async fn port_scan(attack: &LiveAttack, target: IpAddr, pacer: &mut Pacer, report: &mut AttackReport) {
     let mut probes = JoinSet::new();
     for port in attack.ports.ports() {
         if !pacer.next().await {
             break;
         }
         report.operations += 1;
-        let target = SocketAddr::new(attack.target, port);
+        let target = SocketAddr::new(target, port);
         probes.spawn(async move { connect(target).await.is_some() });
     }
     while let Some(open) = probes.join_next().await {
@@ -45,8 +45,8 @@ pub async fn port_scan(attack: &LiveAttack, pacer: &mut Pacer, report: &mut Atta
 
 /// Short connections to the target's port at the pace: connect, send a check-in, read what
 /// comes back within a moment, close.
-pub async fn connections(attack: &LiveAttack, pacer: &mut Pacer, report: &mut AttackReport) {
-    let target = SocketAddr::new(attack.target, attack.ports.first);
+pub async fn connections(attack: &LiveAttack, target: IpAddr, pacer: &mut Pacer, report: &mut AttackReport) {
+    let target = SocketAddr::new(target, attack.ports.first);
     while pacer.next().await {
         report.operations += 1;
         let Some(mut stream) = connect(target).await else {
@@ -65,8 +65,8 @@ pub async fn connections(attack: &LiveAttack, pacer: &mut Pacer, report: &mut At
 
 /// One connection to the target, then one segment's worth of opaque bytes per permit (each an
 /// operation): an upload as fast as the pace allows, ended by the count or the time.
-pub async fn exfiltrate(attack: &LiveAttack, pacer: &mut Pacer, report: &mut AttackReport) {
-    let target = SocketAddr::new(attack.target, attack.ports.first);
+pub async fn exfiltrate(attack: &LiveAttack, target: IpAddr, pacer: &mut Pacer, report: &mut AttackReport) {
+    let target = SocketAddr::new(target, attack.ports.first);
     let Some(mut stream) = connect(target).await else {
         report.failed += 1;
         return;
