@@ -48,7 +48,9 @@ pub struct FederationMember {
     pub basic_auth: Option<BasicAuth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<SecretKeyRef>,
-    /// The `match[]` selectors pulled from `/federate`.
+    /// The `match[]` selectors pulled from `/federate`. By default the ward- and bed-level
+    /// series each ward's PrometheusRule records for federation (`ward:wardwatch_…`,
+    /// `bed:wardwatch_…`), which carry no patient identifier.
     #[serde(default = "default_match")]
     #[schemars(length(min = 1, max = 16), inner(length(max = 1024)))]
     pub r#match: Vec<String>,
@@ -58,6 +60,11 @@ pub struct FederationMember {
     #[schemars(length(max = 16))]
     #[x_kube(validation = duration_rule("scrapeInterval", "5s", Some("10m"), "30s or 1m"))]
     pub scrape_interval: String,
+    /// Whether series that name a patient (a `patient` label) may leave this hospital. Off by
+    /// default: the central Prometheus drops every such series this member sends, whatever
+    /// `match` pulls.
+    #[serde(default)]
+    pub include_patient_identifiers: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -67,7 +74,7 @@ pub struct BasicAuth {
 }
 
 fn default_match() -> Vec<String> {
-    vec![r#"{__name__=~"wardwatch_.*"}"#.to_owned(), r#"{__name__="ALERTS"}"#.to_owned()]
+    vec![r#"{__name__=~"(ward|bed):wardwatch_.+"}"#.to_owned()]
 }
 
 fn default_interval() -> String {

@@ -169,13 +169,15 @@ pub fn device_objects(ward: &Ward, device: &MonitoredDevice) -> Vec<Owned> {
 }
 
 /// A federation's ScrapeConfigs, one per member hospital.
-pub fn federation_objects(federation: &HospitalFederation) -> Vec<Owned> {
-    federation
+/// A federation's ScrapeConfigs (one per member) and its PrometheusRule, with the operator's
+/// default monitoring `labels`.
+pub fn federation_objects(federation: &HospitalFederation, labels: &BTreeMap<String, String>) -> Vec<Owned> {
+    let scrape_configs = federation
         .spec
         .members
         .iter()
-        .map(|member| Owned::ScrapeConfig(federation::scrape_config(federation, member)))
-        .collect()
+        .map(|member| Owned::ScrapeConfig(federation::scrape_config(federation, member, labels)));
+    scrape_configs.chain([Owned::PrometheusRule(federation::prometheus_rule(federation, labels))]).collect()
 }
 
 #[cfg(test)]

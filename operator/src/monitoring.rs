@@ -289,6 +289,10 @@ pub struct ScrapeConfigSpec {
     pub static_configs: Vec<StaticConfig>,
     pub metrics_path: String,
     pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    /// Relabelings of each scraped series (after the scrape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabelings: Vec<RelabelConfig>,
     pub scheme: String,
     pub scrape_interval: String,
     pub params: BTreeMap<String, Vec<String>>,

@@ -66,7 +66,7 @@ pub fn render(inputs: &Inputs, quarantine_webhook: Option<&str>) -> (Vec<Value>,
         }
     }
     for federation in &inputs.federations {
-        objects.extend(desired::federation_objects(federation));
+        objects.extend(desired::federation_objects(federation, &Default::default()));
     }
     (objects.iter().map(desired::Owned::to_value).collect(), warnings)
 }

@@ -31,6 +31,6 @@ pub mod wait;
 pub use binaries::{Missing, find_binary, workspace_binary};
 pub use control_plane::{AdminCredentials, ControlPlane, NodeSupport};
 pub use process::{ManagedProcess, free_port};
-pub use prometheus::{Alertmanager, Prometheus};
+pub use prometheus::{Alertmanager, Placement, Prometheus};
 pub use prometheus_operator::PrometheusOperator;
 pub use wait::eventually;

@@ -1,6 +1,8 @@
 //! Prometheus and Alertmanager from Debian's packages, on loopback, with a given configuration.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -9,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::binaries::find_binary;
 use crate::http_probe::{answers_ok, loopback_client};
+use crate::netns::NetworkNamespace;
 use crate::process::{ManagedProcess, free_port, scratch_dir, wait_until_ready};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,20 +42,39 @@ pub struct LoopbackServer {
     dir: TempDir,
 }
 
+/// Where a test server listens and how it is started.
+#[derive(Clone, Copy, Default)]
+pub struct Placement<'a> {
+    /// Its listen address; 127.0.0.1 on a free port if none.
+    pub listen: Option<SocketAddr>,
+    /// Started with `ip netns exec` in this namespace, so that it sees the namespace's hosts
+    /// file (the caller is in the namespace already, or the server would not be reachable).
+    pub namespace: Option<&'a NetworkNamespace>,
+}
+
 impl LoopbackServer {
-    /// Writes `files` into a fresh directory, starts `program` with the flags `args` gives for
-    /// (directory, port), and waits until `/-/ready` answers.
+    /// Writes `files` into a fresh directory, starts `program` as `placement` says with the
+    /// flags `args` gives for (directory, listen address), and waits until `/-/ready` answers.
     async fn start(
         name: &str,
         program: &Path,
         files: &[(&str, &str)],
-        args: impl FnOnce(&Path, u16) -> Vec<String>,
+        placement: Placement<'_>,
+        args: impl FnOnce(&Path, SocketAddr) -> Vec<String>,
     ) -> Result<Self> {
         let dir = scratch_dir(&format!("wardwatch-{name}-"))?;
         write_files(dir.path(), files)?;
-        let port = free_port()?;
-        let mut process = ManagedProcess::spawn(name, program, &args(dir.path(), port), dir.path())?;
-        let url = format!("http://127.0.0.1:{port}");
+        let listen = match placement.listen {
+            Some(listen) => listen,
+            None => SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+        };
+        let mut command = match placement.namespace {
+            Some(namespace) => namespace.exec(program),
+            None => Command::new(program),
+        };
+        command.args(args(dir.path(), listen));
+        let mut process = ManagedProcess::spawn_command(name, command, dir.path())?;
+        let url = format!("http://{listen}");
         let http = loopback_client();
         let ready = format!("{url}/-/ready");
         wait_until_ready(&mut process, READY_TIMEOUT, || answers_ok(&http, &ready)).await?;
@@ -86,13 +108,19 @@ impl Prometheus {
     /// Starts Prometheus with `config` (prometheus.yml) and extra `files` (rule files, ...)
     /// written beside it, and waits until `/-/ready` answers.
     pub async fn start(config: &str, files: &[(&str, &str)]) -> Result<Self> {
+        Self::start_placed(config, files, Placement::default()).await
+    }
+
+    /// [`Prometheus::start`] at a chosen address or inside a network namespace.
+    pub async fn start_placed(config: &str, files: &[(&str, &str)], placement: Placement<'_>) -> Result<Self> {
         let mut all = vec![("prometheus.yml", config)];
         all.extend_from_slice(files);
-        let server = LoopbackServer::start("prometheus", &find_binary("prometheus")?, &all, |dir, port| {
+        let program = find_binary("prometheus")?;
+        let server = LoopbackServer::start("prometheus", &program, &all, placement, |dir, listen| {
             vec![
                 format!("--config.file={}", dir.join("prometheus.yml").display()),
                 format!("--storage.tsdb.path={}", dir.join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--web.listen-address={listen}"),
                 "--web.enable-lifecycle".to_owned(),
                 "--log.level=warn".to_owned(),
             ]
@@ -148,17 +176,19 @@ impl Alertmanager {
     /// Starts Alertmanager with `config` (alertmanager.yml) and waits until `/-/ready` answers.
     pub async fn start(config: &str) -> Result<Self> {
         let files = [("alertmanager.yml", config)];
-        let server = LoopbackServer::start("alertmanager", &alertmanager_binary()?, &files, |dir, port| {
-            vec![
-                format!("--config.file={}", dir.join("alertmanager.yml").display()),
-                format!("--storage.path={}", dir.join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-                // An empty address turns the gossip cluster off: one instance, no extra ports.
-                "--cluster.listen-address=".to_owned(),
-                "--log.level=warn".to_owned(),
-            ]
-        })
-        .await?;
+        let placement = Placement::default();
+        let server =
+            LoopbackServer::start("alertmanager", &alertmanager_binary()?, &files, placement, |dir, listen| {
+                vec![
+                    format!("--config.file={}", dir.join("alertmanager.yml").display()),
+                    format!("--storage.path={}", dir.join("data").display()),
+                    format!("--web.listen-address={listen}"),
+                    // An empty address turns the gossip cluster off: one instance, no extra ports.
+                    "--cluster.listen-address=".to_owned(),
+                    "--log.level=warn".to_owned(),
+                ]
+            })
+            .await?;
         Ok(Self { server })
     }
 

@@ -80,6 +80,19 @@ impl PrometheusOperator {
         .await
     }
 
+    /// Waits until the operator has rendered a configuration for the `Prometheus` named
+    /// `prometheus` in `namespace` that satisfies `accept`, and returns it as YAML text.
+    pub async fn rendered_prometheus_config(
+        &self,
+        namespace: &str,
+        prometheus: &str,
+        timeout: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let name = format!("prometheus-{prometheus}");
+        self.rendered_secret(namespace, &name, "prometheus.yaml", timeout, accept).await
+    }
+
     /// Waits until the operator has rendered a configuration for the `Alertmanager` named
     /// `alertmanager` in `namespace` that satisfies `accept`, and returns it as YAML text.
     pub async fn rendered_alertmanager_config(
@@ -89,16 +102,29 @@ impl PrometheusOperator {
         timeout: Duration,
         accept: impl Fn(&str) -> bool,
     ) -> Result<String> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let name = format!("alertmanager-{alertmanager}-generated");
+        self.rendered_secret(namespace, &name, "alertmanager.yaml", timeout, accept).await
+    }
+
+    /// The text under `key` (or, gzipped, `key.gz`) of the Secret `name`, once it satisfies
+    /// `accept`.
+    async fn rendered_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        timeout: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         eventually(timeout, &format!("Secret {namespace}/{name}"), || async {
-            let Some(secret) = api.get_opt(&name).await? else { return Ok(None) };
+            let Some(secret) = api.get_opt(name).await? else { return Ok(None) };
             let data = secret.data.unwrap_or_default();
-            let config = if let Some(gz) = data.get("alertmanager.yaml.gz") {
+            let config = if let Some(gz) = data.get(&format!("{key}.gz")) {
                 let mut text = String::new();
                 flate2::read::GzDecoder::new(&gz.0[..]).read_to_string(&mut text).context("gunzip")?;
                 text
-            } else if let Some(plain) = data.get("alertmanager.yaml") {
+            } else if let Some(plain) = data.get(key) {
                 String::from_utf8(plain.0.clone())?
             } else {
                 return Ok(None);

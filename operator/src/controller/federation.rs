@@ -1,6 +1,7 @@
 //! The HospitalFederation controller: one ScrapeConfig per member hospital, pruned when a
-//! member leaves, and the federation's status.
+//! member leaves, the central `HospitalUnreachable` alerts, and the federation's status.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -15,15 +16,15 @@ use super::steps;
 use super::ward::MONITORING_RETRY;
 use crate::desired;
 use crate::error::Result;
-use crate::monitoring::ScrapeConfig;
+use crate::monitoring::{PrometheusRule, ScrapeConfig};
 use crate::status::{ConditionState, conditions, now};
 
 /// What a federation's reconcile does.
 pub type Plan = steps::Plan<HospitalFederationStatus>;
 
-/// The federation's ScrapeConfigs and status (pure); `monitoring` is whether
-/// prometheus-operator's CRDs are served.
-pub fn decide(federation: &HospitalFederation, monitoring: bool, now: Time) -> Plan {
+/// The federation's ScrapeConfigs, PrometheusRule and status (pure); `monitoring` is whether
+/// prometheus-operator's CRDs are served; `labels` the operator's default monitoring labels.
+pub fn decide(federation: &HospitalFederation, monitoring: bool, labels: &BTreeMap<String, String>, now: Time) -> Plan {
     let members = federation.spec.members.len();
     let states = [ConditionState::new(
         "Ready",
@@ -43,7 +44,8 @@ pub fn decide(federation: &HospitalFederation, monitoring: bool, now: Time) -> P
         conditions: conditions(&states, &previous.conditions, generation, now),
     };
     let (objects, prune) = if monitoring {
-        (desired::federation_objects(federation), vec![ApiResource::erase::<ScrapeConfig>(&())])
+        let kinds = vec![ApiResource::erase::<ScrapeConfig>(&()), ApiResource::erase::<PrometheusRule>(&())];
+        (desired::federation_objects(federation, labels), kinds)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -55,7 +57,7 @@ pub fn decide(federation: &HospitalFederation, monitoring: bool, now: Time) -> P
 pub async fn reconcile(federation: Arc<HospitalFederation>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer(<HospitalFederation as steps::Reconciled>::CONTROLLER);
     steps::namespace(federation.as_ref())?;
-    let plan = decide(&federation, ctx.monitoring_available().await, now());
+    let plan = decide(&federation, ctx.monitoring_available().await, &ctx.settings.monitoring_labels, now());
     steps::carry_out(&ctx, federation.as_ref(), plan).await
 }
 
@@ -78,12 +80,20 @@ mod tests {
     #[test]
     fn one_scrape_config_per_member_and_scrape_configs_pruned_only_with_prometheus_operator() {
         let at = Time(k8s_openapi::jiff::Timestamp::from_second(100).unwrap());
-        let plan = decide(&federation(), true, at.clone());
-        let names: Vec<&str> = plan.objects.iter().map(|o| o.name()).collect();
-        assert_eq!(names, ["north-st-mary", "north-general"]);
-        assert_eq!(plan.prune.len(), 1);
+        let labels = BTreeMap::from([("release".to_owned(), "kube-prometheus-stack".to_owned())]);
+        let plan = decide(&federation(), true, &labels, at.clone());
+        let names: Vec<(String, &str)> = plan.objects.iter().map(|o| (o.kind(), o.name())).collect();
+        assert_eq!(
+            names,
+            [
+                ("ScrapeConfig".to_owned(), "north-st-mary"),
+                ("ScrapeConfig".to_owned(), "north-general"),
+                ("PrometheusRule".to_owned(), "north")
+            ]
+        );
+        assert_eq!(plan.prune.len(), 2);
         assert_eq!(plan.status.members, 2);
-        let without = decide(&federation(), false, at);
+        let without = decide(&federation(), false, &labels, at);
         assert!(without.objects.is_empty() && without.prune.is_empty());
         assert_eq!(without.status.conditions[0].reason, "PrometheusOperatorMissing");
     }

@@ -1,12 +1,14 @@
 //! The ward's PrometheusRule, built from the Ward's spec by pure builders: per-patient
 //! reductions and clinical limit alerts ([`clinical`]), NEWS2 ([`news2`]), device health
-//! ([`device_health`]) and intrusion alerts ([`network`]). Every alert carries the labels and
+//! ([`device_health`]), intrusion alerts ([`network`]), and the ward- and bed-level series a
+//! central Prometheus federates ([`federated`]). Every alert carries the labels and
 //! annotations of [`alert`]; [`promtool`] writes `promtool test rules` files from the same
 //! builders.
 
 pub mod alert;
 pub mod clinical;
 pub mod device_health;
+pub mod federated;
 pub mod network;
 pub mod news2;
 pub mod patients;
@@ -61,6 +63,8 @@ pub fn rule_groups(ward: &Ward) -> Vec<RuleGroup> {
             "wardwatch.network",
             network::alerts(&scope, &names::gateway(ward)).into_iter().map(Alert::into_rule).collect(),
         ),
+        // What a HospitalFederation pulls: ward- and bed-level series, no patient identifier.
+        group("wardwatch.federated", federated::recording_rules(&scope, ward.spec.news2.enabled)),
     ]
 }
 
