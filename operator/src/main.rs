@@ -29,6 +29,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions wardwatch serves, as YAML.
     Crd,
+    /// Print the fleet dashboard (Grafana JSON) the chart ships for the central Grafana.
+    FleetDashboard,
     /// Print the objects the operator would apply for the given resources, with no cluster.
     Render {
         /// A YAML file of Wards, MonitoredDevices and HospitalFederations (`-` for stdin); repeatable.
@@ -56,6 +58,7 @@ async fn main() -> Result<()> {
         None => wardwatch_operator::run::run(cli.run).await?,
         Some(Command::Run(args)) => wardwatch_operator::run::run(*args).await?,
         Some(Command::Crd) => print!("{}", wardwatch_crds::crd_yaml()),
+        Some(Command::FleetDashboard) => println!("{}", wardwatch_operator::dashboards::fleet::pretty_json()),
         Some(Command::Render { files, quarantine_webhook }) => {
             let mut inputs = render::Inputs::default();
             for path in &files {

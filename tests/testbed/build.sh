@@ -104,6 +104,11 @@ GOFLAGS="-modfile=$am_modfile/go.mod" build_one alertmanager "$alertmanager" ale
 	"-X github.com/prometheus/common/version.Version=${alertmanager#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$alertmanager"
 rm -rf "$am_modfile"
 
+# The dashboards' schema check (tests/testbed/go/dashboard-check): grafana-foundation-sdk's types
+# for Grafana's dashboard schema, decoding strictly.
+gfsdk=$(module_version dashboard-check github.com/grafana/grafana-foundation-sdk/go)
+build_one dashboard-check "$gfsdk" dashboard-check .
+
 helm=$(module_version helm helm.sh/helm/v3)
 build_one helm "$helm" helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 

@@ -47,6 +47,17 @@ async fn chart_installs_the_api_and_the_example_ward_is_accepted() {
     let log_level = operator_field(r#"jsonpath={.spec.template.spec.containers[0].env[?(@.name=="RUST_LOG")].value}"#);
     assert_eq!(log_level, "info,kube=warn");
 
+    // The fleet dashboard, for the Grafana sidecar: the operator's, as the chart ships it.
+    let dashboard = succeeded(
+        "fleet dashboard",
+        cp.kubectl(&["get", "-n", "wardwatch-system", "configmap/wardwatch-fleet-dashboard", "-o", "json"]).unwrap(),
+    );
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let fleet: serde_json::Value =
+        serde_json::from_str(dashboard["data"]["wardwatch-fleet.json"].as_str().unwrap()).unwrap();
+    assert_eq!(fleet, wardwatch_operator::dashboards::fleet::dashboard_json());
+
     // The values schema refuses a typo'd value before anything reaches the cluster.
     let refused = cp.helm(&["template", "wardwatch", &chart, "--set", "operator.logFormat=xml"]).unwrap();
     assert!(!refused.status.success());

@@ -27,7 +27,8 @@ const ST_MARY_REPLICAS: [[u8; 4]; 2] = [[127, 0, 0, 2], [127, 0, 0, 3]];
 const GENERAL_REPLICAS: [[u8; 4]; 1] = [[127, 0, 0, 4]];
 const HOSPITAL_PORT: u16 = 9090;
 
-/// St Mary's ICU: a monitor whose patient turns hypoxic at once, and a stable oximeter.
+/// St Mary's ICU: a monitor whose patient turns hypoxic at once, a stable oximeter, and a
+/// ventilator and a point-of-care analyser at a third bed, so that every vital sign is reported.
 const ST_MARY: &str = "
 apiVersion: wardwatch.io/v1alpha1
 kind: Ward
@@ -51,6 +52,24 @@ spec:
   type: PulseOximeter
   patient: {id: MRN-100871, bed: ICU-02}
   twin: {scenario: stable, seed: 2, intervalSeconds: 1}
+---
+apiVersion: wardwatch.io/v1alpha1
+kind: MonitoredDevice
+metadata: {name: bed-03-ventilator, namespace: st-mary}
+spec:
+  ward: icu-east
+  type: Ventilator
+  patient: {id: MRN-101005, bed: ICU-03}
+  twin: {scenario: stable, seed: 3, intervalSeconds: 1}
+---
+apiVersion: wardwatch.io/v1alpha1
+kind: MonitoredDevice
+metadata: {name: bed-03-analyser, namespace: st-mary}
+spec:
+  ward: icu-east
+  type: PointOfCareAnalyzer
+  patient: {id: MRN-101005, bed: ICU-03}
+  twin: {scenario: stable, seed: 4, intervalSeconds: 1}
 ";
 
 /// General's ward 3: one stable monitor.
@@ -115,6 +134,7 @@ spec:
 struct Hospital {
     _processes: Vec<ManagedProcess>,
     replicas: Vec<Prometheus>,
+    wards: Vec<wardwatch_crds::Ward>,
 }
 
 /// The hospital's objects as the operator renders them, its device pods run from their specs
@@ -189,7 +209,7 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
         let prometheus = Prometheus::start_placed(&config, &[("ward.rules.yml", &rules)], placement).await.unwrap();
         started.push(prometheus);
     }
-    Hospital { _processes: processes, replicas: started }
+    Hospital { _processes: processes, replicas: started, wards: inputs.wards.clone() }
 }
 
 fn ward_namespace(ward: &wardwatch_crds::Ward) -> String {
@@ -235,6 +255,42 @@ async fn central_configuration(cp: &ControlPlane) -> (String, Vec<(String, Strin
     let mut config: Value = serde_yaml::from_str(&config).unwrap();
     config["rule_files"] = json!(rule_files.iter().map(|(name, _)| name).collect::<Vec<_>>());
     (serde_yaml::to_string(&config).unwrap(), rule_files)
+}
+
+/// `expr` as Grafana sends it with every variable at "All" (`.+`) and `$__rate_interval` at 1m.
+fn as_sent(expr: &str, variables: &[String]) -> String {
+    let mut expr = expr.replace("$__rate_interval", "1m");
+    for name in variables {
+        expr = expr.replace(&format!("${name}"), ".+");
+    }
+    expr
+}
+
+/// Every variable and panel query of `dashboard` answers on `prometheus` with data: a query
+/// that errors or returns nothing fails. Returns the number of queries run.
+async fn every_query_answers(prometheus: &Prometheus, dashboard: &Value) -> usize {
+    let title = dashboard["title"].as_str().unwrap_or_default();
+    let variables: Vec<&Value> = dashboard["templating"]["list"].as_array().unwrap().iter().collect();
+    let names: Vec<String> = variables.iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect();
+    let mut run = 0;
+    for variable in variables.iter().filter(|v| v["type"] == "query") {
+        // label_values(SELECTOR, LABEL): the selector's series must carry the label.
+        let definition = variable["definition"].as_str().unwrap();
+        let inner = definition.strip_prefix("label_values(").and_then(|d| d.strip_suffix(')')).unwrap();
+        let (selector, label) = inner.rsplit_once(", ").unwrap();
+        let found = series(prometheus, &as_sent(selector, &names)).await;
+        assert!(found.iter().any(|(l, _)| l.contains_key(label)), "{title}: variable {definition} has no values");
+        run += 1;
+    }
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = as_sent(target["expr"].as_str().unwrap(), &names);
+            let found = series(prometheus, &expr).await;
+            assert!(!found.is_empty(), "{title}: panel {:?} has no data: {expr}", panel["title"]);
+            run += 1;
+        }
+    }
+    run
 }
 
 /// The series `query` returns, as label maps with their values.
@@ -309,12 +365,12 @@ async fn federate(namespace: &NetworkNamespace) {
         targets.into_iter().map(|(l, v)| (l["hospital"].clone(), (l["ward"].clone(), v))).collect();
     // One series per ward, counting each ward's exporters once, though St Mary's answers come
     // from two replicas.
-    assert_eq!(by_hospital["st-mary"], ("icu-east".to_owned(), 2.0));
+    assert_eq!(by_hospital["st-mary"], ("icu-east".to_owned(), 4.0));
     assert_eq!(by_hospital["general"], ("ward-3".to_owned(), 1.0));
     let beds = series(&central, r#"bed:wardwatch_news2_score:max{federation="north"}"#).await;
     let mut bed_names: Vec<&str> = beds.iter().map(|(l, _)| l["bed"].as_str()).collect();
     bed_names.sort();
-    assert_eq!(bed_names, ["ICU-01", "ICU-02", "W3-07"], "{beds:?}");
+    assert_eq!(bed_names, ["ICU-01", "ICU-02", "ICU-03", "W3-07"], "{beds:?}");
 
     for leak in [r#"{federation="north",patient=~".+"}"#, r#"{federation="north",exported_patient=~".+"}"#] {
         assert!(series(&central, leak).await.is_empty(), "{leak} crossed the boundary");
@@ -336,6 +392,20 @@ async fn federate(namespace: &NetworkNamespace) {
     .unwrap();
     assert_eq!(research[0].0["patient"], "GEN-7001");
     assert_eq!(research[0].0["hospital"], "general");
+
+    // Every query of the fleet dashboard answers at the centre, every query of the ward's
+    // dashboard and every federated recording rule at St Mary's (the replica that stays).
+    let fleet = wardwatch_operator::dashboards::fleet::dashboard_json();
+    let fleet_queries = every_query_answers(&central, &fleet).await;
+    let ward = &st_mary.wards[0];
+    let ward_queries =
+        every_query_answers(&st_mary.replicas[1], &wardwatch_operator::dashboards::dashboard_json(ward)).await;
+    let scope = wardwatch_operator::rules::scope(ward);
+    for rule in wardwatch_operator::rules::federated::recording_rules(&scope, true) {
+        let found = series(&st_mary.replicas[1], &rule.expr).await;
+        assert!(!found.is_empty(), "{:?} has no data: {}", rule.record, rule.expr);
+    }
+    eprintln!("queries answered: fleet dashboard {fleet_queries}, ward dashboard {ward_queries}");
 
     // The careless federation pulled patient-level series without opting in: none arrived, and
     // what did arrive is labelled with the federation's hospital id.
