@@ -367,6 +367,14 @@ async fn federate(namespace: &NetworkNamespace) {
     // from two replicas.
     assert_eq!(by_hospital["st-mary"], ("icu-east".to_owned(), 4.0));
     assert_eq!(by_hospital["general"], ("ward-3".to_owned(), 1.0));
+    // Nothing is wrong with either ward's network: every device scores 100.
+    let health = eventually(Duration::from_secs(30), "each ward's network health", || async {
+        let found = series(&central, r#"ward:wardwatch_network_health:avg{federation="north"}"#).await;
+        Ok((found.len() == 2).then_some(found))
+    })
+    .await
+    .unwrap();
+    assert!(health.iter().all(|(_, score)| *score == 100.0), "{health:?}");
     let beds = series(&central, r#"bed:wardwatch_news2_score:max{federation="north"}"#).await;
     let mut bed_names: Vec<&str> = beds.iter().map(|(l, _)| l["bed"].as_str()).collect();
     bed_names.sort();

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::grafana::{Kind, Panel, Query, dashboard, label_variable};
 use crate::rules::federated::{
-    BED_NEWS2, WARD_ALERTS, WARD_BYTES, WARD_CAPTURE_DROPPED, WARD_INTRUSIONS, WARD_NEWS2_BANDS, WARD_TARGETS,
-    WARD_TARGETS_UP,
+    BED_NEWS2, WARD_ALERTS, WARD_BYTES, WARD_CAPTURE_DROPPED, WARD_INTRUSIONS, WARD_NETWORK_HEALTH, WARD_NEWS2_BANDS,
+    WARD_TARGETS, WARD_TARGETS_UP,
 };
 
 pub const UID: &str = "wardwatch-fleet";
@@ -63,6 +63,13 @@ pub fn panels() -> Vec<Panel> {
                 format!("sum by (hospital, severity) ({})", selected(WARD_ALERTS)),
                 "{{hospital}} {{severity}}",
             )],
+        ),
+        Panel::new(
+            Kind::TimeSeries,
+            "Network health by ward",
+            "none",
+            "The mean of the ward's devices' network health scores (0-100).",
+            vec![Query::new(selected(WARD_NETWORK_HEALTH), "{{hospital}} {{ward}}")],
         ),
         Panel::new(
             Kind::TimeSeries,

@@ -61,6 +61,13 @@ pub fn panels(selector: &str) -> Vec<Panel> {
             )],
         ),
         Panel::new(
+            Kind::TimeSeries,
+            "Network health score by device",
+            "none",
+            "100 when the exporter is up and sees no intrusion, capture loss or retransmission; each takes its share off (see the README's definition).",
+            vec![Query::new(ward(crate::rules::network_health::DEVICE_SCORE), "{{device}}")],
+        ),
+        Panel::new(
             Kind::Stat,
             "Scrape targets up",
             "none",

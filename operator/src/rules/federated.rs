@@ -7,6 +7,7 @@
 //! pick a hospital and a ward.
 
 use super::alert::{Scope, record};
+use super::network_health::DEVICE_SCORE;
 use super::news2;
 use super::patients::BED_INFO;
 use crate::monitoring::Rule;
@@ -28,6 +29,8 @@ pub const WARD_CAPTURE_DROPPED: &str = "ward:wardwatch_capture_dropped_packets:r
 pub const WARD_BYTES: &str = "ward:wardwatch_bytes:rate5m";
 /// Intrusion-rule firings in the last hour, by `rule`.
 pub const WARD_INTRUSIONS: &str = "ward:wardwatch_ids_alerts:increase1h";
+/// The mean of the ward's devices' network health scores (see [`super::network_health`]).
+pub const WARD_NETWORK_HEALTH: &str = "ward:wardwatch_network_health:avg";
 
 /// The NEWS2 bands of NHS guidance on clinical response: (band, lowest score, highest score).
 const NEWS2_BANDS: [(&str, u32, Option<u32>); 3] = [("low", 0, Some(4)), ("medium", 5, Some(6)), ("high", 7, None)];
@@ -72,6 +75,7 @@ pub fn recording_rules(scope: &Scope, news2: bool) -> Vec<Rule> {
             format!("sum by ({WARD}, rule) (increase({}[1h]))", series("wardwatch_ids_alerts_total")),
             &[],
         ),
+        record(WARD_NETWORK_HEALTH, format!("avg by ({WARD}) ({})", series(DEVICE_SCORE)), &[]),
     ]);
     rules
 }
@@ -87,7 +91,7 @@ mod tests {
     #[test]
     fn nothing_federated_is_grouped_by_patient_and_every_rule_is_scoped_to_the_ward() {
         let rules = recording_rules(&scope(), true);
-        assert_eq!(rules.len(), 10);
+        assert_eq!(rules.len(), 11);
         for rule in &rules {
             let name = rule.record.as_deref().unwrap();
             assert!(name.starts_with("ward:wardwatch_") || name.starts_with("bed:wardwatch_"), "{name}");
@@ -104,6 +108,6 @@ mod tests {
     fn without_news2_only_the_ward_totals_remain() {
         let rules = recording_rules(&scope(), false);
         assert!(rules.iter().all(|r| !r.expr.contains(news2::SCORE)));
-        assert_eq!(rules.len(), 6);
+        assert_eq!(rules.len(), 7);
     }
 }

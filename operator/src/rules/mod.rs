@@ -10,6 +10,7 @@ pub mod clinical;
 pub mod device_health;
 pub mod federated;
 pub mod network;
+pub mod network_health;
 pub mod news2;
 pub mod patients;
 pub mod promtool;
@@ -59,10 +60,11 @@ pub fn rule_groups(ward: &Ward) -> Vec<RuleGroup> {
     vec![
         group("wardwatch.clinical", clinical),
         group("wardwatch.device", device_health::alerts(&scope).into_iter().map(Alert::into_rule).collect()),
-        group(
-            "wardwatch.network",
-            network::alerts(&scope, &names::gateway(ward)).into_iter().map(Alert::into_rule).collect(),
-        ),
+        group("wardwatch.network", {
+            let mut rules = vec![network_health::recording_rule(&scope)];
+            rules.extend(network::alerts(&scope, &names::gateway(ward)).into_iter().map(Alert::into_rule));
+            rules
+        }),
         // What a HospitalFederation pulls: ward- and bed-level series, no patient identifier.
         group("wardwatch.federated", federated::recording_rules(&scope, ward.spec.news2.enabled)),
     ]

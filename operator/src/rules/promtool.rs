@@ -326,6 +326,30 @@ fn device_and_network_tests(ward: &Ward, scope: &Scope) -> Vec<Value> {
             {"eval_time": "45s", "alertname": "WardwatchExporterDown", "exp_alerts": []},
             {"eval_time": "70s", "alertname": "WardwatchExporterDown", "exp_alerts": [{"exp_labels": device_labels("warning", "device")}]},
         ]}));
+    // The network health score loses its share for each problem in turn: an intrusion rule
+    // holds from 35 s (x0.5), the capture drops from 65 s (x0.75), TCP retransmits 40 % from
+    // 125 s (x0.75), and the exporter is down from 200 s (0).
+    let score_labels = format!(
+        r#"{}{{device="bed-01",hospital="{}",namespace="{}",ward="{}"}}"#,
+        super::network_health::DEVICE_SCORE,
+        ward.spec.hospital_id,
+        scope.namespace,
+        scope.ward
+    );
+    let score_at = |eval_time: &str, value: f64| {
+        json!({"expr": super::network_health::DEVICE_SCORE, "eval_time": eval_time,
+               "exp_samples": [{"labels": score_labels, "value": value}]})
+    };
+    tests.push(json!({"name": "network health score", "interval": format!("{STEP_SECONDS}s"),
+        "input_series": [
+            {"series": format!("up{}", target("")), "values": format!("1x39 0x{SAMPLES}")},
+            {"series": format!("wardwatch_ids_alert_active{}", target(r#",rule="port_scan""#)), "values": format!("0x6 1x{SAMPLES}")},
+            {"series": format!("wardwatch_capture_dropped_packets_total{}", target(r#",reason="kernel""#)), "values": format!("0x12 10+10x{SAMPLES}")},
+            {"series": format!("wardwatch_packets_total{}", target(r#",protocol="tcp""#)), "values": format!("0+100x{SAMPLES}")},
+            {"series": format!("wardwatch_tcp_retransmitted_segments_total{}", target("")), "values": format!("0x24 1000+1000x{SAMPLES}")},
+        ],
+        "promql_expr_test": [score_at("20s", 100.0), score_at("40s", 50.0), score_at("80s", 37.5),
+                             score_at("150s", 28.125), score_at("210s", 0.0)]}));
     // Each intrusion rule: the device's counter steps once at t=30s; the gateway's exporter sees
     // it too and is named as the gateway.
     for intrusion in INTRUSION_ALERTS {
