@@ -31,6 +31,8 @@ enum Command {
     Crd,
     /// Print the fleet dashboard (Grafana JSON) the chart ships for the central Grafana.
     FleetDashboard,
+    /// Print the device dashboard (Grafana JSON) the chart ships for a hospital's Grafana.
+    DeviceDashboard,
     /// Print the objects the operator would apply for the given resources, with no cluster.
     Render {
         /// A YAML file of Wards, MonitoredDevices and HospitalFederations (`-` for stdin); repeatable.
@@ -59,6 +61,7 @@ async fn main() -> Result<()> {
         Some(Command::Run(args)) => wardwatch_operator::run::run(*args).await?,
         Some(Command::Crd) => print!("{}", wardwatch_crds::crd_yaml()),
         Some(Command::FleetDashboard) => println!("{}", wardwatch_operator::dashboards::fleet::pretty_json()),
+        Some(Command::DeviceDashboard) => println!("{}", wardwatch_operator::dashboards::device::pretty_json()),
         Some(Command::Render { files, quarantine_webhook }) => {
             let mut inputs = render::Inputs::default();
             for path in &files {

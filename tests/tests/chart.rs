@@ -47,16 +47,21 @@ async fn chart_installs_the_api_and_the_example_ward_is_accepted() {
     let log_level = operator_field(r#"jsonpath={.spec.template.spec.containers[0].env[?(@.name=="RUST_LOG")].value}"#);
     assert_eq!(log_level, "info,kube=warn");
 
-    // The fleet dashboard, for the Grafana sidecar: the operator's, as the chart ships it.
-    let dashboard = succeeded(
-        "fleet dashboard",
-        cp.kubectl(&["get", "-n", "wardwatch-system", "configmap/wardwatch-fleet-dashboard", "-o", "json"]).unwrap(),
-    );
-    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
-    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
-    let fleet: serde_json::Value =
-        serde_json::from_str(dashboard["data"]["wardwatch-fleet.json"].as_str().unwrap()).unwrap();
-    assert_eq!(fleet, wardwatch_operator::dashboards::fleet::dashboard_json());
+    // The fleet and device dashboards, for the Grafana sidecar: the operator's, as the chart
+    // ships them.
+    let shipped = [
+        ("fleet", wardwatch_operator::dashboards::fleet::dashboard_json()),
+        ("device", wardwatch_operator::dashboards::device::dashboard_json()),
+    ];
+    for (name, built) in shipped {
+        let config_map = format!("configmap/wardwatch-{name}-dashboard");
+        let found =
+            succeeded(&config_map, cp.kubectl(&["get", "-n", "wardwatch-system", &config_map, "-o", "json"]).unwrap());
+        let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+        assert_eq!(found["metadata"]["labels"]["grafana_dashboard"], "1");
+        let json = found["data"][format!("wardwatch-{name}.json")].as_str().unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(json).unwrap(), built, "{name}");
+    }
 
     // The values schema refuses a typo'd value before anything reaches the cluster.
     let refused = cp.helm(&["template", "wardwatch", &chart, "--set", "operator.logFormat=xml"]).unwrap();

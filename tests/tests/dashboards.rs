@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use testbed::find_binary;
-use wardwatch_operator::dashboards::fleet;
+use wardwatch_operator::dashboards::{device, fleet};
 use wardwatch_operator::render::{Inputs, render};
 
 fn workspace() -> PathBuf {
@@ -51,9 +51,10 @@ fn every_dashboard_decodes_strictly_against_grafanas_schema() {
     let mut files = ward_dashboards(dir.path());
     assert_eq!(files.len(), 1, "one dashboard per ward");
     files.push(workspace().join("charts/wardwatch/dashboards/fleet.json"));
+    files.push(workspace().join("charts/wardwatch/dashboards/device.json"));
     let (passed, output) = check(&files);
     assert!(passed, "{output}");
-    assert_eq!(output.lines().filter(|l| l.contains(": ok, ")).count(), 2, "{output}");
+    assert_eq!(output.lines().filter(|l| l.contains(": ok, ")).count(), 3, "{output}");
 
     // The check is strict: a panel field the schema does not know, or a panel option of the
     // wrong type, fails it.
@@ -69,11 +70,14 @@ fn every_dashboard_decodes_strictly_against_grafanas_schema() {
 }
 
 #[test]
-fn the_charts_fleet_dashboard_is_the_operators() {
-    let shipped = std::fs::read_to_string(workspace().join("charts/wardwatch/dashboards/fleet.json")).unwrap();
-    assert_eq!(
-        shipped.trim_end(),
-        fleet::pretty_json(),
-        "regenerate it: cargo run -p wardwatch-operator -- fleet-dashboard > charts/wardwatch/dashboards/fleet.json"
-    );
+fn the_charts_dashboards_are_the_operators() {
+    for (name, built) in [("fleet", fleet::pretty_json()), ("device", device::pretty_json())] {
+        let shipped =
+            std::fs::read_to_string(workspace().join(format!("charts/wardwatch/dashboards/{name}.json"))).unwrap();
+        assert_eq!(
+            shipped.trim_end(),
+            built,
+            "regenerate it: cargo run -p wardwatch-operator -- {name}-dashboard > charts/wardwatch/dashboards/{name}.json"
+        );
+    }
 }

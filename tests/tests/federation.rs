@@ -408,12 +408,14 @@ async fn federate(namespace: &NetworkNamespace) {
     let ward = &st_mary.wards[0];
     let ward_queries =
         every_query_answers(&st_mary.replicas[1], &wardwatch_operator::dashboards::dashboard_json(ward)).await;
+    let device_dashboard = wardwatch_operator::dashboards::device::dashboard_json();
+    let device_queries = every_query_answers(&st_mary.replicas[1], &device_dashboard).await;
     let scope = wardwatch_operator::rules::scope(ward);
     for rule in wardwatch_operator::rules::federated::recording_rules(&scope, true) {
         let found = series(&st_mary.replicas[1], &rule.expr).await;
         assert!(!found.is_empty(), "{:?} has no data: {}", rule.record, rule.expr);
     }
-    eprintln!("queries answered: fleet dashboard {fleet_queries}, ward dashboard {ward_queries}");
+    eprintln!("queries answered: fleet dashboard {fleet_queries}, ward {ward_queries}, device {device_queries}");
 
     // The careless federation pulled patient-level series without opting in: none arrived, and
     // what did arrive is labelled with the federation's hospital id.

@@ -46,16 +46,34 @@ pub struct Panel {
     pub kind: Kind,
     pub unit: String,
     pub queries: Vec<Query>,
+    /// Data links on every value (Grafana's `fieldConfig.defaults.links`).
+    pub links: Vec<Value>,
 }
 
 impl Panel {
     pub fn new(kind: Kind, title: &str, unit: &str, description: &str, queries: Vec<Query>) -> Self {
-        Self { title: title.to_owned(), description: description.to_owned(), kind, unit: unit.to_owned(), queries }
+        Self {
+            title: title.to_owned(),
+            description: description.to_owned(),
+            kind,
+            unit: unit.to_owned(),
+            queries,
+            links: Vec::new(),
+        }
+    }
+
+    /// The panel with `link` on each of its values.
+    pub fn linked(mut self, link: Value) -> Self {
+        self.links.push(link);
+        self
     }
 }
 
 fn field_config(panel: &Panel) -> Value {
     let mut defaults = json!({"unit": panel.unit});
+    if !panel.links.is_empty() {
+        defaults["links"] = json!(panel.links);
+    }
     if matches!(panel.kind, Kind::TimeSeries | Kind::Stacked) {
         let stacking = if panel.kind == Kind::Stacked { "normal" } else { "none" };
         defaults["custom"] = json!({

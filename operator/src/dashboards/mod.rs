@@ -1,7 +1,9 @@
 //! Grafana dashboards from one source: the ward's ([`ward`], a ConfigMap per ward that the
 //! kube-prometheus-stack Grafana sidecar loads, label `grafana_dashboard: "1"`) and the fleet's
-//! across federated hospitals ([`fleet`], shipped by the chart), built with [`grafana`].
+//! across federated hospitals ([`fleet`]) and one device's with its patient ([`device`], linked
+//! from the ward's), both shipped by the chart, all built with [`grafana`].
 
+pub mod device;
 pub mod fleet;
 pub mod grafana;
 pub mod ward;

@@ -5,6 +5,7 @@
 use serde_json::Value;
 use wardwatch_clinical::VITAL_SIGNS;
 
+use super::device;
 use super::grafana::{Kind, Panel, Query, dashboard, label_variable};
 
 /// The panels, for the ward whose series `selector` (`namespace="…",ward="…"`, no braces)
@@ -66,7 +67,8 @@ pub fn panels(selector: &str) -> Vec<Panel> {
             "none",
             "100 when the exporter is up and sees no intrusion, capture loss or retransmission; each takes its share off (see the README's definition).",
             vec![Query::new(ward(crate::rules::network_health::DEVICE_SCORE), "{{device}}")],
-        ),
+        )
+        .linked(device::link_from_series()),
         Panel::new(
             Kind::Stat,
             "Scrape targets up",
@@ -79,8 +81,9 @@ pub fn panels(selector: &str) -> Vec<Panel> {
             "Traffic by device",
             "Bps",
             "Wire bytes per second each exporter counted (both directions).",
-            vec![Query::new(rate("wardwatch_bytes_total", "device"), "{{device}}")],
-        ),
+            vec![Query::new(rate("wardwatch_bytes_total", "ward, device"), "{{device}}")],
+        )
+        .linked(device::link_from_series()),
         Panel::new(
             Kind::Stacked,
             "Protocol mix",
