@@ -26,6 +26,7 @@ fn context(device: &str) -> oru::Context {
         patient_id: format!("P-{device}"),
         bed: "1".into(),
         ward: "icu-east".into(),
+        profile: Default::default(),
     }
 }
 
