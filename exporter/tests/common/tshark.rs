@@ -68,3 +68,23 @@ pub fn counts_of(frames: &[Frame]) -> Counts {
 pub fn counts(path: &Path) -> Counts {
     counts_of(&frames(path))
 }
+
+/// Every OBX segment of every HL7 message in `capture` as tshark's HL7 dissector reads it (TCP
+/// port `port` decoded as HL7), in wire order: its fields split at `|`, OBX-n at index n.
+pub fn hl7_obx_segments(capture: &Path, port: &str) -> Vec<Vec<String>> {
+    let output = Command::new("tshark")
+        .arg("-r")
+        .arg(capture)
+        .args(["-d", &format!("tcp.port=={port},hl7"), "-Y", "hl7"])
+        .args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=`", "-e", "hl7.segment"])
+        .output()
+        .expect("tshark is installed by scripts/install-deps.sh");
+    assert!(output.status.success(), "tshark on {}: {}", capture.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .flat_map(|line| line.split('`').map(str::to_owned).collect::<Vec<_>>())
+        // tshark prints each segment's terminating CR as the two characters `\r`.
+        .map(|segment| segment.trim_end_matches("\\r").split('|').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|fields| fields[0] == "OBX")
+        .collect()
+}
