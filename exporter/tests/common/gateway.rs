@@ -93,6 +93,7 @@ pub fn start_exporter(port: &str) -> Option<(Child, String)> {
         .unwrap();
     let Some(address) = served_address(exporter.stderr.take().unwrap(), Duration::from_secs(10)) else {
         exporter.kill().unwrap();
+        exporter.wait().unwrap();
         panic!("the exporter did not report its address");
     };
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -106,6 +107,8 @@ pub fn start_exporter(port: &str) -> Option<(Child, String)> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    exporter.kill().unwrap();
+    exporter.wait().unwrap();
     panic!("the capture did not open");
 }
 
