@@ -4,13 +4,13 @@
 //! containment rows), same seed and patients. Both are read by the exporter in the same rounds;
 //! the table gives each dialect's rate beside the LOINC one as a ratio, with the CPU model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use wardwatch_simulator::capture;
 use wardwatch_simulator::cli::pcap_config;
 
-use crate::offline::{Reader, measure, reader_cpu, repeats};
+use crate::offline::{Reader, exporter_summary, measure, reader_cpu, repeats};
 use crate::proc::{cpu_model, thousands};
 
 const PROFILES: [&str; 2] = ["loinc", "ihe-pcd-01"];
@@ -34,21 +34,9 @@ fn capture_file(profile: &str) -> PathBuf {
     path
 }
 
-/// The exporter's summary of `path`.
-fn summary(path: &Path) -> serde_json::Value {
-    let output = Command::new(crate::exporter_binary())
-        .args(["--read", path.to_str().unwrap(), "--summary", "json", "--alert-lines", "/dev/null"])
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running the exporter");
-    assert!(output.status.success(), "the exporter failed on {}", path.display());
-    serde_json::from_slice(&output.stdout).expect("the summary")
-}
-
 pub fn run() {
     let paths: Vec<PathBuf> = PROFILES.iter().map(|p| capture_file(p)).collect();
-    let summaries: Vec<serde_json::Value> = paths.iter().map(|p| summary(p)).collect();
+    let summaries: Vec<serde_json::Value> = paths.iter().map(|p| exporter_summary(p)).collect();
     // The same ward either way: the bench compares reading, not different contents.
     assert_eq!(summaries[0]["vitals"], summaries[1]["vitals"], "the two dialects must read as the same vitals");
     for summary in &summaries {

@@ -106,8 +106,8 @@ pub fn measure(readers: &[Reader<'_>]) -> Vec<Measured> {
         .collect()
 }
 
-/// The exporter's packet count for `path` (also checks that it reads the whole file).
-fn exporter_packets(path: &Path) -> u64 {
+/// The exporter's `--summary json` of `path`.
+pub fn exporter_summary(path: &Path) -> serde_json::Value {
     let output = Command::new(crate::exporter_binary())
         .args(["--read", path.to_str().unwrap(), "--summary", "json", "--alert-lines", "/dev/null"])
         .env("RUST_LOG", "warn")
@@ -116,8 +116,12 @@ fn exporter_packets(path: &Path) -> u64 {
         .expect("running the exporter");
     assert!(output.status.success(), "the exporter failed on {}", path.display());
     // stdout is the summary alone (alert lines go to stderr).
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the summary");
-    summary["packets"].as_u64().expect("the summary's packet count")
+    serde_json::from_slice(&output.stdout).expect("the summary")
+}
+
+/// The exporter's packet count for `path` (also checks that it reads the whole file).
+fn exporter_packets(path: &Path) -> u64 {
+    exporter_summary(path)["packets"].as_u64().expect("the summary's packet count")
 }
 
 pub fn run() {
