@@ -126,13 +126,40 @@ pub fn build_with_waveform(
     // Headers and vitals fit in a kilobyte; a strip takes up to seven bytes a sample.
     let capacity = 1_024 + waveform.map_or(0, |w| w.samples_mv.len() * 7);
     let mut w = Writer::with_capacity(Separators::default(), capacity);
+    write_msh(&mut w, context, &when, control_id);
+    w.segment("PID")
+        .field(&["1"])
+        .field(&[])
+        .field(&[&context.patient_id, "", "", &context.hospital_id, "MR"])
+        .field(&[])
+        .field(&["", ""])
+        .end();
+    w.segment("PV1").field(&["1"]).field(&["I"]).field(&[&context.ward, "", &context.bed]).end();
+    w.segment("OBR")
+        .field(&["1"])
+        .field(&[])
+        .field(&[control_id])
+        .field(match context.profile {
+            Hl7Profile::Loinc => &["VITALS", "Vital signs", "L"],
+            Hl7Profile::IhePcd01 => &hl7_profile::PCD_01_ORDER,
+        })
+        .field(&[])
+        .field(&[])
+        .field(&[&when])
+        .end();
+    write_observations(&mut w, context.profile, observations, waveform, &when);
+    w.finish()
+}
+
+/// The MSH segment: v2.5, or v2.6 with PCD-01's acknowledgement types and profile.
+fn write_msh(w: &mut Writer, context: &Context, when: &str, control_id: &str) {
     let msh = w
         .segment("MSH")
         .field(&[&context.device_id])
         .field(&[&context.hospital_id])
         .field(&[&context.receiver])
         .field(&[&context.hospital_id])
-        .field(&[&when])
+        .field(&[when])
         .field(&[])
         .field(&["ORU", "R01", "ORU_R01"])
         .field(&[control_id])
@@ -154,66 +181,40 @@ pub fn build_with_waveform(
             .field(&hl7_profile::PCD_01_PROFILE),
     };
     msh.end();
-    w.segment("PID")
-        .field(&["1"])
-        .field(&[])
-        .field(&[&context.patient_id, "", "", &context.hospital_id, "MR"])
-        .field(&[])
-        .field(&["", ""])
-        .end();
-    w.segment("PV1").field(&["1"]).field(&["I"]).field(&[&context.ward, "", &context.bed]).end();
-    w.segment("OBR")
-        .field(&["1"])
-        .field(&[])
-        .field(&[control_id])
-        .field(match context.profile {
-            Hl7Profile::Loinc => &["VITALS", "Vital signs", "L"],
-            Hl7Profile::IhePcd01 => &hl7_profile::PCD_01_ORDER,
-        })
-        .field(&[])
-        .field(&[])
-        .field(&[&when])
-        .end();
-    let pcd = context.profile == Hl7Profile::IhePcd01;
+}
+
+/// The OBX segments: under PCD-01, the containment tree's device (MDS) and VMD rows first;
+/// then one per vital sign, coded as `profile` says; then the waveform strip, if any.
+fn write_observations(
+    w: &mut Writer,
+    profile: Hl7Profile,
+    observations: &[Observation],
+    waveform: Option<Waveform<'_>>,
+    when: &str,
+) {
+    let pcd = profile == Hl7Profile::IhePcd01;
     let mut set_id = 0;
     let mut next_id = || {
         set_id += 1;
         set_id
     };
     if pcd {
-        // The containment tree's device and VMD rows: no value, status X (not a result).
+        // No value, status X (not a result): they name the device the metrics belong to.
         for (code, path) in [(&hl7_profile::PCD_01_MDS, "1.0.0.0"), (&hl7_profile::PCD_01_VMD, "1.1.0.0")] {
             let value = ObxValue::Text(&[]);
-            let obx = Obx {
-                set_id: next_id(),
-                value_type: "",
-                code,
-                sub_id: path,
-                value,
-                unit: &[],
-                status: "X",
-                when: &when,
-            };
-            write_obx(&mut w, obx);
+            let (value_type, unit, status) = ("", &[][..], "X");
+            write_obx(w, Obx { set_id: next_id(), value_type, code, sub_id: path, value, unit, status, when });
         }
     }
-    let status = context.profile.result_status();
+    let status = profile.result_status();
     for (i, observation) in observations.iter().enumerate() {
         let value = format_value(observation.value, 2);
-        let (code, unit) = context.profile.coding(observation.vital);
+        let (code, unit) = profile.coding(observation.vital);
         let path = if pcd { format!("1.1.1.{}", i + 1) } else { String::new() };
         let value = ObxValue::Text(&[&value]);
-        let obx = Obx {
-            set_id: next_id(),
-            value_type: "NM",
-            code: &code,
-            sub_id: &path,
-            value,
-            unit: &unit,
-            status,
-            when: &when,
-        };
-        write_obx(&mut w, obx);
+        let obx =
+            Obx { set_id: next_id(), value_type: "NM", code: &code, sub_id: &path, value, unit: &unit, status, when };
+        write_obx(w, obx);
     }
     if let Some(waveform) = waveform {
         let (unit, path) =
@@ -227,11 +228,10 @@ pub fn build_with_waveform(
             value,
             unit,
             status,
-            when: &when,
+            when,
         };
-        write_obx(&mut w, obx);
+        write_obx(w, obx);
     }
-    w.finish()
 }
 
 #[cfg(test)]
