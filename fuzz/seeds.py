@@ -235,6 +235,24 @@ def hl7_seeds(captured):
         b"| ~\\&line\rbreak\x01a b\x01x\ny",
         b"|^~ &line\rbreak\x01 \\E\\ ",
         b"#$%!*\\!x*y%z$\x01\r",
+        # An IHE PCD-01 report with MDC codes and units, and a lab's LOINC in other units.
+        b"MSH|^~\\&|MON^0123^EUI-64|H|||20261122||ORU^R01^ORU_R01|P1|P|2.6|||NE|AL\rPID|||9^^^H^PI~P-1^^^H^MR\r"
+        b"PV1||I|ICU^^3\rOBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X\r"
+        b"OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|0.97|262656^MDC_DIM_DIMLESS^MDC|||||R\r"
+        b"OBX|3|SN|151562^MDC_RESP_RATE^MDC|1.1.1.2|=^16|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R\r"
+        b"OBX|4|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.1.1.3|16|265987^MDC_DIM_KILO_PASCAL^MDC|||||W\r",
+        b"MSH|^~\\&|LAB|H|||20261122||ORU^R01|L1|P|2.5\rPID|||\rPV1|1|I|ICU^^4\r"
+        b"OBX|1|NM|15074-8^Glucose^LN||6.1|mmol/L|||||F\rOBX|2|SN|14743-9^Glucose^LN||<^2.2|mmol/L|||||F\r"
+        b"OBX|3|NM|8331-1^Oral temperature^LN||100.4|[degF]|||||F\rOBX|4|SN|3150-0^FiO2^LN||^21^:^100|1|||||C\r",
+        # Observations: the first byte picks a table code; value type, value, status, unit (#n: the
+        # code's n-th unit) and code, split at U+0001.
+        b"\x00NM\x0172\x01F\x01#1",
+        b"\x09SN\x01^0.95\x01R\x01#1",
+        b"\x1dNM\x0199.5\x01R\x01#3",
+        b"\x12SN\x01>^90\x01F\x01#0",
+        b"\x30SN\x01^1^/^0\x01C\x01#2",
+        b"\xffNM\x0197\x01F\x01%\x01150456\x01MDC",
+        b"\xffNM\x0197\x01X\x01%\x0159408-5\x01LN",
     ]
     seeds += captured[:40]
     return seeds

@@ -446,6 +446,11 @@ impl<'a> MessageView<'a> {
         self.unescape(raw)
     }
 
+    /// The repetitions of a raw field, in order (a field without repetition separator is one).
+    pub fn repetitions(&self, field: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        Parts { rest: Some(field), separator: self.separators.repetition }
+    }
+
     /// `value` with its escape sequences replaced, borrowed when it has none.
     pub fn unescape(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
         let escape = self.separators.escape;

@@ -4,6 +4,9 @@
 
 pub mod hl7;
 pub mod mllp;
+pub mod obx;
+pub mod terminology;
+pub mod units;
 pub mod vitals;
 
 pub use vitals::{VITAL_SIGNS, VitalSign};

@@ -137,6 +137,20 @@ pub struct Twin {
     #[serde(default = "default_interval")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 3600").message("intervalSeconds must be within 1-3600"))]
     pub interval_seconds: i32,
+    /// How the twin's HL7 codes vitals: `loinc` (LOINC codes, UCUM units), or `ihe-pcd-01`
+    /// (IEEE 11073 MDC codes and units, as IHE PCD-01 bedside monitors send them).
+    #[serde(default)]
+    pub hl7_profile: Hl7Profile,
+}
+
+/// The HL7 dialect of a twin (the simulator's `--hl7-profile`).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Hl7Profile {
+    #[default]
+    #[serde(rename = "loinc")]
+    Loinc,
+    #[serde(rename = "ihe-pcd-01")]
+    IhePcd01,
 }
 
 fn default_onset() -> i32 {
@@ -153,6 +167,7 @@ impl Default for Twin {
             onset_seconds: default_onset(),
             seed: 0,
             interval_seconds: default_interval(),
+            hl7_profile: Hl7Profile::Loinc,
         }
     }
 }

@@ -12,11 +12,11 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use wardwatch_exporter::decode::fragments::FragmentConfig;
 use wardwatch_exporter::decode::packet::{LinkType, Packet, Protocol, decode};
 use wardwatch_exporter::flows::table::FlowConfig;
-use wardwatch_exporter::decode::fragments::FragmentConfig;
-use wardwatch_exporter::pipeline::{Event, Pipeline, PipelineConfig, Sink};
 use wardwatch_exporter::hl7::session::SessionConfig;
+use wardwatch_exporter::pipeline::{Event, Pipeline, PipelineConfig, Sink};
 
 const MAX_FLOWS: usize = 16;
 /// Below what 16 flows may hold by the per-connection bounds, so that shedding runs.

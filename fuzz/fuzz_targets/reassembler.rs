@@ -29,9 +29,9 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use wardwatch_clinical::mllp;
 use wardwatch_exporter::decode::packet::{Endpoints, Protocol, TcpFlags, TcpSegment};
+use wardwatch_exporter::flows::reassembly::{Chunk, Reassembler};
 use wardwatch_exporter::flows::table::Direction;
 use wardwatch_exporter::flows::table::{FlowConfig, FlowTable, Observed};
-use wardwatch_exporter::flows::reassembly::{Chunk, Reassembler};
 use wardwatch_exporter::hl7::session::{SessionConfig, TcpSession};
 
 const HALF: u64 = 1 << 31;

@@ -35,6 +35,11 @@ fn device_pod_runs_twin_and_exporter_with_least_privilege() {
     assert_eq!(env(simulator, "WARDWATCH_SCENARIO"), "hypoxia");
     assert_eq!(env(simulator, "WARDWATCH_PATIENT_ID"), "MRN-1");
     assert_eq!(env(simulator, "WARDWATCH_SEED"), "7");
+    assert_eq!(env(simulator, "WARDWATCH_HL7_PROFILE"), "loinc", "the default dialect");
+    let mut pcd = monitor("bed-02");
+    pcd.spec.twin.hl7_profile = wardwatch_crds::device::Hl7Profile::IhePcd01;
+    let pcd = serde_json::to_value(workloads::device_deployment(&icu_ward(), &pcd)).unwrap();
+    assert_eq!(env(container(&pcd, "simulator"), "WARDWATCH_HL7_PROFILE"), "ihe-pcd-01");
 
     let exporter = container(&deployment, "exporter");
     assert_eq!(exporter["securityContext"]["capabilities"], json!({"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}));

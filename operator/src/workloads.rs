@@ -158,6 +158,7 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
             ("WARDWATCH_SCENARIO_ONSET", format!("{}s", spec.twin.onset_seconds)),
             ("WARDWATCH_SEED", spec.twin.seed.to_string()),
             ("WARDWATCH_INTERVAL", format!("{}s", spec.twin.interval_seconds)),
+            ("WARDWATCH_HL7_PROFILE", scenario(serde_json::to_value(spec.twin.hl7_profile).unwrap())),
             ("WARDWATCH_NETWORK_SCENARIO", scenario(serde_json::to_value(spec.network.scenario).unwrap())),
             ("WARDWATCH_ATTACK_TARGET", spec.network.target.clone().unwrap_or_default()),
             ("WARDWATCH_ATTACK_ONSET", ATTACK_ONSET.to_owned()),

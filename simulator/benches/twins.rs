@@ -255,6 +255,7 @@ fn config(gateway: String, index: usize) -> DeviceConfig {
             patient_id: format!("P-{index:05}"),
             bed: index.to_string(),
             ward: "bench-ward".into(),
+            profile: Default::default(),
         },
         device_type: DeviceType::BedsideMonitor,
         timeline: Timeline::single(Scenario::Stable),

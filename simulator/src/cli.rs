@@ -14,6 +14,7 @@ use crate::capture::plan::CaptureScenario;
 use crate::device::DeviceConfig;
 use crate::device_type::DeviceType;
 use crate::gateway::GatewayConfig;
+use crate::hl7_profile::Hl7Profile;
 use crate::live::background::{LiveBackground, Servers};
 use crate::live::{LiveAttack, PortRange, Target};
 use crate::network_scenario::NetworkScenario;
@@ -151,6 +152,10 @@ pub struct DeviceArgs {
     /// Bed (PV1-3).
     #[arg(long, env = "WARDWATCH_BED")]
     pub bed: String,
+    /// How the ORUs code vitals: `loinc` (LOINC codes, UCUM units) or `ihe-pcd-01` (IEEE 11073
+    /// MDC codes and units, as IHE PCD-01 bedside monitors send them).
+    #[arg(long, env = "WARDWATCH_HL7_PROFILE", default_value = "loinc")]
+    pub hl7_profile: Hl7Profile,
     #[command(flatten)]
     pub place: PlaceArgs,
     #[command(flatten)]
@@ -331,6 +336,7 @@ impl DeviceArgs {
                 patient_id: self.patient_id.clone(),
                 bed: self.bed.clone(),
                 ward: self.place.ward.clone(),
+                profile: self.hl7_profile,
             },
             device_type: self.network.device_type,
             timeline: Timeline::of(self.scenario.episode()),
@@ -429,6 +435,9 @@ pub struct PcapArgs {
     /// Whether bedside monitors' ORUs carry each interval's ECG strip (lead II, 250 Hz).
     #[arg(long, env = "WARDWATCH_ECG", default_value_t = true, action = clap::ArgAction::Set)]
     pub ecg: bool,
+    /// How every device's ORUs code vitals: `loinc` or `ihe-pcd-01` (see `device`).
+    #[arg(long, env = "WARDWATCH_HL7_PROFILE", default_value = "loinc")]
+    pub hl7_profile: Hl7Profile,
 }
 
 /// The capture `wardwatch-simulator pcap FLAGS` writes, configured as the binary configures it
@@ -464,6 +473,7 @@ impl PcapArgs {
             hospital_id: self.place.hospital_id.clone(),
             ward: self.place.ward.clone(),
             receiver: self.place.gateway_application.clone(),
+            hl7_profile: self.hl7_profile,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod device;
 pub mod device_type;
 pub mod ecg;
 pub mod gateway;
+pub mod hl7_profile;
 pub mod live;
 pub mod network_scenario;
 pub mod oru;

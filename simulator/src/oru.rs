@@ -1,9 +1,11 @@
-//! HL7 v2.5 ORU^R01 (unsolicited observation result) as a bedside device sends it: MSH, PID
-//! with the patient and bed, OBR, and one OBX per vital sign with its LOINC code and UCUM unit.
+//! HL7 v2 ORU^R01 (unsolicited observation result) as a bedside device sends it: MSH, PID
+//! with the patient, PV1 with the bed, OBR, and one OBX per vital sign, coded as the device's
+//! HL7 profile says (LOINC and UCUM, or IHE PCD-01's MDC codes and units: `hl7_profile.rs`).
 
 use wardwatch_clinical::hl7::{Separators, Writer};
 use wardwatch_clinical::vitals::VitalSign;
 
+use crate::hl7_profile::{self, Hl7Profile};
 use crate::physiology::{Vital, Vitals};
 
 /// Who and where: the identifiers an ORU carries besides the values.
@@ -19,6 +21,8 @@ pub struct Context {
     pub bed: String,
     /// The ward, sent as the point of care in PV1-3.
     pub ward: String,
+    /// How observations are coded.
+    pub profile: Hl7Profile,
 }
 
 /// One observed value.
@@ -63,32 +67,45 @@ enum ObxValue<'a> {
     Numbers(&'a [f64], usize),
 }
 
-/// One final (`F`) OBX segment: set id, value type (OBX-2), observation identifier (OBX-3),
-/// value (OBX-5), units (OBX-6) and observation time (OBX-14).
-fn write_obx(
-    w: &mut Writer,
+/// One OBX segment.
+struct Obx<'a> {
     set_id: usize,
-    value_type: &str,
-    code: &[&str],
-    value: ObxValue<'_>,
-    unit: &[&str],
-    when: &str,
-) {
-    let segment = w.segment("OBX").field(&[&set_id.to_string()]).field(&[value_type]).field(code).field(&[]);
-    let segment = match value {
+    /// OBX-2.
+    value_type: &'a str,
+    /// OBX-3.
+    code: &'a [&'a str],
+    /// OBX-4: IHE PCD-01's containment path; empty in the LOINC dialect.
+    sub_id: &'a str,
+    value: ObxValue<'a>,
+    /// OBX-6.
+    unit: &'a [&'a str],
+    /// OBX-11.
+    status: &'a str,
+    /// OBX-14.
+    when: &'a str,
+}
+
+fn write_obx(w: &mut Writer, obx: Obx<'_>) {
+    let segment = w
+        .segment("OBX")
+        .field(&[&obx.set_id.to_string()])
+        .field(&[obx.value_type])
+        .field(obx.code)
+        .field(&[obx.sub_id]);
+    let segment = match obx.value {
         ObxValue::Text(components) => segment.field(components),
         ObxValue::Numbers(values, decimals) => segment.numeric_field(values, decimals),
     };
     segment
-        .field(unit)
+        .field(obx.unit)
         .field(&[])
         .field(&[])
         .field(&[])
         .field(&[])
-        .field(&["F"])
+        .field(&[obx.status])
         .field(&[])
         .field(&[])
-        .field(&[when])
+        .field(&[obx.when])
         .end();
 }
 
@@ -109,18 +126,7 @@ pub fn build_with_waveform(
     // Headers and vitals fit in a kilobyte; a strip takes up to seven bytes a sample.
     let capacity = 1_024 + waveform.map_or(0, |w| w.samples_mv.len() * 7);
     let mut w = Writer::with_capacity(Separators::default(), capacity);
-    w.segment("MSH")
-        .field(&[&context.device_id])
-        .field(&[&context.hospital_id])
-        .field(&[&context.receiver])
-        .field(&[&context.hospital_id])
-        .field(&[&when])
-        .field(&[])
-        .field(&["ORU", "R01", "ORU_R01"])
-        .field(&[control_id])
-        .field(&["P"])
-        .field(&["2.5"])
-        .end();
+    write_msh(&mut w, context, &when, control_id);
     w.segment("PID")
         .field(&["1"])
         .field(&[])
@@ -133,23 +139,99 @@ pub fn build_with_waveform(
         .field(&["1"])
         .field(&[])
         .field(&[control_id])
-        .field(&["VITALS", "Vital signs", "L"])
+        .field(match context.profile {
+            Hl7Profile::Loinc => &["VITALS", "Vital signs", "L"],
+            Hl7Profile::IhePcd01 => &hl7_profile::PCD_01_ORDER,
+        })
         .field(&[])
         .field(&[])
         .field(&[&when])
         .end();
+    write_observations(&mut w, context.profile, observations, waveform, &when);
+    w.finish()
+}
+
+/// The MSH segment: v2.5, or v2.6 with PCD-01's acknowledgement types and profile.
+fn write_msh(w: &mut Writer, context: &Context, when: &str, control_id: &str) {
+    let msh = w
+        .segment("MSH")
+        .field(&[&context.device_id])
+        .field(&[&context.hospital_id])
+        .field(&[&context.receiver])
+        .field(&[&context.hospital_id])
+        .field(&[when])
+        .field(&[])
+        .field(&["ORU", "R01", "ORU_R01"])
+        .field(&[control_id])
+        .field(&["P"])
+        .field(&[context.profile.version()]);
+    let msh = match context.profile {
+        Hl7Profile::Loinc => msh,
+        // Accept acknowledgement never, application acknowledgement always (MSH-15/16), as
+        // PCD-01 has it; MSH-21 names the profile.
+        Hl7Profile::IhePcd01 => msh
+            .field(&[])
+            .field(&[])
+            .field(&["NE"])
+            .field(&["AL"])
+            .field(&[])
+            .field(&[])
+            .field(&[])
+            .field(&[])
+            .field(&hl7_profile::PCD_01_PROFILE),
+    };
+    msh.end();
+}
+
+/// The OBX segments: under PCD-01, the containment tree's device (MDS) and VMD rows first;
+/// then one per vital sign, coded as `profile` says; then the waveform strip, if any.
+fn write_observations(
+    w: &mut Writer,
+    profile: Hl7Profile,
+    observations: &[Observation],
+    waveform: Option<Waveform<'_>>,
+    when: &str,
+) {
+    let pcd = profile == Hl7Profile::IhePcd01;
+    let mut set_id = 0;
+    let mut next_id = || {
+        set_id += 1;
+        set_id
+    };
+    if pcd {
+        // No value, status X (not a result): they name the device the metrics belong to.
+        for (code, path) in [(&hl7_profile::PCD_01_MDS, "1.0.0.0"), (&hl7_profile::PCD_01_VMD, "1.1.0.0")] {
+            let value = ObxValue::Text(&[]);
+            let (value_type, unit, status) = ("", &[][..], "X");
+            write_obx(w, Obx { set_id: next_id(), value_type, code, sub_id: path, value, unit, status, when });
+        }
+    }
+    let status = profile.result_status();
     for (i, observation) in observations.iter().enumerate() {
-        let vital = observation.vital;
         let value = format_value(observation.value, 2);
-        let unit = [vital.ucum, vital.ucum, "UCUM"];
-        let code = [vital.loinc, vital.loinc_name, "LN"];
-        write_obx(&mut w, i + 1, "NM", &code, ObxValue::Text(&[&value]), &unit, &when);
+        let (code, unit) = profile.coding(observation.vital);
+        let path = if pcd { format!("1.1.1.{}", i + 1) } else { String::new() };
+        let value = ObxValue::Text(&[&value]);
+        let obx =
+            Obx { set_id: next_id(), value_type: "NM", code: &code, sub_id: &path, value, unit: &unit, status, when };
+        write_obx(w, obx);
     }
     if let Some(waveform) = waveform {
-        let samples = ObxValue::Numbers(waveform.samples_mv, 3);
-        write_obx(&mut w, observations.len() + 1, "NA", &MDC_ECG_LEAD_II, samples, &["mV", "mV", "UCUM"], &when);
+        let (unit, path) =
+            if pcd { (&hl7_profile::MDC_DIM_MILLI_VOLT, "1.1.2.1") } else { (&["mV", "mV", "UCUM"], "") };
+        let value = ObxValue::Numbers(waveform.samples_mv, 3);
+        let obx = Obx {
+            set_id: next_id(),
+            value_type: "NA",
+            code: &MDC_ECG_LEAD_II,
+            sub_id: path,
+            value,
+            unit,
+            status,
+            when,
+        };
+        write_obx(w, obx);
     }
-    w.finish()
 }
 
 #[cfg(test)]
@@ -166,6 +248,7 @@ mod tests {
             patient_id: "P-1001".into(),
             bed: "7".into(),
             ward: "icu-east".into(),
+            profile: Hl7Profile::Loinc,
         }
     }
 
@@ -198,6 +281,51 @@ mod tests {
         assert_eq!(
             obx,
             [("59408-5".into(), "88.5".into(), "%".into()), ("8867-4".into(), "112".into(), "/min".into())]
+        );
+    }
+
+    #[test]
+    fn ihe_pcd_01_messages_carry_the_profile_the_containment_tree_and_mdc_codes() {
+        let observations = [
+            Observation { vital: by_key("spo2").unwrap(), value: 88.5 },
+            Observation { vital: by_key("temperature").unwrap(), value: 37.25 },
+        ];
+        let context = Context { profile: Hl7Profile::IhePcd01, ..context() };
+        let strip = [0.5];
+        let text = build_with_waveform(&context, &observations, Some(Waveform { samples_mv: &strip }), 0, "9");
+        let message = Message::parse(text.as_bytes()).unwrap();
+        let msh = message.segment("MSH").unwrap();
+        assert_eq!((msh.field(12), msh.field(15), msh.field(16)), ("2.6", "NE", "AL"));
+        assert_eq!(msh.field(21), "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO");
+        assert_eq!(message.component(message.segment("PID").unwrap().field(3), 1), "P-1001");
+        let obx: Vec<_> =
+            message.segments_named("OBX").map(|s| [1, 2, 3, 4, 5, 6, 11].map(|n| s.field(n).to_owned())).collect();
+        let row = |fields: [&str; 7]| fields.map(str::to_owned);
+        assert_eq!(
+            obx,
+            [
+                row(["1", "", "69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC", "1.0.0.0", "", "", "X"]),
+                row(["2", "", "69854^MDC_DEV_METER_PHYSIO_MULTI_PARAM_VMD^MDC", "1.1.0.0", "", "", "X"]),
+                row([
+                    "3",
+                    "NM",
+                    "150456^MDC_PULS_OXIM_SAT_O2^MDC",
+                    "1.1.1.1",
+                    "88.5",
+                    "262688^MDC_DIM_PERCENT^MDC",
+                    "R"
+                ]),
+                row(["4", "NM", "150364^MDC_TEMP_BODY^MDC", "1.1.1.2", "37.25", "268192^MDC_DIM_DEGC^MDC", "R"]),
+                row([
+                    "5",
+                    "NA",
+                    "131330^MDC_ECG_ELEC_POTL_II^MDC",
+                    "1.1.2.1",
+                    "0.500",
+                    "266418^MDC_DIM_MILLI_VOLT^MDC",
+                    "R"
+                ]),
+            ]
         );
     }
 

@@ -12,6 +12,7 @@ use wardwatch_simulator::ack::{self, AckCode};
 use wardwatch_simulator::device::{Device, DeviceConfig, DeviceStats};
 use wardwatch_simulator::device_type::DeviceType;
 use wardwatch_simulator::gateway::{Gateway, GatewayConfig};
+use wardwatch_simulator::hl7_profile::Hl7Profile;
 use wardwatch_simulator::oru;
 use wardwatch_simulator::physiology::{Physiology, Vital};
 use wardwatch_simulator::scenario::{Episode, Scenario, Timeline};
@@ -26,6 +27,7 @@ fn context(device: &str) -> oru::Context {
         patient_id: format!("P-{device}"),
         bed: "1".into(),
         ward: "icu-east".into(),
+        profile: Default::default(),
     }
 }
 
@@ -110,7 +112,14 @@ async fn twins_are_acknowledged_and_malformed_frames_are_counted_not_fatal() {
     let devices = ["monitor-1", "monitor-2", "monitor-3"];
     let runs: Vec<_> = devices
         .iter()
-        .map(|d| tokio::spawn(run_device(device_config(address.clone(), d, Timeline::single(Scenario::Stable)), 12)))
+        .map(|d| {
+            let mut config = device_config(address.clone(), d, Timeline::single(Scenario::Stable));
+            // One twin speaks IHE PCD-01 (MDC codes, HL7 v2.6): the gateway acknowledges either dialect.
+            if *d == "monitor-2" {
+                config.context.profile = Hl7Profile::IhePcd01;
+            }
+            tokio::spawn(run_device(config, 12))
+        })
         .collect();
     for run in runs {
         let stats = run.await.unwrap();

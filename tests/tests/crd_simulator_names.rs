@@ -46,3 +46,13 @@ fn every_network_scenario_of_the_api_is_a_simulator_scenario() {
         assert!(parsed.is_ok(), "{name} is refused by the simulator");
     }
 }
+
+#[test]
+fn every_hl7_profile_of_the_api_is_a_simulator_profile() {
+    let api_names = spec_enum(&["twin", "hl7Profile"]);
+    assert_eq!(api_names.len(), wardwatch_simulator::hl7_profile::Hl7Profile::ALL.len());
+    for name in api_names {
+        let parsed = wardwatch_simulator::hl7_profile::Hl7Profile::from_str(&name);
+        assert!(parsed.is_ok(), "{name} is refused by the simulator");
+    }
+}

@@ -8,11 +8,14 @@
 //!   the other CPU sends to 127.0.0.1 at rising rates; sent, captured, libpcap's drop counts
 //!   (scraped from `/metrics`) and the exporter's CPU;
 //! - **rss**: the exporter's peak RSS holding 100,000 active flows (UDP, then TCP with handshake
-//!   and an HL7 message), next to tshark's on the same files.
+//!   and an HL7 message), next to tshark's on the same files;
+//! - **hl7**: the exporter on one ward's capture in LOINC and in IHE PCD-01 (MDC codes and
+//!   units), the PCD-01 rate as a ratio of the LOINC one, with the CPU model.
 //!
 //! Run: `cargo bench -p wardwatch-exporter --bench throughput` (the README's exporter section
 //! lists the environment variables that choose the parts, the capture and the rates).
 
+mod dialects;
 mod flows;
 mod live;
 mod offline;
@@ -50,7 +53,7 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; a filter argument picks parts, like the env variable.
-    let parts = std::env::var("WARDWATCH_BENCH_PARTS").unwrap_or_else(|_| "offline,live,rss".into());
+    let parts = std::env::var("WARDWATCH_BENCH_PARTS").unwrap_or_else(|_| "offline,live,rss,hl7".into());
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let wanted = |part: &str| {
         if args.is_empty() { parts.split(',').any(|p| p.trim() == part) } else { args.iter().any(|a| a == part) }
@@ -71,6 +74,10 @@ fn main() {
     }
     if wanted("rss") {
         flows::run();
+    }
+    // Last: it writes its captures in this process, whose peak RSS every later child inherits.
+    if wanted("hl7") {
+        dialects::run();
     }
     println!(
         "load average at the end: {}; this bench process's peak RSS: {:.1} MiB",

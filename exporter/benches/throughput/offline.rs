@@ -15,7 +15,7 @@ pub fn reader_cpu() -> usize {
     std::env::var("WARDWATCH_BENCH_CPU").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
 }
 
-fn repeats() -> usize {
+pub fn repeats() -> usize {
     std::env::var("WARDWATCH_BENCH_REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1)
 }
 
@@ -58,26 +58,26 @@ pub fn write_capture(path: &Path) {
 }
 
 /// One reader's best run.
-struct Measured {
-    name: &'static str,
-    best: Usage,
+pub struct Measured {
+    pub name: &'static str,
+    pub best: Usage,
     /// The least CPU time of any run (the machine is shared: CPU time is steadier than wall).
-    least_cpu_s: f64,
-    runs: usize,
+    pub least_cpu_s: f64,
+    pub runs: usize,
 }
 
 /// A reader to measure: its name, how many runs, the CPU it is pinned to (or every CPU), and
 /// its command.
-struct Reader<'a> {
-    name: &'static str,
-    runs: usize,
-    cpu: Option<usize>,
-    command: Box<dyn Fn() -> Command + 'a>,
+pub struct Reader<'a> {
+    pub name: &'static str,
+    pub runs: usize,
+    pub cpu: Option<usize>,
+    pub command: Box<dyn Fn() -> Command + 'a>,
 }
 
 /// Runs the readers round by round, one run of each per round, so that all of them meet the
 /// same drifts of a shared machine's speed; a reader with fewer runs takes the middle rounds.
-fn measure(readers: &[Reader<'_>]) -> Vec<Measured> {
+pub fn measure(readers: &[Reader<'_>]) -> Vec<Measured> {
     let rounds = readers.iter().map(|r| r.runs).max().unwrap_or(0);
     let mut results: Vec<Vec<Usage>> = readers.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
@@ -106,8 +106,8 @@ fn measure(readers: &[Reader<'_>]) -> Vec<Measured> {
         .collect()
 }
 
-/// The exporter's packet count for `path` (also checks that it reads the whole file).
-fn exporter_packets(path: &Path) -> u64 {
+/// The exporter's `--summary json` of `path`.
+pub fn exporter_summary(path: &Path) -> serde_json::Value {
     let output = Command::new(crate::exporter_binary())
         .args(["--read", path.to_str().unwrap(), "--summary", "json", "--alert-lines", "/dev/null"])
         .env("RUST_LOG", "warn")
@@ -116,8 +116,12 @@ fn exporter_packets(path: &Path) -> u64 {
         .expect("running the exporter");
     assert!(output.status.success(), "the exporter failed on {}", path.display());
     // stdout is the summary alone (alert lines go to stderr).
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the summary");
-    summary["packets"].as_u64().expect("the summary's packet count")
+    serde_json::from_slice(&output.stdout).expect("the summary")
+}
+
+/// The exporter's packet count for `path` (also checks that it reads the whole file).
+fn exporter_packets(path: &Path) -> u64 {
+    exporter_summary(path)["packets"].as_u64().expect("the summary's packet count")
 }
 
 pub fn run() {

@@ -107,3 +107,10 @@ pub fn own_peak_rss() -> u64 {
         })
         .map_or(0, |kib| kib * 1024)
 }
+
+/// The CPU's model name, as /proc/cpuinfo gives it.
+pub fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m));
+    model.map_or_else(|| "unknown CPU".to_owned(), |m| m.trim().to_owned())
+}

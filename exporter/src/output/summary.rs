@@ -339,10 +339,14 @@ mod tests {
         let mut stream = mllp::frame(b"MSH|^~\\&|x\rpid|lower case\r");
         stream.extend(mllp::frame(oru("", "MSG3", &[("spo2", 97.0)]).as_bytes()));
         stream.extend(mllp::frame(oru("P-2", "MSG4", &[("spo2", 97.0)]).as_bytes()));
+        stream.extend(mllp::frame(oru("P-3", "MSG5", &[("spo2", 0.96)]).replace("|%^%^UCUM", "|cd").as_bytes()));
         frames.push(conversation.client(Flags::Ack, &stream));
         let summary = summarize(&frames, PipelineConfig::default());
-        assert_eq!(summary.hl7.errors, BTreeMap::from([(Hl7Error::BadSegmentName, 1), (Hl7Error::MissingPatient, 1)]));
+        assert_eq!(summary.hl7.errors, BTreeMap::from([(Hl7Error::BadSegmentName, 1), (Hl7Error::UnitMismatch, 1)]));
         assert_eq!(summary.vitals["P-2"]["spo2"].last, 97.0);
+        // Without a patient identifier, the bed of PV1-3 names the series.
+        assert_eq!(summary.vitals["bed:icu-east/7"]["spo2"].last, 97.0);
+        assert!(!summary.vitals.contains_key("P-3"), "an unknown unit is not guessed");
     }
 
     #[test]

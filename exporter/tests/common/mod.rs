@@ -1,6 +1,7 @@
 //! What the exporter's integration tests share: running the binary, reading its `--summary json`
 //! counts, the same counts as tshark reads them, and talking to a running exporter.
 
+pub mod gateway;
 pub mod live;
 pub mod tshark;
 

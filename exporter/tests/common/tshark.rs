@@ -33,14 +33,7 @@ pub struct Frame {
 
 /// Every frame of the capture at `path`, as tshark dissects it with its default preferences.
 pub fn frames(path: &Path) -> Vec<Frame> {
-    let output = Command::new("tshark")
-        .arg("-r")
-        .arg(path)
-        .args(["-T", "fields", "-e", "frame.number", "-e", "frame.len", "-e", "frame.protocols"])
-        .output()
-        .expect("tshark is installed by scripts/install-deps.sh");
-    assert!(output.status.success(), "tshark on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
+    run_tshark(path, &["-T", "fields", "-e", "frame.number", "-e", "frame.len", "-e", "frame.protocols"])
         .lines()
         .map(|line| {
             let mut fields = line.split('\t');
@@ -67,4 +60,30 @@ pub fn counts_of(frames: &[Frame]) -> Counts {
 /// [`counts_of`] every frame of the capture at `path`.
 pub fn counts(path: &Path) -> Counts {
     counts_of(&frames(path))
+}
+
+/// Every OBX segment of every HL7 message in `capture` as tshark's HL7 dissector reads it (TCP
+/// port `port` decoded as HL7), in wire order: its fields split at `|`, OBX-n at index n.
+pub fn hl7_obx_segments(capture: &Path, port: &str) -> Vec<Vec<String>> {
+    let decode = format!("tcp.port=={port},hl7");
+    let arguments = ["-d", &decode, "-Y", "hl7", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=`"];
+    run_tshark(capture, &[&arguments[..], &["-e", "hl7.segment"]].concat())
+        .lines()
+        .flat_map(|line| line.split('`').map(str::to_owned).collect::<Vec<_>>())
+        // tshark prints each segment's terminating CR as the two characters `\r`.
+        .map(|segment| segment.trim_end_matches("\\r").split('|').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|fields| fields[0] == "OBX")
+        .collect()
+}
+
+/// tshark's output for the capture at `path` read with `arguments`.
+fn run_tshark(path: &Path, arguments: &[&str]) -> String {
+    let output = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(arguments)
+        .output()
+        .expect("tshark is installed by scripts/install-deps.sh");
+    assert!(output.status.success(), "tshark on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

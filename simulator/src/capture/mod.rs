@@ -21,6 +21,7 @@ use wardwatch_clinical::mllp;
 use crate::device_type::DeviceType;
 use crate::ecg::EcgGenerator;
 use crate::gateway::verdict::{self, AckHeader};
+use crate::hl7_profile::Hl7Profile;
 use crate::oru::{self, Waveform, hl7_timestamp};
 use crate::patient::Patient;
 use crate::physiology::Vital;
@@ -57,6 +58,8 @@ pub struct CaptureConfig {
     pub ward: String,
     /// The gateway's application name.
     pub receiver: String,
+    /// How every device codes its observations.
+    pub hl7_profile: Hl7Profile,
 }
 
 /// A capture in memory: frames in time order and their labels.
@@ -131,6 +134,7 @@ fn device_twin(config: &CaptureConfig, index: u32, device_type: DeviceType) -> D
             patient_id: format!("P-{number:05}"),
             bed: number.to_string(),
             ward: config.ward.clone(),
+            profile: config.hl7_profile,
         },
         host: Host { mac: [0x02, 0x57, 0x57, 0x00, n_hi, n_lo], ip: [10, 20, hi, lo] },
         seed: device_seed(config.seed, index),
@@ -403,6 +407,7 @@ mod tests {
             hospital_id: "st-mary".into(),
             ward: "icu-east".into(),
             receiver: "WARDWATCH".into(),
+            hl7_profile: Hl7Profile::Loinc,
         }
     }
 

@@ -183,6 +183,7 @@ mod tests {
             patient_id: "P-1".into(),
             bed: "3".into(),
             ward: "icu".into(),
+            profile: Default::default(),
         }
     }
 
