@@ -27,8 +27,9 @@ const ST_MARY_REPLICAS: [[u8; 4]; 2] = [[127, 0, 0, 2], [127, 0, 0, 3]];
 const GENERAL_REPLICAS: [[u8; 4]; 1] = [[127, 0, 0, 4]];
 const HOSPITAL_PORT: u16 = 9090;
 
-/// St Mary's ICU: a monitor whose patient turns hypoxic at once, a stable oximeter, and a
-/// ventilator and a point-of-care analyser at a third bed, so that every vital sign is reported.
+/// St Mary's ICU: a monitor whose patient turns hypoxic at once, a stable oximeter speaking IHE
+/// PCD-01 (MDC codes and units), and a ventilator and a point-of-care analyser at a third bed,
+/// so that every vital sign is reported.
 const ST_MARY: &str = "
 apiVersion: wardwatch.io/v1alpha1
 kind: Ward
@@ -51,7 +52,7 @@ spec:
   ward: icu-east
   type: PulseOximeter
   patient: {id: MRN-100871, bed: ICU-02}
-  twin: {scenario: stable, seed: 2, intervalSeconds: 1}
+  twin: {scenario: stable, seed: 2, intervalSeconds: 1, hl7Profile: ihe-pcd-01}
 ---
 apiVersion: wardwatch.io/v1alpha1
 kind: MonitoredDevice
@@ -367,6 +368,10 @@ async fn federate(namespace: &NetworkNamespace) {
     // from two replicas.
     assert_eq!(by_hospital["st-mary"], ("icu-east".to_owned(), 4.0));
     assert_eq!(by_hospital["general"], ("ward-3".to_owned(), 1.0));
+    // The oximeter speaks IHE PCD-01: its SpO2 reaches St Mary's Prometheus all the same.
+    let pcd01 = series(&st_mary.replicas[1], r#"wardwatch_vital_spo2_percent{device="bed-02-oximeter"}"#).await;
+    assert!(!pcd01.is_empty() && pcd01.iter().all(|(_, v)| (85.0..=100.0).contains(v)), "{pcd01:?}");
+
     // Nothing is wrong with either ward's network: every device scores 100.
     let health = eventually(Duration::from_secs(30), "each ward's network health", || async {
         let found = series(&central, r#"ward:wardwatch_network_health:avg{federation="north"}"#).await;
@@ -441,11 +446,16 @@ async fn federate(namespace: &NetworkNamespace) {
             .await;
     assert!(fresh[0].1 < 10.0, "St Mary's series still arrive: {fresh:?}");
 
-    // General's only Prometheus stops: HospitalUnreachable fires for General, and only General.
+    // General's only Prometheus stops: HospitalUnreachable fires for General, and only General
+    // (in each federation that pulls it: north's is checked here).
     general.replicas[0].process().kill();
     let alert = eventually(Duration::from_secs(90), "HospitalUnreachable for General", || async {
         let alerts = central.alerts().await?;
-        Ok(alerts.into_iter().find(|a| a["labels"]["alertname"] == "HospitalUnreachable" && a["state"] == "firing"))
+        Ok(alerts.into_iter().find(|a| {
+            a["labels"]["alertname"] == "HospitalUnreachable"
+                && a["labels"]["federation"] == "north"
+                && a["state"] == "firing"
+        }))
     })
     .await
     .unwrap();

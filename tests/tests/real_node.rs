@@ -94,8 +94,11 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     }
 
     // The monitor's exporter sees its twin's HL7 reach the gateway through the Service (CoreDNS,
-    // kube-proxy), and the gateway's exporter sees it arrive.
-    for selector in ["wardwatch.io/device=bed-01-monitor", "wardwatch.io/component=gateway"] {
+    // kube-proxy), and the gateway's exporter sees it arrive; the oximeter's, its IHE PCD-01
+    // (MDC-coded) reports read as vital signs.
+    let selectors =
+        ["wardwatch.io/device=bed-01-monitor", "wardwatch.io/device=bed-02-oximeter", "wardwatch.io/component=gateway"];
+    for selector in selectors {
         let ip = pods
             .iter()
             .find(|pod| selector_matches(pod, selector))
@@ -105,11 +108,12 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
             let metrics = http_get(node.namespace(), &format!("{ip}:9478"), "/metrics")?;
             let (packets, hl7) =
                 (metric_sum(&metrics, "wardwatch_packets_total"), metric_sum(&metrics, "wardwatch_hl7_messages_total"));
-            Ok((packets > 0.0 && hl7 > 0.0).then_some((packets, hl7)))
+            let vitals = metric_sum(&metrics, "wardwatch_vital_observations_total");
+            Ok((packets > 0.0 && hl7 > 0.0 && vitals > 0.0).then_some((packets, hl7, vitals)))
         })
         .await
         .unwrap_or_else(|err| panic!("{err:#}\n{}", node.logs()));
-        eprintln!("{selector}: {counts:?} packets, HL7 messages");
+        eprintln!("{selector}: {counts:?} packets, HL7 messages, vital observations");
     }
 
     in_cluster_prometheus_scrapes_every_exporter_and_hypoxia_reaches_the_team(&cp, &node, &mut receiver).await;
