@@ -141,10 +141,11 @@ fn unreachable_after(member: &FederationMember) -> String {
 /// intervals, so the hospital's series go stale and its alerts are not seen centrally.
 fn unreachable_alert(federation: &HospitalFederation, member: &FederationMember) -> Rule {
     let selector = format!(r#"{FEDERATION_LABEL}="{}",hospital="{}""#, federation.name_any(), member.hospital_id);
+    let after = unreachable_after(member);
     Rule {
         alert: Some("HospitalUnreachable".to_owned()),
         expr: format!("up{{{selector}}} == 0"),
-        for_: Some(unreachable_after(member)),
+        for_: Some(after.clone()),
         labels: BTreeMap::from([
             ("severity".to_owned(), "critical".to_owned()),
             ("category".to_owned(), "federation".to_owned()),
@@ -159,7 +160,7 @@ fn unreachable_alert(federation: &HospitalFederation, member: &FederationMember)
                 format!(
                     "The central Prometheus could not pull {}/federate for {}: the hospital's wards are missing from the fleet view and their alerts are seen only in the hospital. Check the hospital's Prometheus, the network path and the credentials.",
                     member.prometheus_url.trim_end_matches('/'),
-                    unreachable_after(member)
+                    after
                 ),
             ),
             ("runbook_url".to_owned(), format!("{RUNBOOK_BASE}#alert-hospitalunreachable")),

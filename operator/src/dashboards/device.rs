@@ -4,7 +4,7 @@
 use serde_json::Value;
 use wardwatch_clinical::VITAL_SIGNS;
 
-use super::grafana::{Kind, Panel, Query, dashboard, label_variable};
+use super::grafana::{self, Kind, Panel, Query, dashboard, label_variable};
 use crate::rules::network_health::DEVICE_SCORE;
 
 pub const UID: &str = "wardwatch-device";
@@ -45,7 +45,7 @@ pub fn panels() -> Vec<Panel> {
         ),
     ];
     panels.extend(VITAL_SIGNS.iter().map(|vital| {
-        let title = format!("{} ({})", vital.loinc_name, vital.ucum);
+        let title = grafana::vital_title(vital);
         let about = format!("As the device's exporter reads it off the wire ({}).", vital.metric);
         Panel::new(Kind::TimeSeries, &title, "none", &about, vec![Query::new(selected(vital.metric), "{{device}}")])
     }));
@@ -101,5 +101,5 @@ pub fn dashboard_json() -> Value {
 
 /// The device dashboard as the chart ships it (`charts/wardwatch/dashboards/device.json`).
 pub fn pretty_json() -> String {
-    serde_json::to_string_pretty(&dashboard_json()).expect("JSON values serialise")
+    grafana::pretty(&dashboard_json())
 }

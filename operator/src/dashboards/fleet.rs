@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::grafana::{Kind, Panel, Query, dashboard, label_variable};
+use super::grafana::{self, Kind, Panel, Query, dashboard, label_variable};
 use crate::rules::federated::{
     BED_NEWS2, WARD_ALERTS, WARD_BYTES, WARD_CAPTURE_DROPPED, WARD_INTRUSIONS, WARD_NETWORK_HEALTH, WARD_NEWS2_BANDS,
     WARD_TARGETS, WARD_TARGETS_UP,
@@ -107,5 +107,5 @@ pub fn dashboard_json() -> Value {
 
 /// The fleet dashboard as the chart ships it (`charts/wardwatch/dashboards/fleet.json`).
 pub fn pretty_json() -> String {
-    serde_json::to_string_pretty(&dashboard_json()).expect("JSON values serialise")
+    grafana::pretty(&dashboard_json())
 }

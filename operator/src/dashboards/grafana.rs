@@ -156,6 +156,16 @@ pub fn label_variable(name: &str, label: &str, selector: &str) -> Value {
     })
 }
 
+/// A dashboard as written to a file or a ConfigMap: indented JSON.
+pub fn pretty(dashboard: &Value) -> String {
+    serde_json::to_string_pretty(dashboard).expect("JSON values serialise")
+}
+
+/// A vital sign's panel title: its LOINC display name and UCUM unit.
+pub fn vital_title(vital: &wardwatch_clinical::VitalSign) -> String {
+    format!("{} ({})", vital.loinc_name, vital.ucum)
+}
+
 /// The whole dashboard: `uid`, title, tags, the `datasource` variable then `variables`, and the
 /// panels.
 pub fn dashboard(uid: &str, title: &str, tags: &[&str], variables: Vec<Value>, panels: &[Panel]) -> Value {

@@ -30,7 +30,7 @@ pub fn dashboard_json(ward: &Ward) -> serde_json::Value {
 pub fn dashboard_config_map(ward: &Ward) -> ConfigMap {
     let mut labels = names::ward_labels(ward);
     labels.insert("grafana_dashboard".to_owned(), "1".to_owned());
-    let json = serde_json::to_string_pretty(&dashboard_json(ward)).expect("JSON values serialise");
+    let json = grafana::pretty(&dashboard_json(ward));
     ConfigMap {
         metadata: names::owned_metadata(ward, names::dashboard(ward), labels),
         data: Some(BTreeMap::from([(format!("{}.json", names::dashboard(ward)), json)])),

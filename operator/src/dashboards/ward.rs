@@ -6,7 +6,7 @@ use serde_json::Value;
 use wardwatch_clinical::VITAL_SIGNS;
 
 use super::device;
-use super::grafana::{Kind, Panel, Query, dashboard, label_variable};
+use super::grafana::{self, Kind, Panel, Query, dashboard, label_variable};
 
 /// The panels, for the ward whose series `selector` (`namespace="…",ward="…"`, no braces)
 /// picks.
@@ -17,7 +17,7 @@ pub fn panels(selector: &str) -> Vec<Panel> {
     let mut panels: Vec<Panel> = VITAL_SIGNS
         .iter()
         .map(|vital| {
-            let title = format!("{} ({})", vital.loinc_name, vital.ucum);
+            let title = grafana::vital_title(vital);
             let about = format!("As each bed's device reports it ({}).", vital.metric);
             Panel::new(Kind::TimeSeries, &title, "none", &about, vec![Query::new(by_bed(vital.metric), "bed {{bed}}")])
         })
