@@ -87,12 +87,14 @@ pub struct IdsArgs {
     #[arg(long, env = "WARDWATCH_HL7_PORTS", default_value = "2575")]
     pub hl7_ports: PortNumbers,
     /// Destinations the device may contact (comma-separated CIDRs; empty: none besides its own
-    /// addresses and loopback).
-    #[arg(long, env = "WARDWATCH_ALLOWED_CIDRS", default_value = "")]
-    pub allowed_cidrs: CidrList,
-    /// Transports and ports the device may use, e.g. `UDP/123,TCP/443,ICMP` (HL7 ports are implied).
-    #[arg(long, env = "WARDWATCH_ALLOWED_PORTS", default_value = "")]
-    pub allowed_ports: PortList,
+    /// addresses and loopback). Not given: the private, shared and link-local ranges
+    /// ([`CidrList::internal_ranges`]), so that reading someone's capture flags only public peers.
+    #[arg(long, env = "WARDWATCH_ALLOWED_CIDRS")]
+    pub allowed_cidrs: Option<CidrList>,
+    /// Transports and ports the device may use, e.g. `UDP/123,TCP/443,ICMP` (HL7 ports are
+    /// implied; empty: only those). Not given: any transport and port, as nothing was declared.
+    #[arg(long, env = "WARDWATCH_ALLOWED_PORTS")]
+    pub allowed_ports: Option<PortList>,
     /// The device's own addresses (comma-separated CIDRs), to tell its egress and the contacts
     /// it makes from traffic to it. Default: a live interface's addresses; otherwise the side
     /// that opens a flow counts as the device.
@@ -161,8 +163,10 @@ impl IdsArgs {
             beaconing_connections: self.ids_beaconing_connections,
             beaconing_max_jitter: self.ids_beaconing_max_jitter,
             beaconing_ignored_ports: self.ids_beaconing_ignored_ports.clone(),
-            allowed_cidrs: self.allowed_cidrs.clone(),
-            allowed_ports: self.allowed_ports.clone(),
+            // The operator always sets both (a Ward's empty list is an empty value, not an
+            // absent one), so these defaults serve only offline analysis and hand-run exporters.
+            allowed_cidrs: self.allowed_cidrs.clone().unwrap_or_else(CidrList::internal_ranges),
+            allowed_ports: self.allowed_ports.clone().unwrap_or_else(PortList::any),
             hl7_ports: self.hl7_ports.0.clone(),
             local_cidrs: self.local_cidrs.clone(),
             max_tracked: self.ids_max_tracked,
@@ -280,9 +284,21 @@ mod tests {
 
     #[test]
     fn defaults_are_the_pipelines() {
-        let cli = parse(&[]).unwrap();
+        // With the network declared, as the operator always does.
+        let cli = parse(&["--allowed-cidrs=", "--allowed-ports="]).unwrap();
         assert_eq!(cli.pipeline(), PipelineConfig::default());
         assert_eq!(cli.expected_report_interval, Duration::ZERO);
+    }
+
+    #[test]
+    fn an_undeclared_network_trusts_internal_ranges_and_any_port() {
+        let ids = parse(&[]).unwrap().pipeline().ids;
+        assert_eq!(ids.allowed_cidrs, CidrList::internal_ranges());
+        assert!(ids.allowed_cidrs.contains("172.20.1.1".parse().unwrap()));
+        assert!(ids.allowed_cidrs.contains("fd00::1".parse().unwrap()));
+        assert!(!ids.allowed_cidrs.contains("8.8.8.8".parse().unwrap()));
+        assert!(!ids.allowed_cidrs.contains("172.32.0.1".parse().unwrap()));
+        assert_eq!(ids.allowed_ports, PortList::any());
     }
 
     #[test]

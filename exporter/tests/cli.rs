@@ -326,3 +326,52 @@ fn alerts_are_posted_to_the_alert_url() {
     posted.sort();
     assert_eq!(posted, ["external_contact", "port_scan"]);
 }
+
+/// The device 10.1.0.7 sends HL7 to its gateway on port 6661 (not a declared HL7 port) and
+/// opens TCP/443 to a private host and to a public one.
+fn undeclared_ward_capture(dir: &std::path::Path) -> std::path::PathBuf {
+    use testing::{Conversation, Flags, segment};
+    let device = [10, 1, 0, 7];
+    let mut hl7 = Conversation::between((device, 40000), ([10, 1, 0, 2], 6661));
+    let mut frames = hl7.handshake();
+    let message = testing::oru("P-9", "MSG1", &[("spo2", 97.0)]);
+    frames.push(hl7.client(Flags::Ack, &wardwatch_clinical::mllp::frame(message.as_bytes())));
+    frames.push(segment((device, 41000), ([192, 168, 5, 5], 443), 1, 0, Flags::Syn, b""));
+    frames.push(segment((device, 41001), ([203, 0, 113, 9], 443), 1, 0, Flags::Syn, b""));
+    let path = dir.join("undeclared.pcap");
+    testing::write_pcap(&path, pcap::Linktype::ETHERNET, &frames);
+    path
+}
+
+#[test]
+fn without_a_declared_network_only_public_peers_are_external() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = undeclared_ward_capture(dir.path());
+    let alerts = |command: &mut Command| {
+        let output = command.arg("--read").arg(&path).args(["--summary", "json"]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        alert_lines(&output.stderr)
+            .iter()
+            .map(|v| format!("{} {}", v["alert_type"].as_str().unwrap(), v["description"].as_str().unwrap()))
+            .collect::<Vec<_>>()
+    };
+
+    // Someone's capture, nothing declared: private peers are internal, no port is unexpected.
+    let undeclared = alerts(exporter().env_remove("WARDWATCH_ALLOWED_CIDRS").env_remove("WARDWATCH_ALLOWED_PORTS"));
+    assert_eq!(undeclared.len(), 1, "{undeclared:?}");
+    assert!(undeclared[0].starts_with("external_contact 10.1.0.7 contacted 203.0.113.9:443/Tcp"), "{undeclared:?}");
+
+    // A Ward that declares no CIDRs and no ports (the operator sets both, empty): every contact
+    // beyond the device itself is external, and only the HL7 ports are expected, so the first
+    // flow (HL7 on 6661) already breaks both rules (each fires once while it holds).
+    let declared_empty = alerts(exporter().env("WARDWATCH_ALLOWED_CIDRS", "").env("WARDWATCH_ALLOWED_PORTS", ""));
+    assert_eq!(declared_empty.len(), 2, "{declared_empty:?}");
+    assert!(
+        declared_empty[0].starts_with("external_contact 10.1.0.7 contacted 10.1.0.2:6661/Tcp"),
+        "{declared_empty:?}"
+    );
+    assert!(
+        declared_empty[1].starts_with("unexpected_port 10.1.0.7 contacted 10.1.0.2:6661/Tcp"),
+        "{declared_empty:?}"
+    );
+}

@@ -72,6 +72,22 @@ impl fmt::Display for Cidr {
 pub struct CidrList(pub Vec<Cidr>);
 
 impl CidrList {
+    /// The ranges no public peer uses: RFC 1918 private, RFC 6598 shared (carrier-grade NAT),
+    /// link-local, and IPv6 unique-local and link-local. What counts as internal when no network
+    /// is declared.
+    pub fn internal_ranges() -> Self {
+        let ranges = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+            "fc00::/7",
+            "fe80::/10",
+        ];
+        Self(ranges.iter().map(|range| range.parse().expect("a valid CIDR")).collect())
+    }
+
     pub fn contains(&self, addr: IpAddr) -> bool {
         self.0.iter().any(|cidr| cidr.contains(addr))
     }
@@ -141,6 +157,11 @@ impl FromStr for AllowedPort {
 pub struct PortList(pub Vec<AllowedPort>);
 
 impl PortList {
+    /// Every transport and port: what is allowed when nothing was declared.
+    pub fn any() -> Self {
+        Self(vec![AllowedPort::Tcp(None), AllowedPort::Udp(None), AllowedPort::Icmp])
+    }
+
     pub fn allows(&self, protocol: Protocol, port: u16) -> bool {
         self.0.iter().any(|allowed| allowed.allows(protocol, port))
     }
