@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Container, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, Service, ServicePort, ServiceSpec,
+    Container, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, Service, ServicePort, ServiceSpec, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -68,6 +68,16 @@ pub struct Watched<'a> {
 /// Patients the gateway's exporter keeps series for: it sees every device of the ward.
 pub const GATEWAY_MAX_PATIENTS: u32 = 64;
 
+/// Where the exporter keeps its learned anomaly models, so that a restarted exporter container
+/// scores at once instead of learning again (an emptyDir: it lives as long as the pod).
+pub const ANOMALY_MODEL_DIR: &str = "/var/lib/wardwatch/anomaly";
+const ANOMALY_VOLUME: &str = "anomaly-model";
+
+/// The volumes a pod with an exporter sidecar needs: the models' emptyDir (a few KiB per model).
+fn exporter_volumes() -> Vec<Volume> {
+    vec![typed(json!({"name": ANOMALY_VOLUME, "emptyDir": {"sizeLimit": "16Mi"}}))]
+}
+
 /// The exporter sidecar watching the pod's interface, with its intrusion settings from the ward.
 pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
     let intrusion = &ward.spec.intrusion;
@@ -106,6 +116,7 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
         ("WARDWATCH_ANOMALY_ENABLED", ward.spec.anomaly.enabled.to_string()),
         ("WARDWATCH_ANOMALY_TRAINING_WINDOW", ward.spec.anomaly.training_window.clone()),
         ("WARDWATCH_ANOMALY_RETRAIN_INTERVAL", ward.spec.anomaly.retrain_interval.clone()),
+        ("WARDWATCH_ANOMALY_MODEL_DIR", ANOMALY_MODEL_DIR.to_owned()),
     ]);
     // The pod's own addresses tell the intrusion rules which side of a flow is the device.
     variables
@@ -117,6 +128,7 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
         "image": image(settings, "exporter"),
         "env": variables,
         "ports": [{"name": "metrics", "containerPort": EXPORTER_METRICS_PORT, "protocol": "TCP"}],
+        "volumeMounts": [{"name": ANOMALY_VOLUME, "mountPath": ANOMALY_MODEL_DIR}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "failureThreshold": 3},
         "resources": resources(settings, "50m", "64Mi"),
@@ -176,6 +188,7 @@ fn single_replica_deployment<K: Resource<DynamicType = ()>>(
     labels: BTreeMap<String, String>,
     selector: BTreeMap<String, String>,
     containers: Vec<Container>,
+    volumes: Vec<Volume>,
     strategy: &str,
 ) -> Deployment {
     Deployment {
@@ -191,6 +204,7 @@ fn single_replica_deployment<K: Resource<DynamicType = ()>>(
                     enable_service_links: Some(false),
                     security_context: Some(pod_security_context()),
                     containers,
+                    volumes: Some(volumes),
                     ..PodSpec::default()
                 }),
             },
@@ -220,6 +234,7 @@ pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
         names::device_labels(ward, device),
         names::device_selector(device),
         vec![simulator_container(ward, device), exporter_container(ward, &device_watched(device))],
+        exporter_volumes(),
         // A device exists once: never two twins of it at the same time.
         "Recreate",
     )
@@ -258,6 +273,7 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
                 &Watched { id: &names::gateway(ward), report_interval_seconds: 0, max_patients: GATEWAY_MAX_PATIENTS },
             ),
         ],
+        exporter_volumes(),
         "RollingUpdate",
     )
 }

@@ -1,11 +1,13 @@
 //! The ward's PrometheusRule, built from the Ward's spec by pure builders: per-patient
 //! reductions and clinical limit alerts ([`clinical`]), NEWS2 ([`news2`]), device health
-//! ([`device_health`]), intrusion alerts ([`network`]), and the ward- and bed-level series a
+//! ([`device_health`]), intrusion alerts ([`network`]), anomaly alerts ([`anomaly`], when the
+//! Ward enables detection), and the ward- and bed-level series a
 //! central Prometheus federates ([`federated`]). Every alert carries the labels and
 //! annotations of [`alert`]; [`promtool`] writes `promtool test rules` files from the same
 //! builders.
 
 pub mod alert;
+pub mod anomaly;
 pub mod clinical;
 pub mod device_health;
 pub mod federated;
@@ -42,7 +44,13 @@ pub fn all_alerts(ward: &Ward) -> Vec<Alert> {
     let mut alerts = clinical_alerts(ward);
     alerts.extend(device_health::alerts(&scope));
     alerts.extend(network::alerts(&scope, &names::gateway(ward)));
+    alerts.extend(anomaly_alerts(ward));
     alerts
+}
+
+/// The anomaly alerts, when the Ward has the exporters learn (`spec.anomaly.enabled`).
+fn anomaly_alerts(ward: &Ward) -> Vec<Alert> {
+    if ward.spec.anomaly.enabled { anomaly::alerts(&scope(ward)) } else { Vec::new() }
 }
 
 /// The rule groups of `ward`. Each is evaluated at the ward's scrape interval, and within the
@@ -57,7 +65,7 @@ pub fn rule_groups(ward: &Ward) -> Vec<RuleGroup> {
     }
     clinical.extend(clinical_alerts(ward).into_iter().map(Alert::into_rule));
     let group = |name: &str, rules: Vec<Rule>| RuleGroup { name: name.to_owned(), interval: interval.clone(), rules };
-    vec![
+    let mut groups = vec![
         group("wardwatch.clinical", clinical),
         group("wardwatch.device", device_health::alerts(&scope).into_iter().map(Alert::into_rule).collect()),
         group("wardwatch.network", {
@@ -67,7 +75,12 @@ pub fn rule_groups(ward: &Ward) -> Vec<RuleGroup> {
         }),
         // What a HospitalFederation pulls: ward- and bed-level series, no patient identifier.
         group("wardwatch.federated", federated::recording_rules(&scope, ward.spec.news2.enabled)),
-    ]
+    ];
+    let anomaly = anomaly_alerts(ward);
+    if !anomaly.is_empty() {
+        groups.push(group("wardwatch.anomaly", anomaly.into_iter().map(Alert::into_rule).collect()));
+    }
+    groups
 }
 
 /// The PrometheusRule for `ward`, owned by it.
@@ -148,7 +161,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 22 + 2 + 7 + 7);
+        assert_eq!(names.len(), 22 + 2 + 7 + 7 + 2);
     }
 
     #[test]

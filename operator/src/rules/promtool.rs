@@ -6,7 +6,7 @@
 //! - a silent device's stale value raises nothing;
 //! - NEWS2's parameter score at both sides of every band edge of every parameter (SpO2 on both
 //!   scales, on air and on oxygen), and the alerts at the aggregate thresholds;
-//! - device-health and intrusion alerts on the series the exporters expose.
+//! - device-health, intrusion and anomaly alerts on the series the exporters expose.
 //!
 //! The rules file for these tests is the ward's groups without annotations: promtool compares
 //! annotations too, and theirs are templates checked by `promtool check rules` and end to end.
@@ -377,7 +377,62 @@ fn device_and_network_tests(ward: &Ward, scope: &Scope) -> Vec<Value> {
                 {"eval_time": "300s", "alertname": intrusion.alert, "exp_alerts": []},
             ]}));
     }
+    if ward.spec.anomaly.enabled {
+        tests.extend(anomaly_tests(scope, &target, &gateway, &device_labels));
+    }
     tests
+}
+
+/// The anomaly alerts: the device's network model learns until 60 s (its scores then mean
+/// nothing), scores 0.5 until 125 s and 2 after; the patient's vitals model, seen by the device's
+/// exporter and the gateway's, scores 1.5 from 60 s. Each alert fires 30 s after its score
+/// crosses 1 while scoring, once (the patient's with the device's bed).
+fn anomaly_tests(
+    scope: &Scope,
+    target: &dyn Fn(&str) -> String,
+    gateway: &str,
+    device_labels: &dyn Fn(&str, &str) -> Value,
+) -> Vec<Value> {
+    let mut network = device_labels("warning", "network");
+    for key in ["instance", "endpoint"] {
+        network.as_object_mut().unwrap().remove(key);
+    }
+    network["model"] = json!("network");
+    let mut vitals = patient_labels(scope, network["hospital"].as_str().unwrap(), "P-1", Some("B-1"));
+    vitals["severity"] = json!("warning");
+    vitals["category"] = json!("clinical");
+    vitals["model"] = json!("vitals");
+    let state = |labels: &str, state: &str| {
+        format!("wardwatch_anomaly_model_state{}", labels.replace('}', &format!(r#",state="{state}"}}"#)))
+    };
+    let network_series = target(r#",model="network""#);
+    let device_vitals = target(r#",model="vitals""#);
+    let gateway_vitals = gateway.replace('}', r#",model="vitals",patient="P-1"}"#);
+    vec![
+        json!({"name": "NetworkAnomalyDetected", "interval": format!("{STEP_SECONDS}s"),
+        "input_series": [
+            {"series": format!("wardwatch_anomaly_score{network_series}"), "values": format!("5x12 0.5x12 2x{SAMPLES}")},
+            {"series": state(&network_series, "learning"), "values": format!("1x12 0x{SAMPLES}")},
+            {"series": state(&network_series, "scoring"), "values": format!("0x12 1x{SAMPLES}")},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "55s", "alertname": "NetworkAnomalyDetected", "exp_alerts": []},
+            {"eval_time": "150s", "alertname": "NetworkAnomalyDetected", "exp_alerts": []},
+            {"eval_time": "165s", "alertname": "NetworkAnomalyDetected", "exp_alerts": [{"exp_labels": network}]},
+        ]}),
+        json!({"name": "VitalSignPatternAnomaly", "interval": format!("{STEP_SECONDS}s"),
+        "input_series": [
+            {"series": format!("wardwatch_vital_observed_timestamp_seconds{}", target(r#",vital="heart_rate""#)), "values": format!("0+5x{SAMPLES}")},
+            {"series": format!("wardwatch_anomaly_score{device_vitals}"), "values": format!("0.2x12 1.5x{SAMPLES}")},
+            {"series": state(&device_vitals, "scoring"), "values": format!("1x{SAMPLES}")},
+            {"series": format!("wardwatch_anomaly_score{gateway_vitals}"), "values": format!("0.2x12 1.5x{SAMPLES}")},
+            {"series": state(&gateway_vitals, "scoring"), "values": format!("1x{SAMPLES}")},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "80s", "alertname": "VitalSignPatternAnomaly", "exp_alerts": []},
+            {"eval_time": "95s", "alertname": "VitalSignPatternAnomaly", "exp_alerts": [{"exp_labels": vitals}]},
+        ]}),
+    ]
 }
 
 /// The `promtool test rules` file for `ward`, reading the rules file `rules_path`.
