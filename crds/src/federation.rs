@@ -1,7 +1,7 @@
 //! `HospitalFederation`: the central cluster's list of member hospitals whose Prometheus it
 //! federates, reconciled into prometheus-operator ScrapeConfigs.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,7 @@ use crate::common::{SecretKeyRef, duration_rule};
     shortname = "hfed",
     category = "wardwatch",
     printcolumn = r#"{"name":"Hospitals","type":"integer","jsonPath":".status.members"}"#,
+    printcolumn = r#"{"name":"Synced","type":"integer","jsonPath":".status.syncedMembers"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -88,6 +89,30 @@ pub struct HospitalFederationStatus {
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub members: u32,
+    /// Members whose ScrapeConfig the API server accepted as the spec wants it.
+    #[serde(default)]
+    pub synced_members: u32,
+    /// Each member as the operator last wrote it, in the spec's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_statuses: Vec<FederationMemberStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// One member hospital's federation as the operator last wrote it. Whether its Prometheus
+/// answers is the central Prometheus's business (`up{federation,hospital}` and the
+/// `HospitalUnreachable` alert), not the API server's.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FederationMemberStatus {
+    pub hospital_id: String,
+    /// The ScrapeConfig that federates it (same namespace).
+    pub scrape_config: String,
+    /// Whether the API server accepted the ScrapeConfig as the spec wants it.
+    pub synced: bool,
+    /// The API server's answer when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When `synced` last changed.
+    pub last_transition_time: Time,
 }

@@ -207,12 +207,42 @@ async fn federation_members_become_scrape_configs() {
     // A single replica without a Lease reconciles as well (the controllers used to stop at
     // once when leader election was off).
     let _operator = Operator::start(&cp, "operator", &["--leader-election", "false"]).await;
-    kubectl_ok(&cp, &["apply", "-f", repo_path("manifests/federation.yaml").to_str().unwrap()]);
     let central = "wardwatch-central";
+    let federation = ["get", "-n", central, "hospitalfederation/region-north"];
+    // The central cluster's own admission policy refuses one member's ScrapeConfig, as a
+    // policy engine would: the other member is federated all the same, and the status says which
+    // one is not and why.
+    kubectl_ok(&cp, &["create", "namespace", central]);
+    let policy = refuse_general_scrape_config(&cp).await;
+    kubectl_ok(&cp, &["apply", "-f", repo_path("manifests/federation.yaml").to_str().unwrap()]);
+    wait_exists(&cp, central, "scrapeconfig/region-north-st-mary").await;
+    wait_for_jsonpath(&cp, &federation, "{.status.syncedMembers}/{.status.members}", "1/2", CONVERGE).await;
+    let general = kubectl_ok(
+        &cp,
+        &[&federation[..], &["-o", "jsonpath={.status.memberStatuses[1].hospitalId} {.status.memberStatuses[1].synced} {.status.memberStatuses[1].lastError} | {.status.conditions[0].reason}"]].concat(),
+    );
+    assert!(general.starts_with("general false "), "{general}");
+    assert!(
+        general.contains("not approved for federation yet") && general.ends_with("| MembersNotSynced"),
+        "{general}"
+    );
+    assert!(!exists(&cp, &["get", "-n", central, "scrapeconfig/region-north-general"]));
+    assert!(has_event(&cp, central, "MembersNotSynced"));
+
+    // The policy lifted, the operator's retry writes it.
+    kubectl_ok(&cp, &["delete", "-f", policy.to_str().unwrap()]);
     for member in ["region-north-st-mary", "region-north-general"] {
         let object = format!("scrapeconfig/{member}");
         wait_exists(&cp, central, &object).await;
     }
+    wait_for_jsonpath(
+        &cp,
+        &federation,
+        "{.status.syncedMembers} {.status.memberStatuses[*].synced}",
+        "2 true true",
+        CONVERGE,
+    )
+    .await;
     let spec = kubectl_ok(
         &cp,
         &[
@@ -256,4 +286,47 @@ async fn federation_members_become_scrape_configs() {
         CONVERGE,
     )
     .await;
+}
+
+/// A ValidatingAdmissionPolicy (and its binding) refusing the ScrapeConfig of the `general`
+/// member, in force once a server-side dry run is refused; returns its manifest's path.
+async fn refuse_general_scrape_config(cp: &ControlPlane) -> std::path::PathBuf {
+    let path = cp.dir().join("refuse-general.yaml");
+    std::fs::write(
+        &path,
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: federation-members-approved}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [monitoring.coreos.com], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [scrapeconfigs]}
+  validations:
+  - expression: "object.metadata.name != 'region-north-general'"
+    message: "central policy: the general hospital is not approved for federation yet"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: federation-members-approved}
+spec:
+  policyName: federation-members-approved
+  validationActions: [Deny]
+"#,
+    )
+    .unwrap();
+    kubectl_ok(cp, &["apply", "-f", path.to_str().unwrap()]);
+    let probe = cp.dir().join("probe-scrape-config.yaml");
+    std::fs::write(
+        &probe,
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {name: region-north-general, namespace: wardwatch-central}\nspec: {}\n",
+    )
+    .unwrap();
+    eventually(Duration::from_secs(30), "the admission policy in force", || async {
+        let output = cp.kubectl(&["create", "--dry-run=server", "-f", probe.to_str().unwrap()])?;
+        Ok((!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("not approved")).then_some(()))
+    })
+    .await
+    .unwrap();
+    path
 }

@@ -129,6 +129,16 @@ pub struct Plan<S> {
 /// and it is looked at again after the plan's requeue or the resync interval, whichever is first.
 pub async fn carry_out<K: Reconciled>(ctx: &Context, object: &K, plan: Plan<K::Status>) -> Result<Action, Error> {
     let applied = apply_all(ctx, object, &plan.objects).await?;
+    finish(ctx, object, plan, applied).await
+}
+
+/// What [`carry_out`] does once every object is applied (`applied`: the ones written).
+pub async fn finish<K: Reconciled>(
+    ctx: &Context,
+    object: &K,
+    plan: Plan<K::Status>,
+    applied: Vec<String>,
+) -> Result<Action, Error> {
     let removed = prune(ctx, object, &plan.prune, &plan.objects).await?;
     write_status(ctx, object, &plan.status).await?;
     let mut notes = plan.notes;
@@ -148,6 +158,27 @@ pub fn error_policy<K: Reconciled>(object: Arc<K>, error: &Error, ctx: Arc<Conte
         .inc();
     tracing::warn!(%error, "reconcile failed");
     Action::requeue(ctx.backoff(names::object_key(object.as_ref(), &())))
+}
+
+/// Applies every one of `objects`, going on past a refused one; returns each one's outcome.
+/// For owners whose objects stand alone (a federation's members), so that one refused object
+/// neither hides the others' state nor holds them back.
+pub async fn apply_each<K: Reconciled>(ctx: &Context, owner: &K, objects: &[Owned]) -> Vec<Result<Outcome, Error>> {
+    let failing = failing(owner);
+    let mut outcomes = Vec::with_capacity(objects.len());
+    for object in objects {
+        outcomes.push(ctx.applier.apply(object).await.map_err(failing.at(Step::Apply)));
+    }
+    outcomes
+}
+
+/// After a partly refused apply: writes the status that says so and publishes the notes, but
+/// neither prunes (what is refused now may be what exists) nor forgets the backoff; the
+/// caller returns the error, so the object is retried with backoff.
+pub async fn record_partial<K: Reconciled>(ctx: &Context, object: &K, plan: Plan<K::Status>) -> Result<(), Error> {
+    write_status(ctx, object, &plan.status).await?;
+    publish(ctx, object, plan.notes).await;
+    Ok(())
 }
 
 /// Applies `objects` in order; returns the ones written, as `Kind/namespace/name`.
