@@ -11,6 +11,7 @@ use crate::decode::packet::{ArpSender, DecodeError, Endpoints, LinkType, Packet,
 use crate::flows::table::{Direction, EvictReason, FlowConfig, FlowStart, FlowTable, Observed};
 use crate::hl7::message::{Hl7Error, Hl7Message};
 use crate::hl7::session::{SessionConfig, SessionEvent, TcpSession};
+use crate::ids::config::PeerClass;
 use crate::ids::{Alert, AlertChange, Ids, IdsConfig, Rule};
 
 /// Everything the pipeline reports.
@@ -31,12 +32,22 @@ pub enum Event<'a> {
     FlowCreated,
     /// Follows [`Event::FlowCreated`]: who opened the flow to what.
     FlowStarted(FlowStart),
-    /// Wire bytes of one packet of a tracked flow; `from_client` when `src` opened the flow.
+    /// Wire bytes of one packet of a tracked flow; `from_client` says whether `src` opened the
+    /// flow, `None` when the capture began after the flow did (nobody is known to have opened it).
     FlowBytes {
         at: Duration,
         src: IpAddr,
         dst: IpAddr,
-        from_client: bool,
+        from_client: Option<bool>,
+        wire_len: u32,
+    },
+    /// Follows [`Event::FlowBytes`] when one side is known to be the device: the packet as the
+    /// device's traffic, sent (`outbound`) to `peer` or received from it.
+    DeviceTraffic {
+        at: Duration,
+        peer: IpAddr,
+        outbound: bool,
+        peer_class: PeerClass,
         wire_len: u32,
     },
     FlowEvicted(EvictReason),
@@ -146,7 +157,13 @@ impl<S: Sink> Sink for Tee<'_, S> {
         match event {
             Event::FlowStarted(start) => self.ids.on_flow_start(&start),
             Event::FlowBytes { at, src, dst, from_client, wire_len } => {
-                self.ids.on_bytes(at, src, dst, from_client, u64::from(wire_len));
+                self.ids.on_bytes(at, src, dst, from_client.unwrap_or(false), u64::from(wire_len));
+                let config = self.ids.config();
+                if let Some(outbound) = config.device_direction(src, dst, from_client) {
+                    let peer = if outbound { dst } else { src };
+                    let peer_class = config.peer_class(peer);
+                    self.sink.record(Event::DeviceTraffic { at, peer, outbound, peer_class, wire_len });
+                }
             }
             Event::TcpSyn { at, client, server, server_port } => self.ids.on_syn(at, client, server, server_port),
             Event::TcpHandshakeCompleted { client, server, .. } => self.ids.on_handshake_completed(client, server),
@@ -331,7 +348,7 @@ fn track<'f, 'b>(
             sink.record(Event::FlowStarted(start));
         }
     }
-    let from_client = flow.state.client == Some(direction);
+    let from_client = flow.state.client.map(|client| client == direction);
     sink.record(Event::FlowBytes { at, src: endpoints.src, dst: endpoints.dst, from_client, wire_len });
     if segment.is_some() {
         if tcp.handshake_completed {

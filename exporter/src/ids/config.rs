@@ -187,6 +187,29 @@ impl FromStr for PortNumbers {
     }
 }
 
+/// A device's peer, as the traffic metrics and the topology panel group it (a bounded label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerClass {
+    /// Loopback, multicast, broadcast, or the device's own addresses.
+    Local,
+    /// Inside the allowed CIDRs: the ward's network, its gateway, its allowed services.
+    Allowed,
+    /// Anywhere else: what `external_contact` is about.
+    External,
+}
+
+impl PeerClass {
+    pub const ALL: [PeerClass; 3] = [Self::Local, Self::Allowed, Self::External];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Allowed => "allowed",
+            Self::External => "external",
+        }
+    }
+}
+
 /// Everything the rules need to know, with the thresholds as configured (before sensitivity).
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdsConfig {
@@ -287,6 +310,34 @@ impl IdsConfig {
     /// Whether `addr` is the device, for a flow endpoint that did (`opened`) or did not open it.
     pub fn is_device(&self, addr: IpAddr, opened: bool) -> bool {
         if self.local_cidrs.is_empty() { opened } else { self.local_cidrs.contains(addr) }
+    }
+
+    /// Whether a packet of a flow is the device's outbound (`Some(true)`) or inbound traffic:
+    /// by its own addresses when known, else by who opened the flow (the device opens its
+    /// connections); `None` when neither tells (a flow that began before the capture).
+    pub fn device_direction(&self, src: IpAddr, dst: IpAddr, from_client: Option<bool>) -> Option<bool> {
+        if self.local_cidrs.is_empty() {
+            return from_client;
+        }
+        if self.local_cidrs.contains(src) {
+            Some(true)
+        } else if self.local_cidrs.contains(dst) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// What kind of peer `addr` is to the device: on the host or the link by design, in the
+    /// ward's allowed networks, or outside them.
+    pub fn peer_class(&self, addr: IpAddr) -> PeerClass {
+        if self.is_exempt_destination(addr) {
+            PeerClass::Local
+        } else if self.allowed_cidrs.contains(addr) {
+            PeerClass::Allowed
+        } else {
+            PeerClass::External
+        }
     }
 
     /// Destinations that are never "outside": loopback, multicast, broadcast, unspecified, and

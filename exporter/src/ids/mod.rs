@@ -314,6 +314,11 @@ impl Ids {
     }
 
     /// `bytes` on the wire from `src` to `dst`; `from_client` when `src` opened the flow.
+    /// The settings the rules run with.
+    pub fn config(&self) -> &IdsConfig {
+        &self.config
+    }
+
     pub fn on_bytes(&mut self, at: Duration, src: IpAddr, dst: IpAddr, from_client: bool, bytes: u64) {
         if !self.config.is_device(src, from_client) || self.config.is_exempt_destination(dst) {
             return;

@@ -2,6 +2,8 @@
 //! pipeline events into them. Every label takes values from a fixed set, except `patient`, whose
 //! values are bounded by [`MetricsSink`] (a device reports one patient at a time).
 
+use super::top_talkers::TopTalkers;
+use crate::ids::config::PeerClass;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
@@ -135,6 +137,9 @@ pub struct Metrics {
     alert_deliveries: IntCounterVec,
     capture_received: IntCounter,
     capture_dropped: IntCounterVec,
+    device_traffic_bytes: IntCounterVec,
+    device_traffic_packets: IntCounterVec,
+    top_talker_bytes: GaugeVec,
     anomaly_enabled: IntGauge,
     anomaly_training_window: Gauge,
     anomaly_retrain_interval: Gauge,
@@ -194,7 +199,26 @@ impl Metrics {
             &["patient", "vital"],
         )?;
         registry.register(Box::new(vital_observed.clone()))?;
+        let top_talker_bytes = GaugeVec::new(
+            Opts::new(
+                "wardwatch_top_talker_bytes",
+                "Bytes exchanged with each of the device's top 5 peers in the last complete minute with traffic",
+            ),
+            &["rank", "peer"],
+        )?;
+        registry.register(Box::new(top_talker_bytes.clone()))?;
         let metrics = Self {
+            device_traffic_bytes: counter_vec(
+                "wardwatch_device_traffic_bytes_total",
+                "Wire bytes the device sent (out) and received (in), by kind of peer",
+                &["direction", "peer_class"],
+            )?,
+            device_traffic_packets: counter_vec(
+                "wardwatch_device_traffic_packets_total",
+                "Packets the device sent (out) and received (in), by kind of peer",
+                &["direction", "peer_class"],
+            )?,
+            top_talker_bytes,
             packets: counter_vec("wardwatch_packets_total", "Frames captured, by protocol", &["protocol"])?,
             bytes: counter_vec("wardwatch_bytes_total", "Bytes on the wire of the frames captured", &["protocol"])?,
             decode_errors: counter_vec(
@@ -404,6 +428,10 @@ pub struct MetricsSink<'m> {
     max_patients: usize,
     /// Most recently reported last.
     patients: VecDeque<String>,
+    /// The device traffic counters (packets, bytes), looked up once: by direction (out, in),
+    /// then by peer class in [`PeerClass::ALL`]'s order.
+    per_direction: [[(IntCounter, IntCounter); 3]; 2],
+    top_talkers: TopTalkers,
 }
 
 impl<'m> MetricsSink<'m> {
@@ -415,7 +443,23 @@ impl<'m> MetricsSink<'m> {
                 (metrics.packets.with_label_values(&label), metrics.bytes.with_label_values(&label))
             })
             .collect();
-        Self { metrics, per_protocol, max_patients: max_patients.max(1), patients: VecDeque::new() }
+        let per_direction = ["out", "in"].map(|direction| {
+            PeerClass::ALL.map(|class| {
+                let labels = [direction, class.as_str()];
+                (
+                    metrics.device_traffic_packets.with_label_values(&labels),
+                    metrics.device_traffic_bytes.with_label_values(&labels),
+                )
+            })
+        });
+        Self {
+            metrics,
+            per_protocol,
+            max_patients: max_patients.max(1),
+            patients: VecDeque::new(),
+            per_direction,
+            top_talkers: TopTalkers::default(),
+        }
     }
 
     fn touch_patient(&mut self, patient: &str) {
@@ -492,6 +536,21 @@ impl Sink for MetricsSink<'_> {
             }
             Event::AlertCleared(rule) => m.ids_alert_active.with_label_values(&[rule.as_str()]).set(0),
             Event::IdsUntracked(count) => m.ids_untracked.inc_by(count),
+            Event::DeviceTraffic { at, peer, outbound, peer_class, wire_len } => {
+                let class = PeerClass::ALL.iter().position(|c| *c == peer_class).unwrap_or_default();
+                let (packets, bytes) = &self.per_direction[usize::from(!outbound)][class];
+                packets.inc();
+                bytes.inc_by(u64::from(wire_len));
+                if let Some(ranking) = self.top_talkers.add(at, peer, wire_len) {
+                    m.top_talker_bytes.reset();
+                    for (rank, (peer, bytes)) in ranking.iter().enumerate() {
+                        let labels = [(rank + 1).to_string(), peer.to_string()];
+                        m.top_talker_bytes
+                            .with_label_values(&[labels[0].as_str(), labels[1].as_str()])
+                            .set(*bytes as f64);
+                    }
+                }
+            }
             Event::FlowStarted(_) | Event::FlowBytes { .. } | Event::TcpSyn { .. } | Event::Arp { .. } => {}
         }
     }
@@ -549,6 +608,54 @@ pub(crate) mod tests {
         metrics.set_expected_report_interval(5.0);
         let text = metrics.render();
         assert_eq!(sample(&text, "wardwatch_hl7_expected_report_interval_seconds"), Some(5.0));
+    }
+
+    #[test]
+    fn the_devices_traffic_is_counted_by_direction_and_peer_class_with_its_top_talkers() {
+        use crate::decode::packet::LinkType;
+        use crate::pipeline::{Pipeline, PipelineConfig};
+        use crate::testing::{Conversation, Flags, datagram};
+
+        let mut config = PipelineConfig::default();
+        config.ids.local_cidrs = "10.1.0.7".parse().unwrap();
+        config.ids.allowed_cidrs = "10.1.0.0/24".parse().unwrap();
+        let mut pipeline = Pipeline::new(config);
+        let metrics = Metrics::new().unwrap();
+        let mut sink = MetricsSink::new(&metrics, 4);
+        let minute = 1_790_000_040;
+        let mut feed = |at: u64, frame: Vec<u8>| {
+            let len = frame.len() as u32;
+            pipeline.process(Duration::from_secs(at), LinkType::Ethernet, &frame, len, &mut sink);
+            len
+        };
+        // HL7 to the gateway (allowed), an upload outside, and a datagram from a peer to the device.
+        let mut hl7 = Conversation::between(([10, 1, 0, 7], 40000), ([10, 1, 0, 2], 2575));
+        let [syn, syn_ack, ack] = <[Vec<u8>; 3]>::try_from(hl7.handshake()).unwrap();
+        let (out_allowed, in_allowed) = (feed(minute, syn) + feed(minute, ack), feed(minute, syn_ack));
+        let upload = feed(minute + 1, datagram(([10, 1, 0, 7], 5000), ([203, 0, 113, 9], 443), &[7; 900]));
+        let inbound = feed(minute + 2, datagram(([10, 1, 0, 66], 5000), ([10, 1, 0, 7], 9), b"x"));
+        let late = feed(minute + 61, hl7.client(Flags::Ack, b"late"));
+
+        let text = metrics.render();
+        let traffic = |what: &str, direction: &str, class: &str| {
+            sample(
+                &text,
+                &format!(r#"wardwatch_device_traffic_{what}_total{{direction="{direction}",peer_class="{class}"}}"#),
+            )
+        };
+        assert_eq!(traffic("bytes", "out", "allowed"), Some(f64::from(out_allowed + late)));
+        assert_eq!(traffic("packets", "out", "allowed"), Some(3.0));
+        assert_eq!(traffic("bytes", "in", "allowed"), Some(f64::from(in_allowed + inbound)));
+        assert_eq!(traffic("bytes", "out", "external"), Some(f64::from(upload)));
+        assert_eq!(traffic("packets", "in", "external"), Some(0.0), "pre-initialised");
+        // The first minute's ranking, published by the packet that closed it.
+        let top = |rank: &str, peer: &str| {
+            sample(&text, &format!(r#"wardwatch_top_talker_bytes{{peer="{peer}",rank="{rank}"}}"#))
+        };
+        assert_eq!(top("1", "203.0.113.9"), Some(f64::from(upload)));
+        assert_eq!(top("2", "10.1.0.2"), Some(f64::from(out_allowed + in_allowed)));
+        assert_eq!(top("3", "10.1.0.66"), Some(f64::from(inbound)));
+        assert_eq!(text.matches("wardwatch_top_talker_bytes{").count(), 3);
     }
 
     #[test]

@@ -4,3 +4,4 @@
 pub mod alerts;
 pub mod metrics;
 pub mod summary;
+pub mod top_talkers;

@@ -163,6 +163,7 @@ impl Sink for Summary {
             Event::IdsUntracked(count) => self.ids.untracked += count,
             Event::FlowStarted(_)
             | Event::FlowBytes { .. }
+            | Event::DeviceTraffic { .. }
             | Event::TcpSyn { .. }
             | Event::Arp { .. }
             | Event::AlertCleared(_) => {}
