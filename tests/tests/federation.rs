@@ -288,6 +288,8 @@ async fn every_query_answers(prometheus: &Prometheus, dashboard: &Value) -> usiz
             let expr = as_sent(target["expr"].as_str().unwrap(), &names);
             let found = series(prometheus, &expr).await;
             assert!(!found.is_empty(), "{title}: panel {:?} has no data: {expr}", panel["title"]);
+            // A quantile of no observations, or a ratio of zeros, answers NaN: no data either.
+            assert!(found.iter().any(|(_, v)| v.is_finite()), "{title}: panel {:?} is all NaN: {expr}", panel["title"]);
             run += 1;
         }
     }
@@ -406,6 +408,12 @@ async fn federate(namespace: &NetworkNamespace) {
     assert_eq!(research[0].0["patient"], "GEN-7001");
     assert_eq!(research[0].0["hospital"], "general");
 
+    // The exporters rank their top talkers once a minute of packet time has passed.
+    eventually(Duration::from_secs(90), "St Mary's first top talkers", || async {
+        Ok((!series(&st_mary.replicas[1], "wardwatch_top_talker_bytes").await.is_empty()).then_some(()))
+    })
+    .await
+    .unwrap();
     // Every query of the fleet dashboard answers at the centre, every query of the ward's
     // dashboard and every federated recording rule at St Mary's (the replica that stays).
     let fleet = wardwatch_operator::dashboards::fleet::dashboard_json();

@@ -313,16 +313,16 @@ impl IdsConfig {
     }
 
     /// Whether a packet of a flow is the device's outbound (`Some(true)`) or inbound traffic:
-    /// by its own addresses when known, else by who opened the flow (the device opens its
-    /// connections); `None` when neither tells (a flow that began before the capture).
+    /// by its own addresses when known; else, or for traffic within the host (loopback to
+    /// loopback), by who opened the flow (the device opens its connections). `None` when
+    /// neither tells: another host's packet, or a flow that began before the capture.
     pub fn device_direction(&self, src: IpAddr, dst: IpAddr, from_client: Option<bool>) -> Option<bool> {
-        if self.local_cidrs.is_empty() {
-            return from_client;
-        }
         if self.local_cidrs.contains(src) {
             Some(true)
         } else if self.local_cidrs.contains(dst) {
             Some(false)
+        } else if self.local_cidrs.is_empty() || (src.is_loopback() && dst.is_loopback()) {
+            from_client
         } else {
             None
         }

@@ -5,6 +5,7 @@ use serde_json::Value;
 use wardwatch_clinical::VITAL_SIGNS;
 
 use super::grafana::{self, Kind, Panel, Query, dashboard, label_variable};
+use super::network;
 use crate::rules::network_health::DEVICE_SCORE;
 
 pub const UID: &str = "wardwatch-device";
@@ -89,6 +90,7 @@ pub fn panels() -> Vec<Panel> {
             vec![Query::new(rate("wardwatch_capture_dropped_packets_total", "reason"), "{{reason}}")],
         ),
     ]);
+    panels.extend(network::panels(SELECTED));
     panels
 }
 

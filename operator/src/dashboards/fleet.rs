@@ -48,6 +48,13 @@ pub fn panels() -> Vec<Panel> {
             )],
         ),
         Panel::new(
+            Kind::Heatmap,
+            "NEWS2 heatmap by ward",
+            "none",
+            "Each ward a row, coloured by the highest NEWS2 among its beds: where patients deteriorate, across hospitals.",
+            vec![Query::new(format!("max by (hospital, ward) ({})", selected(BED_NEWS2)), "{{hospital}} {{ward}}")],
+        ),
+        Panel::new(
             Kind::Table,
             "Highest NEWS2 by bed",
             "none",

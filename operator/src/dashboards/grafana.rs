@@ -37,6 +37,8 @@ pub enum Kind {
     Stat,
     /// The latest value of each series, as a row.
     Table,
+    /// One row per series, coloured by value over time (`heatmap` with rows as they come).
+    Heatmap,
 }
 
 /// One panel: title, description, queries and unit (Grafana's unit id, e.g. `percent`, `Bps`).
@@ -81,6 +83,12 @@ fn field_config(panel: &Panel) -> Value {
             "stacking": {"mode": stacking, "group": "A"}, "spanNulls": false, "showPoints": "never",
         });
     }
+    if panel.kind == Kind::Heatmap {
+        defaults["custom"] = json!({
+            "hideFrom": {"legend": false, "tooltip": false, "viz": false},
+            "scaleDistribution": {"type": "linear"},
+        });
+    }
     json!({"defaults": defaults, "overrides": []})
 }
 
@@ -97,6 +105,19 @@ fn options(kind: Kind) -> Value {
         Kind::Table => {
             json!({"showHeader": true, "cellHeight": "sm", "frameIndex": 0, "footer": {"show": false, "reducer": ["sum"], "countRows": false, "fields": ""}})
         }
+        // Rows as the query gives them (not calculated buckets); colour from 0 to NEWS2's top
+        // band and beyond.
+        Kind::Heatmap => json!({
+            "calculate": false,
+            "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "exponent": 0.5,
+                      "steps": 64, "reverse": false, "min": 0},
+            "rowsFrame": {"layout": "auto"},
+            "showValue": "auto", "cellGap": 1,
+            "yAxis": {"axisPlacement": "left", "reverse": false},
+            "legend": {"show": true},
+            "tooltip": {"mode": "single", "yHistogram": false, "showColorScale": false},
+            "exemplars": {"color": "rgba(255,0,255,0.7)"},
+        }),
     }
 }
 
@@ -105,6 +126,7 @@ fn panel_type(kind: Kind) -> &'static str {
         Kind::TimeSeries | Kind::Stacked => "timeseries",
         Kind::Stat => "stat",
         Kind::Table => "table",
+        Kind::Heatmap => "heatmap",
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod device;
 pub mod fleet;
 pub mod grafana;
+pub mod network;
 pub mod ward;
 
 use std::collections::BTreeMap;

@@ -5,8 +5,8 @@
 use serde_json::Value;
 use wardwatch_clinical::VITAL_SIGNS;
 
-use super::device;
 use super::grafana::{self, Kind, Panel, Query, dashboard, label_variable};
+use super::{device, network};
 
 /// The panels, for the ward whose series `selector` (`namespace="…",ward="…"`, no braces)
 /// picks.
@@ -14,6 +14,11 @@ pub fn panels(selector: &str) -> Vec<Panel> {
     let ward = |metric: &str| format!("{metric}{{{selector}}}");
     let by_bed = |metric: &str| format!(r#"{metric}{{{selector},bed=~"$bed"}}"#);
     let rate = |metric: &str, by: &str| format!("sum by ({by}) (rate({}[$__rate_interval]))", ward(metric));
+    let news2_by_bed = format!(
+        "{} * on (namespace, ward, patient) group_left (bed) {}",
+        ward("wardwatch:news2_score"),
+        by_bed("wardwatch:patient_bed:info")
+    );
     let mut panels: Vec<Panel> = VITAL_SIGNS
         .iter()
         .map(|vital| {
@@ -28,14 +33,14 @@ pub fn panels(selector: &str) -> Vec<Panel> {
             "NEWS2 by bed",
             "none",
             "The National Early Warning Score 2 aggregate of each bed's patient: 5-6 urgent review, 7+ emergency response.",
-            vec![Query::new(
-                format!(
-                    "{} * on (namespace, ward, patient) group_left (bed) {}",
-                    ward("wardwatch:news2_score"),
-                    by_bed("wardwatch:patient_bed:info")
-                ),
-                "bed {{bed}}",
-            )],
+            vec![Query::new(news2_by_bed.clone(), "bed {{bed}}")],
+        ),
+        Panel::new(
+            Kind::Heatmap,
+            "NEWS2 heatmap by bed",
+            "none",
+            "Each bed a row, darker as its patient's NEWS2 rises: a ward's deterioration at a glance.",
+            vec![Query::new(news2_by_bed, "bed {{bed}}")],
         ),
         Panel::new(
             Kind::TimeSeries,
@@ -126,6 +131,7 @@ pub fn panels(selector: &str) -> Vec<Panel> {
             vec![Query::new(rate("wardwatch_capture_dropped_packets_total", "device"), "{{device}}")],
         ),
     ]);
+    panels.extend(network::panels(selector));
     panels
 }
 
