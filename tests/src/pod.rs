@@ -1,10 +1,12 @@
 //! A container of a pod spec the operator wrote, run as a local process the way the kubelet
 //! would start it: its arguments and environment as written (downward-API fields filled in),
 //! inside the pod's network namespace, as the pod's user, with exactly the capabilities its
-//! security context grants (`setpriv` from util-linux).
+//! security context grants (`setpriv` from util-linux). Without a mount namespace per container,
+//! an `emptyDir` volume is a directory of the pod's under [`PodFacts::volumes`], owned by the
+//! pod's user, and environment values that name the mount path are pointed at it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +19,8 @@ pub struct PodFacts {
     pub name: String,
     pub namespace: String,
     pub ip: String,
+    /// Where the pod's emptyDir volumes live (one directory each, by volume name).
+    pub volumes: PathBuf,
 }
 
 impl PodFacts {
@@ -64,9 +68,56 @@ pub fn container_command(
     for arg in container["args"].as_array().into_iter().flatten() {
         command.arg(arg.as_str().context("a non-string container argument")?);
     }
-    command.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").envs(environment(container, facts)?);
+    command
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .envs(mounted_environment(pod_spec, container, facts)?);
     command.envs(extra_env.iter().copied());
     Ok(command)
+}
+
+/// The container's environment (see [`environment`]) with values that name an emptyDir's mount
+/// path pointed at the pod's directory for it.
+fn mounted_environment(pod_spec: &Value, container: &Value, facts: &PodFacts) -> Result<BTreeMap<String, String>> {
+    let mut variables = environment(container, facts)?;
+    for (mount_path, dir) in empty_dirs(pod_spec, container, facts)? {
+        for value in variables.values_mut() {
+            if let Some(rest) = value.strip_prefix(&mount_path)
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                *value = format!("{}{rest}", dir.display());
+            }
+        }
+    }
+    Ok(variables)
+}
+
+/// The container's emptyDir mounts as (mount path, the pod's directory for the volume), each
+/// directory made and given to the pod's user; a mount of any other kind of volume is refused.
+fn empty_dirs(pod_spec: &Value, container: &Value, facts: &PodFacts) -> Result<Vec<(String, PathBuf)>> {
+    let mut mounts = Vec::new();
+    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+        let name = mount["name"].as_str().context("a volumeMount without a name")?;
+        let path = mount["mountPath"].as_str().context("a volumeMount without a mountPath")?;
+        let volume = pod_spec["volumes"]
+            .as_array()
+            .and_then(|volumes| volumes.iter().find(|v| v["name"] == name))
+            .with_context(|| format!("volumeMount {name} names no volume of the pod"))?;
+        if volume["emptyDir"].is_null() {
+            bail!("volume {name}: only emptyDir volumes are supported by the test's pod runner");
+        }
+        let dir = facts.volumes.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let user = |field: &str| {
+            let own = &container["securityContext"][field];
+            if own.is_null() { pod_spec["securityContext"][field].as_u64() } else { own.as_u64() }
+        };
+        let uid = user("runAsUser").map(|u| u as u32);
+        std::os::unix::fs::chown(&dir, uid, user("runAsGroup").map(|g| g as u32).or(uid))
+            .with_context(|| format!("giving {} to the pod's user", dir.display()))?;
+        mounts.push((path.trim_end_matches('/').to_owned(), dir));
+    }
+    Ok(mounts)
 }
 
 /// The container's environment with `valueFrom.fieldRef` resolved.
@@ -160,7 +211,12 @@ mod tests {
     #[test]
     fn downward_api_fields_are_filled_in_and_unknown_ones_refused() {
         let spec = exporter_spec();
-        let facts = PodFacts { name: "p".into(), namespace: "n".into(), ip: "10.40.0.21".into() };
+        let facts = PodFacts {
+            name: "p".into(),
+            namespace: "n".into(),
+            ip: "10.40.0.21".into(),
+            volumes: "/nonexistent".into(),
+        };
         let env = environment(&spec["containers"][0], &facts).unwrap();
         assert_eq!(env["WARDWATCH_LOCAL_CIDRS"], "10.40.0.21");
         assert_eq!(env["WARDWATCH_INTERFACE"], "eth0");
@@ -168,5 +224,32 @@ mod tests {
         let odd =
             serde_json::json!({"env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]});
         assert!(environment(&odd, &facts).unwrap_err().to_string().contains("spec.nodeName"));
+    }
+
+    #[test]
+    fn an_empty_dir_is_a_directory_of_the_pods_and_env_values_naming_it_follow() {
+        let mut spec = exporter_spec();
+        spec["volumes"] = serde_json::json!([{"name": "models", "emptyDir": {}}]);
+        let container = &mut spec["containers"][0];
+        container["volumeMounts"] = serde_json::json!([{"name": "models", "mountPath": "/var/lib/x"}]);
+        container["env"].as_array_mut().unwrap().extend([
+            serde_json::json!({"name": "MODELS", "value": "/var/lib/x"}),
+            serde_json::json!({"name": "MODEL", "value": "/var/lib/x/net.json"}),
+            serde_json::json!({"name": "OTHER", "value": "/var/lib/xy"}),
+        ]);
+        let volumes = tempfile::tempdir().unwrap();
+        let facts =
+            PodFacts { name: "p".into(), namespace: "n".into(), ip: "10.0.0.1".into(), volumes: volumes.path().into() };
+        let env = mounted_environment(&spec, &spec["containers"][0], &facts).unwrap();
+        let dir = volumes.path().join("models");
+        assert_eq!(env["MODELS"], dir.display().to_string());
+        assert_eq!(env["MODEL"], format!("{}/net.json", dir.display()));
+        assert_eq!(env["OTHER"], "/var/lib/xy");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&dir).unwrap().uid(), 65532);
+
+        spec["volumes"] = serde_json::json!([{"name": "models", "hostPath": {"path": "/"}}]);
+        let refused = mounted_environment(&spec, &spec["containers"][0], &facts).unwrap_err();
+        assert!(refused.to_string().contains("only emptyDir"), "{refused}");
     }
 }

@@ -172,7 +172,12 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
         processes.push(ManagedProcess::spawn_command(&format!("{name}-gateway"), command, logs).unwrap());
 
         let spec = pod::pod_spec(deployment).unwrap();
-        let facts = PodFacts { name: format!("{name}-0"), namespace: ward_namespace(ward), ip: "127.0.0.1".into() };
+        let facts = PodFacts {
+            name: format!("{name}-0"),
+            namespace: ward_namespace(ward),
+            ip: "127.0.0.1".into(),
+            volumes: logs.join("volumes").join(&name),
+        };
         let twin_env = [("WARDWATCH_GATEWAY", gateway.as_str()), ("WARDWATCH_SCENARIO_RAMP", "10s")];
         let twin = pod::container_command(spec, "simulator", &simulator, namespace, &facts, &twin_env).unwrap();
         processes.push(ManagedProcess::spawn_command(&format!("{name}-simulator"), twin, logs).unwrap());

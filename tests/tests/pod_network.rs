@@ -70,8 +70,12 @@ impl WardLink {
         let simulator = workspace_binary("wardwatch-simulator").unwrap();
         let exporter = workspace_binary("wardwatch-exporter").unwrap();
         let gateway_spec = pod::pod_spec(deployment(&objects, "icu-east-gateway")).unwrap();
-        let gateway_facts =
-            PodFacts { name: "icu-east-gateway-0".into(), namespace: "st-mary".into(), ip: WARD_IP.into() };
+        let gateway_facts = PodFacts {
+            name: "icu-east-gateway-0".into(),
+            namespace: "st-mary".into(),
+            ip: WARD_IP.into(),
+            volumes: dir.path().join("gateway-volumes"),
+        };
         let command = pod::container_command(gateway_spec, "gateway", &simulator, &ward, &gateway_facts, &[]).unwrap();
         let gateway = ManagedProcess::spawn_command("gateway", command, dir.path()).unwrap();
 
@@ -81,8 +85,12 @@ impl WardLink {
         let tcpdump = ManagedProcess::spawn_command("tcpdump", command, dir.path()).unwrap();
 
         let device_spec = pod::pod_spec(deployment(&objects, device_deployment)).unwrap().clone();
-        let device =
-            PodFacts { name: format!("{device_deployment}-0"), namespace: "st-mary".into(), ip: POD_IP.into() };
+        let device = PodFacts {
+            name: format!("{device_deployment}-0"),
+            namespace: "st-mary".into(),
+            ip: POD_IP.into(),
+            volumes: dir.path().join("device-volumes"),
+        };
         let command = pod::container_command(&device_spec, "exporter", &exporter, &pod, &device, &[]).unwrap();
         let exporter = ManagedProcess::spawn_command("exporter", command, dir.path()).unwrap();
 

@@ -682,7 +682,12 @@ fn start_pod(
     sent_logs: &Path,
 ) -> Result<RunningPod> {
     let spec = pod::pod_spec(deployment)?;
-    let facts = PodFacts { name: local.name.clone(), namespace: local.namespace.clone(), ip: local.ip.clone() };
+    let facts = PodFacts {
+        name: local.name.clone(),
+        namespace: local.namespace.clone(),
+        ip: local.ip.clone(),
+        volumes: logs.join("volumes").join(&local.name),
+    };
     let speed = speed.to_string();
     let mut processes = Vec::new();
     for container in spec["containers"].as_array().into_iter().flatten() {
