@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use wardwatch_serve::duration::{at_least, parse as duration, positive};
 
@@ -21,7 +21,10 @@ use crate::pipeline::PipelineConfig;
 
 #[derive(Parser)]
 #[command(name = "wardwatch-exporter", version, about = "Captures a device's traffic and exports what it sees")]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Capture live on this interface (`any` for all).
     #[arg(long, env = "WARDWATCH_INTERFACE", conflicts_with = "read", required_unless_present = "read")]
     pub interface: Option<String>,
@@ -63,6 +66,14 @@ pub struct Cli {
     pub ids: IdsArgs,
     #[command(flatten)]
     pub anomaly: AnomalyArgs,
+}
+
+/// Commands besides capturing (which takes no command).
+#[derive(Subcommand)]
+pub enum Command {
+    /// Trains the network anomaly model on a labelled capture and reports precision, recall,
+    /// F1 and false-positive rate per attack scenario on others.
+    Evaluate(crate::evaluate::EvaluateArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -18,7 +18,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use wardwatch_exporter::capture::live::{self, LiveConfig};
 use wardwatch_exporter::capture::offline;
-use wardwatch_exporter::cli::{Cli, IdsArgs, SummaryFormat};
+use wardwatch_exporter::cli::{Cli, Command, IdsArgs, SummaryFormat};
 use wardwatch_exporter::ids::config::{Cidr, CidrList};
 use wardwatch_exporter::output::alerts::{AlertOutput, AlertPoster, DeliveryReport};
 use wardwatch_exporter::output::metrics::{Metrics, MetricsSink};
@@ -67,6 +67,9 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(Command::Evaluate(args)) = &cli.command {
+        return wardwatch_exporter::evaluate::run(args);
+    }
     let config = pipeline(&cli);
     if let (Some(path), Some(format)) = (&cli.read, cli.summary) {
         let poster = poster(&cli.ids, Arc::new(|_| {}))?;
