@@ -16,6 +16,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use tokio::net::TcpListener;
+use wardwatch_exporter::anomaly::features::Devices;
+use wardwatch_exporter::anomaly::live::{AnomalyMetrics, AnomalySink};
 use wardwatch_exporter::capture::live::{self, LiveConfig};
 use wardwatch_exporter::capture::offline;
 use wardwatch_exporter::cli::{Cli, Command, IdsArgs, SummaryFormat};
@@ -129,10 +131,19 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
             immediate: cli.immediate,
             ..LiveConfig::default()
         };
+        let anomaly = cli.anomaly.config(Devices::Single { local: config.ids.local_cidrs.clone() }, max_patients);
+        let anomaly_metrics = match anomaly {
+            Some(_) => Some(AnomalyMetrics::register(metrics.registry())?),
+            None => None,
+        };
         tokio::task::spawn_blocking(move || -> Result<Summary> {
             let mut summary = Summary::default();
             let alerts = AlertOutput::new(device_id, out, poster.as_ref());
-            let mut sink = (MetricsSink::new(&metrics, max_patients), (&mut summary, alerts));
+            let sinks = (MetricsSink::new(&metrics, max_patients), (&mut summary, alerts));
+            let mut sink = match (anomaly, &anomaly_metrics) {
+                (Some(config), Some(anomaly_metrics)) => AnomalySink::new(config, anomaly_metrics, sinks),
+                _ => AnomalySink::disabled(sinks),
+            };
             let result = feed(read, config, &live_config, &metrics, &readiness, &stop, &mut sink);
             drop(sink);
             if let Some(poster) = poster {

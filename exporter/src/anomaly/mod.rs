@@ -8,3 +8,10 @@ pub mod features;
 pub mod model;
 pub mod network;
 pub mod scaler;
+pub mod learner;
+pub mod live;
+pub mod persist;
+pub mod vitals;
+
+#[cfg(test)]
+mod tests;

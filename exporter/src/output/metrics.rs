@@ -492,7 +492,12 @@ impl Sink for MetricsSink<'_> {
             }
             Event::AlertCleared(rule) => m.ids_alert_active.with_label_values(&[rule.as_str()]).set(0),
             Event::IdsUntracked(count) => m.ids_untracked.inc_by(count),
-            Event::FlowStarted(_) | Event::FlowBytes { .. } | Event::TcpSyn { .. } | Event::Arp { .. } => {}
+            // The anomaly sink keeps its own series (crate::anomaly::live).
+            Event::FlowStarted(_)
+            | Event::FlowBytes { .. }
+            | Event::TcpSyn { .. }
+            | Event::Arp { .. }
+            | Event::Anomaly(_) => {}
         }
     }
 }

@@ -165,7 +165,8 @@ impl Sink for Summary {
             | Event::FlowBytes { .. }
             | Event::TcpSyn { .. }
             | Event::Arp { .. }
-            | Event::AlertCleared(_) => {}
+            | Event::AlertCleared(_)
+            | Event::Anomaly(_) => {}
         }
     }
 }
