@@ -74,6 +74,9 @@ pub enum Command {
     /// Trains the network anomaly model on a labelled capture and reports precision, recall,
     /// F1 and false-positive rate per attack scenario on others.
     Evaluate(crate::evaluate::EvaluateArgs),
+    /// Measures the vital-sign anomaly model on clinical captures: how early it flags an
+    /// episode beside the limit and NEWS2 alerts, and its false alarms on stable patients.
+    EvaluateVitals(crate::evaluate_vitals::EvaluateVitalsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,8 +202,8 @@ pub struct AnomalyArgs {
     #[arg(long, env = "WARDWATCH_ANOMALY_RETRAIN_INTERVAL", default_value = "1h", value_parser = at_least(SHORTEST_ANOMALY_PERIOD))]
     pub anomaly_retrain_interval: Duration,
     /// Directory where trained models are saved and reloaded from at start (empty: not saved).
-    #[arg(long, env = "WARDWATCH_ANOMALY_MODEL_DIR", default_value = "")]
-    pub anomaly_model_dir: PathBuf,
+    #[arg(long, env = "WARDWATCH_ANOMALY_MODEL_DIR")]
+    pub anomaly_model_dir: Option<PathBuf>,
 }
 
 impl AnomalyArgs {
@@ -209,7 +212,7 @@ impl AnomalyArgs {
         self.anomaly_enabled.then(|| crate::anomaly::live::AnomalyConfig {
             training_window: self.anomaly_training_window,
             retrain_interval: self.anomaly_retrain_interval,
-            model_dir: (!self.anomaly_model_dir.as_os_str().is_empty()).then(|| self.anomaly_model_dir.clone()),
+            model_dir: self.anomaly_model_dir.clone().filter(|dir| !dir.as_os_str().is_empty()),
             devices,
             max_patients,
             seed: 1,
@@ -346,7 +349,7 @@ mod tests {
         assert_eq!(cli.anomaly.anomaly_retrain_interval, Duration::from_secs(3600));
         assert!(parse(&["--anomaly-training-window=10s"]).is_ok(), "tests train in seconds");
         assert!(parse(&["--anomaly-training-window=5s"]).is_err());
-        assert_eq!(cli.anomaly.anomaly_model_dir, PathBuf::new(), "not persisted by default");
+        assert_eq!(cli.anomaly.anomaly_model_dir, None, "not persisted by default");
         assert!(parse(&["--anomaly-retrain-interval=often"]).is_err());
         assert!(parse(&["--anomaly-enabled=maybe"]).is_err());
     }

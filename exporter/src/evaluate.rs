@@ -267,7 +267,7 @@ fn score_rate(features: &[(&NetworkModel, [f64; FEATURES])]) -> f64 {
     scored as f64 / started.elapsed().as_secs_f64()
 }
 
-fn labels_path(capture: &Path) -> PathBuf {
+pub fn labels_path(capture: &Path) -> PathBuf {
     let name = capture.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = name.strip_suffix(".pcapng").or_else(|| name.strip_suffix(".pcap")).unwrap_or(&name);
     capture.with_file_name(format!("{stem}.labels.json"))

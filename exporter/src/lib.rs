@@ -21,6 +21,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod evaluate;
+pub mod evaluate_vitals;
 pub mod flows;
 pub mod hl7;
 pub mod ids;

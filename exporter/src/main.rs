@@ -69,8 +69,10 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Evaluate(args)) = &cli.command {
-        return wardwatch_exporter::evaluate::run(args);
+    match &cli.command {
+        Some(Command::Evaluate(args)) => return wardwatch_exporter::evaluate::run(args),
+        Some(Command::EvaluateVitals(args)) => return wardwatch_exporter::evaluate_vitals::run(args),
+        None => {}
     }
     let config = pipeline(&cli);
     if let (Some(path), Some(format)) = (&cli.read, cli.summary) {
