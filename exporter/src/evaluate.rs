@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::anomaly::features::{Devices, FEATURES, NOVELTY_FEATURES, RAW_FEATURES, WINDOW, Window, WindowBuilder};
 use crate::anomaly::model::THRESHOLD;
-use crate::anomaly::network::NetworkModel;
+use crate::anomaly::network::{NetworkModel, training_vector};
 use crate::capture::offline::replay_file;
 use crate::pipeline::{Event, PipelineConfig, Sink};
 
@@ -42,6 +42,11 @@ pub struct EvaluateArgs {
     /// Write every window's features (train and test, as the model sees them) to this CSV.
     #[arg(long, env = "WARDWATCH_EVALUATE_DUMP_WINDOWS")]
     pub dump_windows: Option<PathBuf>,
+    /// The start of each capture whose windows are neither trained on nor scored. A simulated
+    /// capture starts with every device booting (opening its connections, asking DNS and NTP),
+    /// which a sidecar that starts beside a running device does not see again.
+    #[arg(long, env = "WARDWATCH_EVALUATE_WARM_UP", default_value = "1m", value_parser = wardwatch_serve::duration::parse)]
+    pub warm_up: std::time::Duration,
     /// Seed of the k-means initialisation.
     #[arg(long, env = "WARDWATCH_EVALUATE_SEED", default_value_t = 1)]
     pub seed: u64,
@@ -110,12 +115,25 @@ impl Sink for Collect {
     }
 }
 
+/// The pipeline of an evaluation. One pipeline reads a whole ward's capture here, whereas each
+/// device has an exporter (and a flow table) of its own in a ward: with the sidecar's default
+/// 4096 flows shared, one device's SYN flood would fill the table for everyone and hide the
+/// other devices' new flows, which never happens live. So the table is made large.
+fn evaluation_pipeline() -> PipelineConfig {
+    let mut config = PipelineConfig::default();
+    config.flows.max_flows = 1 << 20;
+    config
+}
+
 /// Every window of the capture at `path`, in time order.
-pub fn windows_of(path: &Path, devices: Devices) -> Result<Vec<Window>> {
+/// Every window of the capture at `path` after `warm_up` from its first, in time order.
+pub fn windows_of(path: &Path, devices: Devices, warm_up: std::time::Duration) -> Result<Vec<Window>> {
     let mut sink = Collect(WindowBuilder::new(devices));
-    replay_file(path, PipelineConfig::default(), &mut sink)?;
+    replay_file(path, evaluation_pipeline(), &mut sink)?;
     sink.0.finish();
-    Ok(sink.0.take_closed())
+    let windows = sink.0.take_closed();
+    let first = windows.iter().map(|w| w.start_s).min().unwrap_or(0);
+    Ok(windows.into_iter().filter(|w| w.start_s >= first + warm_up.as_secs()).collect())
 }
 
 /// One scenario's results.
@@ -196,7 +214,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let tests: Vec<Labels> = test_labels.iter().map(|p| Labels::read(p)).collect::<Result<_>>()?;
     let train_labels = Labels::read(&labels_path(&args.train)).ok();
     let devices = tests[0].devices();
-    let train = windows_of(&args.train, train_labels.as_ref().map_or(devices.clone(), Labels::devices))?;
+    let train_devices = train_labels.as_ref().map_or(devices.clone(), Labels::devices);
+    let train = windows_of(&args.train, train_devices, args.warm_up)?;
     let mut by_device: BTreeMap<IpAddr, Vec<Window>> = BTreeMap::new();
     for w in &train {
         if train_labels.as_ref().and_then(|l| l.attack(w.device, w.start_s)).is_none() {
@@ -210,7 +229,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let mut test_windows = Vec::new();
     let mut truth = Vec::new();
     for (path, labels) in args.test.iter().zip(&tests) {
-        for w in windows_of(path, labels.devices())? {
+        for w in windows_of(path, labels.devices(), args.warm_up)? {
             if models.contains_key(&w.device) {
                 truth.push(labels.attack(w.device, w.start_s).map(str::to_owned));
                 test_windows.push(w);
@@ -292,24 +311,15 @@ fn dump(
     };
     for (device, windows) in train {
         let model = &models[device];
-        // Training rows carry the novelty the model saw while training (see NetworkModel::train).
-        let mut seen = NetworkModel { known_peers: Vec::new(), known_ports: Vec::new(), ..model.clone() };
-        for (i, w) in windows.iter().enumerate() {
-            let mut f = seen.features(w);
-            if i == 0 {
-                f[RAW_FEATURES.len()..].fill(0.0);
-            }
+        // Training rows carry the novelty the model was trained with (leave-one-out).
+        let (mut peers, mut ports) = (BTreeMap::new(), BTreeMap::new());
+        for w in windows {
+            w.peers.iter().for_each(|p| *peers.entry(*p).or_insert(0u32) += 1);
+            w.ports.iter().for_each(|p| *ports.entry(*p).or_insert(0u32) += 1);
+        }
+        for w in windows {
+            let f = training_vector(w, &peers, &ports);
             row(&mut out, "train", w, &f, "", model.clusters.score(&f))?;
-            for p in &w.peers {
-                if let Err(at) = seen.known_peers.binary_search(p) {
-                    seen.known_peers.insert(at, *p);
-                }
-            }
-            for p in &w.ports {
-                if let Err(at) = seen.known_ports.binary_search(p) {
-                    seen.known_ports.insert(at, *p);
-                }
-            }
         }
     }
     for ((w, t), score) in test.iter().zip(truth).zip(scores) {

@@ -1,6 +1,7 @@
 //! The network model of one device: its windows' counted features, plus how many peers and
 //! destination ports in a window are new to it, scored by [`Clusters`].
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -52,33 +53,38 @@ fn vector(window: &Window, novelty: [f64; 2]) -> [f64; FEATURES] {
     v
 }
 
-fn insert_sorted<T: Ord + Copy>(set: &mut Vec<T>, items: &[T]) {
-    for item in items {
-        if set.len() >= MAX_KNOWN {
-            return;
-        }
-        if let Err(i) = set.binary_search(item) {
-            set.insert(i, *item);
-        }
-    }
+/// The vector a training window is trained as: its novelty is what no other training window
+/// has (see [`NetworkModel::train`]).
+pub fn training_vector(
+    window: &Window,
+    peer_counts: &BTreeMap<IpAddr, u32>,
+    port_counts: &BTreeMap<u32, u32>,
+) -> [f64; FEATURES] {
+    let once_peers = window.peers.iter().filter(|p| peer_counts.get(p) == Some(&1)).count();
+    let once_ports = window.ports.iter().filter(|p| port_counts.get(p) == Some(&1)).count();
+    vector(window, [once_peers as f64, once_ports as f64])
 }
 
 impl NetworkModel {
-    /// Trains on one device's windows in time order. Novelty in training is counted as it
-    /// would have been live: against the peers and ports of the windows before (the first
-    /// window, for which everything is new, counts none), so a device that keeps meeting new
-    /// peers learns that this is normal for it.
+    /// Trains on one device's windows. Novelty in training is counted leave-one-out: a peer
+    /// or port is new in a training window when no other training window has it. A device
+    /// that keeps meeting new peers (a workstation) thus learns that this is normal for it,
+    /// while one with a fixed set of peers learns that any new one is not.
     pub fn train(windows: &[Window], seed: u64) -> Result<Self, TrainError> {
-        let (mut peers, mut ports) = (Vec::new(), Vec::new());
-        let mut rows = Vec::with_capacity(windows.len());
-        for (i, window) in windows.iter().enumerate() {
-            let new = if i == 0 { [0.0; 2] } else { novelty(window, &peers, &ports) };
-            rows.push(vector(window, new).to_vec());
-            insert_sorted(&mut peers, &window.peers);
-            insert_sorted(&mut ports, &window.ports);
+        let (mut peer_counts, mut port_counts) = (BTreeMap::new(), BTreeMap::new());
+        for window in windows {
+            for p in &window.peers {
+                *peer_counts.entry(*p).or_insert(0u32) += 1;
+            }
+            for p in &window.ports {
+                *port_counts.entry(*p).or_insert(0u32) += 1;
+            }
         }
+        let rows: Vec<Vec<f64>> = windows.iter().map(|w| training_vector(w, &peer_counts, &port_counts).to_vec()).collect();
         let clusters = Clusters::train(&rows, &logged(), &min_std(), seed)?;
-        Ok(Self { clusters, known_peers: peers, known_ports: ports })
+        let known_peers = peer_counts.into_keys().take(MAX_KNOWN).collect();
+        let known_ports = port_counts.into_keys().take(MAX_KNOWN).collect();
+        Ok(Self { clusters, known_peers, known_ports })
     }
 
     /// The full feature vector of a window (counted and novelty features), as scored.
