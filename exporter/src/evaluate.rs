@@ -43,9 +43,10 @@ pub struct EvaluateArgs {
     #[arg(long, env = "WARDWATCH_EVALUATE_DUMP_WINDOWS")]
     pub dump_windows: Option<PathBuf>,
     /// The start of each capture whose windows are neither trained on nor scored. A simulated
-    /// capture starts with every device booting (opening its connections, asking DNS and NTP),
-    /// which a sidecar that starts beside a running device does not see again.
-    #[arg(long, env = "WARDWATCH_EVALUATE_WARM_UP", default_value = "1m", value_parser = wardwatch_serve::duration::parse)]
+    /// capture starts with every device booting (opening its connections, its first DNS and
+    /// NTP polls within about a minute), which a sidecar that starts beside a running device
+    /// does not see again.
+    #[arg(long, env = "WARDWATCH_EVALUATE_WARM_UP", default_value = "2m", value_parser = wardwatch_serve::duration::parse)]
     pub warm_up: std::time::Duration,
     /// Seed of the k-means initialisation.
     #[arg(long, env = "WARDWATCH_EVALUATE_SEED", default_value_t = 1)]

@@ -21,11 +21,14 @@ use super::scaler::Scaler;
 pub const THRESHOLD: f64 = 1.0;
 /// The quantile of training distances that the scale starts from.
 pub const SCALE_QUANTILE: f64 = 0.99;
-/// How far beyond that quantile the threshold lies: the margin keeps the false-positive rate
-/// on normal traffic well below the 1 % the quantile alone would give.
+/// How far beyond that quantile the threshold lies: k-means fits its own training vectors
+/// closely, and fresh normal traffic lies further out.
 pub const SCALE_MARGIN: f64 = 2.0;
-/// The smallest scale (in standard deviations), for training data that barely varies.
-const MIN_SCALE: f64 = 1.0;
+/// The smallest scale, in training spreads: whatever the training distances, a vector within
+/// two spreads of a centre (summed over all features) is normal. Devices whose traffic barely
+/// varies (a pump, a monitor) fit their centres so closely that the quantile alone would call
+/// any fresh jitter anomalous.
+pub const MIN_SCALE: f64 = 2.0;
 /// Most clusters; fewer for small training sets (one per [`VECTORS_PER_CLUSTER`]).
 pub const MAX_CLUSTERS: usize = 6;
 const VECTORS_PER_CLUSTER: usize = 10;

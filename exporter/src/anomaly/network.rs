@@ -20,6 +20,12 @@ fn min_std() -> [f64; FEATURES] {
     for i in [11, 13, 14, 15, 16] {
         floor[i] = 0.05;
     }
+    // A peer or port the device never used is the strongest sign there is of intrusion
+    // (a contact outside, a beacon, a scan): one of either, for a device that never meets
+    // new ones, is about 7 spreads.
+    for i in RAW_FEATURES.len()..FEATURES {
+        floor[i] = 0.1;
+    }
     floor
 }
 
