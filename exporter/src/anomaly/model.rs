@@ -158,7 +158,7 @@ mod tests {
         let normal = rows(2, 200);
         let over = normal.iter().filter(|r| model.score(r) > THRESHOLD).count();
         assert_eq!(over, 0, "no normal vector over the threshold");
-        assert!(model.score(&[30.0, 2.0]) > THRESHOLD, "between the clouds is anomalous");
+        assert!(model.score(&[30.0, 8.0]) > THRESHOLD, "far from both clouds is anomalous");
         assert!(model.is_consistent(2) && !model.is_consistent(3));
     }
 }
