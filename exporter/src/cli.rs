@@ -208,7 +208,11 @@ pub struct AnomalyArgs {
 
 impl AnomalyArgs {
     /// The detectors' configuration; `devices` and `max_patients` come from the capture's.
-    pub fn config(&self, devices: crate::anomaly::features::Devices, max_patients: usize) -> Option<crate::anomaly::live::AnomalyConfig> {
+    pub fn config(
+        &self,
+        devices: crate::anomaly::features::Devices,
+        max_patients: usize,
+    ) -> Option<crate::anomaly::live::AnomalyConfig> {
         self.anomaly_enabled.then(|| crate::anomaly::live::AnomalyConfig {
             training_window: self.anomaly_training_window,
             retrain_interval: self.anomaly_retrain_interval,

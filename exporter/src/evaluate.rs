@@ -303,7 +303,8 @@ fn dump(
     truth: &[Option<String>],
     scores: &[f64],
 ) -> Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
     let names: Vec<&str> = RAW_FEATURES.iter().chain(NOVELTY_FEATURES.iter()).copied().collect();
     writeln!(out, "set,device,start_s,scenario,score,{}", names.join(","))?;
     let row = |out: &mut dyn Write, set: &str, w: &Window, f: &[f64; FEATURES], scenario: &str, score: f64| {
@@ -335,7 +336,10 @@ fn print_table(report: &Report) {
         "{} devices, {} training windows, {} test windows ({} normal), threshold {}",
         report.devices, report.train_windows, report.test_windows, report.normal_windows, report.threshold
     );
-    println!("{:<18} {:>9} {:>5} {:>5} {:>9} {:>7} {:>6} {:>8}", "scenario", "positives", "TP", "FP", "precision", "recall", "F1", "FPR");
+    println!(
+        "{:<18} {:>9} {:>5} {:>5} {:>9} {:>7} {:>6} {:>8}",
+        "scenario", "positives", "TP", "FP", "precision", "recall", "F1", "FPR"
+    );
     for s in &report.scenarios {
         println!(
             "{:<18} {:>9} {:>5} {:>5} {:>9.3} {:>7.3} {:>6.3} {:>7.2}%",
@@ -349,7 +353,12 @@ fn print_table(report: &Report) {
             s.false_positive_rate * 100.0
         );
     }
-    println!("false-positive rate on normal windows: {:.2}% ({} of {})", report.false_positive_rate * 100.0, report.false_positives, report.normal_windows);
+    println!(
+        "false-positive rate on normal windows: {:.2}% ({} of {})",
+        report.false_positive_rate * 100.0,
+        report.false_positives,
+        report.normal_windows
+    );
     println!("scoring: {:.0} windows/s (one thread)", report.score_windows_per_second);
 }
 

@@ -140,8 +140,10 @@ pub fn run(args: &EvaluateVitalsArgs) -> Result<()> {
     let mut results = Vec::new();
     for capture in &args.capture {
         let labels_path = crate::evaluate::labels_path(capture);
-        let text = std::fs::read_to_string(&labels_path).with_context(|| format!("reading {}", labels_path.display()))?;
-        let labels: Labels = serde_json::from_str(&text).with_context(|| format!("parsing {}", labels_path.display()))?;
+        let text =
+            std::fs::read_to_string(&labels_path).with_context(|| format!("reading {}", labels_path.display()))?;
+        let labels: Labels =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", labels_path.display()))?;
         let mut sink = Collect(VitalsWindows::new(WINDOW));
         replay_file(capture, PipelineConfig::default(), &mut sink)?;
         sink.0.finish();
@@ -154,7 +156,8 @@ pub fn run(args: &EvaluateVitalsArgs) -> Result<()> {
         for device in &labels.devices {
             let Some(samples) = by_patient.get(&device.patient_id) else { continue };
             let (train, test): (Vec<_>, Vec<_>) = samples.iter().cloned().partition(|s| s.start_s < train_end);
-            let model = VitalsModel::train(&train, args.seed).with_context(|| format!("training {}", device.patient_id))?;
+            let model =
+                VitalsModel::train(&train, args.seed).with_context(|| format!("training {}", device.patient_id))?;
             let episode = device.episodes.first();
             let onset = episode.map_or(train_end as f64, |e| e.start_unix_s);
             let after = |t: Option<u64>| t.map(|t| t as f64 - onset);
@@ -195,7 +198,10 @@ pub fn run(args: &EvaluateVitalsArgs) -> Result<()> {
 fn print_table(results: &[PatientResult]) {
     let t = |x: Option<f64>| x.map_or("never".to_owned(), |x| format!("{x:+.0}s"));
     println!("times after the episode's onset (stable patients: after training)");
-    println!("{:<24} {:<10} {:<14} {:>9} {:>9} {:>9} {:>7}", "capture", "patient", "scenario", "anomaly", "limit", "NEWS2", "alerts");
+    println!(
+        "{:<24} {:<10} {:<14} {:>9} {:>9} {:>9} {:>7}",
+        "capture", "patient", "scenario", "anomaly", "limit", "NEWS2", "alerts"
+    );
     for r in results {
         println!(
             "{:<24} {:<10} {:<14} {:>9} {:>9} {:>9} {:>7}",
@@ -212,7 +218,10 @@ fn print_table(results: &[PatientResult]) {
     let hours: f64 = stable.iter().map(|r| r.scored_hours).sum();
     if hours > 0.0 {
         let alerts: u64 = stable.iter().map(|r| r.anomaly_alerts).sum();
-        println!("stable patients: {alerts} anomaly alerts in {hours:.1} patient-hours = {:.2} per patient-day", alerts as f64 / hours * 24.0);
+        println!(
+            "stable patients: {alerts} anomaly alerts in {hours:.1} patient-hours = {:.2} per patient-day",
+            alerts as f64 / hours * 24.0
+        );
     }
 }
 

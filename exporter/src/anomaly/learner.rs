@@ -42,7 +42,10 @@ impl LearnConfig {
 pub enum Outcome {
     /// Kept for the first training.
     Learning,
-    Scored { score: f64, trained: bool },
+    Scored {
+        score: f64,
+        trained: bool,
+    },
     /// The model was (re)trained on this window's arrival (the window scored first, if a
     /// model was there).
     TrainFailed(String),

@@ -117,7 +117,10 @@ impl AnomalyMetrics {
                 &["model"],
             )?,
             model_state: IntGaugeVec::new(
-                Opts::new("wardwatch_anomaly_model_state", "1 for the anomaly model's current state (learning or scoring)"),
+                Opts::new(
+                    "wardwatch_anomaly_model_state",
+                    "1 for the anomaly model's current state (learning or scoring)",
+                ),
                 &["model", "state"],
             )?,
             load_errors: IntCounterVec::new(
@@ -230,7 +233,13 @@ impl<'m, S: Sink> AnomalySink<'m, S> {
                 Ok(Some(saved)) => {
                     tracing::info!(dir = %dir.display(), version = saved.version, "network anomaly model reloaded");
                     metrics.set_training(NETWORK, saved.version, saved.training_windows, saved.last_training_s);
-                    network = Learner::resume(learn, saved.body, saved.version, saved.last_training_s, saved.training_windows);
+                    network = Learner::resume(
+                        learn,
+                        saved.body,
+                        saved.version,
+                        saved.last_training_s,
+                        saved.training_windows,
+                    );
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -333,7 +342,9 @@ impl Detectors<'_> {
                         patient: None,
                         score,
                         at: Duration::from_secs(start_s) + WINDOW,
-                        description: format!("the device's traffic scored {score:.2} (threshold {THRESHOLD}) against its learnt normal"),
+                        description: format!(
+                            "the device's traffic scored {score:.2} (threshold {THRESHOLD}) against its learnt normal"
+                        ),
                     }
                 })
             }
@@ -410,7 +421,12 @@ impl Detectors<'_> {
                 let model = l.model.clone()?;
                 Some((
                     name.clone(),
-                    SavedPatient { version: l.version, last_training_s: l.last_training_s, training_windows: l.training_windows, model },
+                    SavedPatient {
+                        version: l.version,
+                        last_training_s: l.last_training_s,
+                        training_windows: l.training_windows,
+                        model,
+                    },
                 ))
             })
             .collect();

@@ -5,12 +5,12 @@
 //! sink that trains, scores, retrains and exports.
 
 pub mod features;
-pub mod model;
-pub mod network;
-pub mod scaler;
 pub mod learner;
 pub mod live;
+pub mod model;
+pub mod network;
 pub mod persist;
+pub mod scaler;
 pub mod vitals;
 
 #[cfg(test)]

@@ -140,7 +140,9 @@ mod tests {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (x >> 11) as f64 / (1u64 << 53) as f64
         };
-        (0..n).map(|i| if i % 2 == 0 { vec![10.0 + next(), 1.0 + next()] } else { vec![50.0 + next(), 3.0 + next()] }).collect()
+        (0..n)
+            .map(|i| if i % 2 == 0 { vec![10.0 + next(), 1.0 + next()] } else { vec![50.0 + next(), 3.0 + next()] })
+            .collect()
     }
 
     #[test]

@@ -23,9 +23,7 @@ fn min_std() -> [f64; FEATURES] {
     // A peer or port the device never used is the strongest sign there is of intrusion
     // (a contact outside, a beacon, a scan): one of either, for a device that never meets
     // new ones, is about 7 spreads.
-    for i in RAW_FEATURES.len()..FEATURES {
-        floor[i] = 0.1;
-    }
+    floor[RAW_FEATURES.len()..].fill(0.1);
     floor
 }
 
@@ -86,7 +84,8 @@ impl NetworkModel {
                 *port_counts.entry(*p).or_insert(0u32) += 1;
             }
         }
-        let rows: Vec<Vec<f64>> = windows.iter().map(|w| training_vector(w, &peer_counts, &port_counts).to_vec()).collect();
+        let rows: Vec<Vec<f64>> =
+            windows.iter().map(|w| training_vector(w, &peer_counts, &port_counts).to_vec()).collect();
         let clusters = Clusters::train(&rows, &logged(), &min_std(), seed)?;
         let known_peers = peer_counts.into_keys().take(MAX_KNOWN).collect();
         let known_ports = port_counts.into_keys().take(MAX_KNOWN).collect();

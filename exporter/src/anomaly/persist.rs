@@ -56,7 +56,11 @@ pub fn save<M: Serialize>(dir: &Path, saved: &Saved<M>) -> anyhow::Result<()> {
 
 /// The saved `model` in `dir`: `Ok(None)` when there is none, an error when there is one that
 /// cannot be used (`valid` checks the body against the code's features).
-pub fn load<M: DeserializeOwned>(dir: &Path, model: &str, valid: impl Fn(&M) -> bool) -> anyhow::Result<Option<Saved<M>>> {
+pub fn load<M: DeserializeOwned>(
+    dir: &Path,
+    model: &str,
+    valid: impl Fn(&M) -> bool,
+) -> anyhow::Result<Option<Saved<M>>> {
     let file = path(dir, model);
     let bytes = match std::fs::read(&file) {
         Ok(bytes) => bytes,
@@ -71,7 +75,12 @@ pub fn load<M: DeserializeOwned>(dir: &Path, model: &str, valid: impl Fn(&M) -> 
     }
     let header: Header = serde_json::from_slice(&bytes)?;
     if header.format != FORMAT || header.format_version != FORMAT_VERSION {
-        anyhow::bail!("{}: format {} version {}, expected {FORMAT} version {FORMAT_VERSION}", file.display(), header.format, header.format_version);
+        anyhow::bail!(
+            "{}: format {} version {}, expected {FORMAT} version {FORMAT_VERSION}",
+            file.display(),
+            header.format,
+            header.format_version
+        );
     }
     let saved: Saved<M> = serde_json::from_slice(&bytes)?;
     if saved.model != model || !valid(&saved.body) {

@@ -74,7 +74,13 @@ fn traffic(sink: &mut impl Sink, i: u64, scan: bool) {
         }
         if scan {
             for port in 0..50 {
-                let start = FlowStart { at, protocol: Protocol::Tcp, client: DEV, server: GW, server_port: 1000 + port + k as u16 * 50 };
+                let start = FlowStart {
+                    at,
+                    protocol: Protocol::Tcp,
+                    client: DEV,
+                    server: GW,
+                    server_port: 1000 + port + k as u16 * 50,
+                };
                 sink.record(Event::FlowStarted(start));
                 sink.record(Event::TcpSyn { at, client: DEV, server: GW, server_port: start.server_port });
             }

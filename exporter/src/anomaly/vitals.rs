@@ -95,9 +95,9 @@ impl VitalsWindows {
         let Some(current) = self.current else { return };
         for (patient, sums) in std::mem::take(&mut self.sums) {
             let last = self.last.entry(patient.clone()).or_insert([f64::NAN; 6]);
-            for i in 0..6 {
-                if sums.count[i] > 0 {
-                    last[i] = sums.sum[i] / f64::from(sums.count[i]);
+            for (value, (sum, count)) in last.iter_mut().zip(sums.sum.iter().zip(sums.count)) {
+                if count > 0 {
+                    *value = sum / f64::from(count);
                 }
             }
             // A sign never reported counts as 0: constant, so it does not move the score.
