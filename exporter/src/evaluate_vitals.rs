@@ -1,7 +1,7 @@
 //! `wardwatch-exporter evaluate-vitals`: the vital-sign anomaly model on clinical captures of
-//! `wardwatch-simulator pcap --scenario <clinical>`. Each patient's model trains on the first
-//! `--training-window` of the capture (which should end before the episode's onset) and scores
-//! the rest, window by window. Reported per patient: when the score first exceeded 1.0, and when
+//! `wardwatch-simulator pcap --scenario <clinical>`. Each patient's windows go through the
+//! sidecar's [`Learner`]: it trains on the first `--training-window` (which should end before
+//! the episode's onset), then scores, retraining every `--retrain-interval` as live. Reported per patient: when the score first exceeded 1.0, and when
 //! the operator's single-parameter limits and NEWS2 (aggregate >= 5 or one parameter 3) would
 //! first have alerted, both computed from the same 10-s window means (the live rules read the
 //! latest value instead, so they can fire a few seconds earlier on a noisy reading); and, for
@@ -16,7 +16,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::features::WINDOW;
-use crate::anomaly::learner::Detector;
+use crate::anomaly::learner::{LearnConfig, Learner, Outcome};
 use crate::anomaly::model::THRESHOLD;
 use crate::anomaly::vitals::{VitalsModel, VitalsSample, VitalsWindows};
 use crate::capture::offline::replay_file;
@@ -31,6 +31,9 @@ pub struct EvaluateVitalsArgs {
     /// The start of each capture that trains each patient's model.
     #[arg(long, env = "WARDWATCH_EVALUATE_TRAINING_WINDOW", default_value = "10m", value_parser = wardwatch_serve::duration::positive)]
     pub training_window: Duration,
+    /// How often each patient's model retrains (on its recent windows that scored normal).
+    #[arg(long, env = "WARDWATCH_EVALUATE_RETRAIN_INTERVAL", default_value = "1h", value_parser = wardwatch_serve::duration::positive)]
+    pub retrain_interval: Duration,
     #[arg(long, env = "WARDWATCH_EVALUATE_FORMAT", value_enum, default_value = "table")]
     pub format: Format,
     #[arg(long, env = "WARDWATCH_EVALUATE_SEED", default_value_t = 1)]
@@ -155,16 +158,30 @@ pub fn run(args: &EvaluateVitalsArgs) -> Result<()> {
         let end = labels.start_unix_s as f64 + labels.duration_s;
         for device in &labels.devices {
             let Some(samples) = by_patient.get(&device.patient_id) else { continue };
-            let (train, test): (Vec<_>, Vec<_>) = samples.iter().cloned().partition(|s| s.start_s < train_end);
-            let model =
-                VitalsModel::train(&train, args.seed).with_context(|| format!("training {}", device.patient_id))?;
+            let mut learner = Learner::<VitalsModel>::new(LearnConfig {
+                training_s: args.training_window.as_secs(),
+                retrain_s: args.retrain_interval.as_secs(),
+                window_s: WINDOW.as_secs(),
+                seed: args.seed,
+            });
+            let (mut test, mut scores) = (Vec::new(), Vec::new());
+            for s in samples {
+                match learner.observe(s.clone(), s.start_s) {
+                    Outcome::Scored { score, .. } if s.start_s >= train_end => {
+                        test.push(s.clone());
+                        scores.push(score);
+                    }
+                    Outcome::TrainFailed(error) => anyhow::bail!("training {}: {error}", device.patient_id),
+                    _ => {}
+                }
+            }
             let episode = device.episodes.first();
             let onset = episode.map_or(train_end as f64, |e| e.start_unix_s);
             let after = |t: Option<u64>| t.map(|t| t as f64 - onset);
             let mut raised = false;
             let (mut first, mut edges) = (None, 0);
-            for s in &test {
-                let over = model.score(s) > THRESHOLD;
+            for (s, score) in test.iter().zip(&scores) {
+                let over = *score > THRESHOLD;
                 if over && !raised {
                     edges += 1;
                     first.get_or_insert(s.start_s + WINDOW.as_secs());

@@ -15,10 +15,11 @@ use crate::hl7::message::Hl7Message;
 /// The signs in a vitals vector, by key.
 pub const VITALS: [&str; 6] = ["heart_rate", "respiratory_rate", "systolic_bp", "diastolic_bp", "spo2", "temperature"];
 
-/// The smallest spread of each sign that counts as one standard deviation: a stable patient's
-/// readings can vary less than a clinically meaningful change, and without a floor ordinary
-/// noise would score high. (beats/min, breaths/min, mmHg, mmHg, %, °C)
-pub const MIN_STD: [f64; 6] = [4.0, 1.5, 6.0, 4.0, 1.0, 0.2];
+/// The smallest spread of each sign that counts as one standard deviation, about half a NEWS2
+/// band: a 10-minute baseline sees less variation than a stable patient shows over hours
+/// (blood pressure wanders by 5-8 mmHg), and without a floor that drift would score high.
+/// (beats/min, breaths/min, mmHg, mmHg, %, °C)
+pub const MIN_STD: [f64; 6] = [10.0, 3.0, 10.0, 8.0, 2.0, 0.5];
 
 /// One patient's signs averaged over one window.
 #[derive(Clone, Debug, PartialEq)]
