@@ -47,3 +47,16 @@ fi
 taskset -c 1 "$exporter" evaluate --train "$dir/train.pcap" "${tests[@]}" --format json \
     --dump-windows "$dir/windows.csv" >"$dir/wardwatch.json"
 taskset -c 1 "$venv/bin/python" exporter/benches/anomaly_compare.py "$dir/windows.csv" "$dir/wardwatch.json"
+
+# The vital-sign model: sepsis and hypotension (episode onset 15 min into the capture, after
+# the 10-min training window; 20-min ramp), and stable patients for false alarms.
+vitals() { # scenario seed duration devices
+    [[ -s $dir/vitals-$1-$2.pcap ]] || "$sim" pcap --scenario "$1" --devices "$4" --seed "$2" --duration "$3" \
+        --onset 15m --ramp 20m --plateau 10m --recovery 5m --ecg false --out "$dir/vitals-$1-$2.pcap" >&2
+}
+vitals sepsis 41 50m 4
+vitals hypotension 41 50m 4
+vitals stable 42 4h 8
+echo
+"$exporter" evaluate-vitals --capture "$dir/vitals-sepsis-41.pcap" --capture "$dir/vitals-hypotension-41.pcap" \
+    --capture "$dir/vitals-stable-42.pcap"
