@@ -33,6 +33,12 @@ fn window(i: u64, packets: f64) -> Window {
 }
 
 #[test]
+fn network_training_is_deterministic_for_a_seed() {
+    let windows: Vec<Window> = (0..120).map(|i| window(i, 20.0 + (i % 7) as f64 * 3.0)).collect();
+    assert_eq!(NetworkModel::train(&windows, 9).unwrap(), NetworkModel::train(&windows, 9).unwrap());
+}
+
+#[test]
 fn a_saved_model_reloads_to_identical_scores() {
     let windows: Vec<Window> = (0..120).map(|i| window(i, 20.0)).collect();
     let model = NetworkModel::train(&windows, 3).unwrap();
