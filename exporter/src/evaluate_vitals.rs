@@ -16,8 +16,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::features::WINDOW;
-use crate::anomaly::learner::{LearnConfig, Learner, Outcome};
-use crate::anomaly::model::THRESHOLD;
+use crate::anomaly::learner::{LearnConfig, Learner, Outcome, Raised};
 use crate::anomaly::vitals::{VitalsModel, VitalsSample, VitalsWindows};
 use crate::capture::offline::replay_file;
 use crate::evaluate::Format;
@@ -178,15 +177,14 @@ pub fn run(args: &EvaluateVitalsArgs) -> Result<()> {
             let episode = device.episodes.first();
             let onset = episode.map_or(train_end as f64, |e| e.start_unix_s);
             let after = |t: Option<u64>| t.map(|t| t as f64 - onset);
-            let mut raised = false;
+            // Alerts as the sidecar raises them (once per anomaly; see Raised).
+            let mut raised = Raised::default();
             let (mut first, mut edges) = (None, 0);
             for (s, score) in test.iter().zip(&scores) {
-                let over = *score > THRESHOLD;
-                if over && !raised {
+                if raised.starts(*score) {
                     edges += 1;
                     first.get_or_insert(s.start_s + WINDOW.as_secs());
                 }
-                raised = over;
             }
             let limit = first_held(&test, |v| limits(v).to_vec());
             let news = first_held(&test, |v| {

@@ -154,6 +154,35 @@ impl<D: Detector> Learner<D> {
     }
 }
 
+/// Windows at or under the threshold after which an anomaly has ended: a score that dips under
+/// 1.0 for a window or two in the middle of an episode does not make it a new one.
+pub const CLEAR_AFTER_WINDOWS: u32 = 3;
+
+/// Whether an anomaly is going on, so that it alerts once when it starts, not at every window
+/// it lasts or every time its score bobs around the threshold.
+#[derive(Clone, Debug, Default)]
+pub struct Raised {
+    active: bool,
+    quiet: u32,
+}
+
+impl Raised {
+    /// Takes the next window's score: true when it starts an anomaly.
+    pub fn starts(&mut self, score: f64) -> bool {
+        if score > THRESHOLD {
+            let starts = !self.active;
+            self.active = true;
+            self.quiet = 0;
+            return starts;
+        }
+        self.quiet += 1;
+        if self.quiet >= CLEAR_AFTER_WINDOWS {
+            self.active = false;
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +204,13 @@ mod tests {
 
     fn noise(i: u64) -> f64 {
         ((i * 7919) % 13) as f64 / 13.0 - 0.5
+    }
+
+    #[test]
+    fn an_anomaly_starts_once_and_ends_after_quiet_windows() {
+        let mut raised = Raised::default();
+        let starts: Vec<bool> = [2.0, 0.5, 2.0, 0.5, 0.5, 0.5, 2.0].iter().map(|s| raised.starts(*s)).collect();
+        assert_eq!(starts, [true, false, false, false, false, false, true]);
     }
 
     #[test]

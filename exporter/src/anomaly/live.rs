@@ -13,7 +13,7 @@ use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
 use super::features::{Devices, WINDOW, Window, WindowBuilder};
-use super::learner::{Detector, LearnConfig, Learner, Outcome};
+use super::learner::{Detector, LearnConfig, Learner, Outcome, Raised};
 use super::model::{THRESHOLD, TrainError};
 use super::network::NetworkModel;
 use super::persist::{self, Saved};
@@ -172,21 +172,6 @@ pub struct SavedPatient {
     pub last_training_s: u64,
     pub training_windows: u64,
     pub model: VitalsModel,
-}
-
-/// Whether a score is over the threshold, remembered so that an anomaly alerts once when it
-/// starts, not at every window it lasts.
-#[derive(Default)]
-struct Raised(bool);
-
-impl Raised {
-    /// True when `score` starts an anomaly.
-    fn starts(&mut self, score: f64) -> bool {
-        let over = score > THRESHOLD;
-        let starts = over && !self.0;
-        self.0 = over;
-        starts
-    }
 }
 
 struct Patient {
