@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use wardwatch_serve::duration::{at_least, parse as duration, positive};
 
@@ -21,7 +21,10 @@ use crate::pipeline::PipelineConfig;
 
 #[derive(Parser)]
 #[command(name = "wardwatch-exporter", version, about = "Captures a device's traffic and exports what it sees")]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Capture live on this interface (`any` for all).
     #[arg(long, env = "WARDWATCH_INTERFACE", conflicts_with = "read", required_unless_present = "read")]
     pub interface: Option<String>,
@@ -63,6 +66,17 @@ pub struct Cli {
     pub ids: IdsArgs,
     #[command(flatten)]
     pub anomaly: AnomalyArgs,
+}
+
+/// Commands besides capturing (which takes no command).
+#[derive(Subcommand)]
+pub enum Command {
+    /// Trains the network anomaly model on a labelled capture and reports precision, recall,
+    /// F1 and false-positive rate per attack scenario on others.
+    Evaluate(crate::evaluate::EvaluateArgs),
+    /// Measures the vital-sign anomaly model on clinical captures: how early it flags an
+    /// episode beside the limit and NEWS2 alerts, and its false alarms on stable patients.
+    EvaluateVitals(crate::evaluate_vitals::EvaluateVitalsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,23 +188,44 @@ impl IdsArgs {
     }
 }
 
-/// The shortest training window and retraining interval a ward may set.
-const MINUTE: Duration = Duration::from_secs(60);
+/// The shortest training window and retraining interval: one feature window
+/// ([`crate::anomaly::features::WINDOW`]). Wards use minutes to hours; tests use seconds.
+const SHORTEST_ANOMALY_PERIOD: Duration = Duration::from_secs(10);
 
-/// Anomaly detection as the ward configures it. Detection itself is not built yet: the exporter
-/// checks these settings and exports them (`wardwatch_anomaly_*` gauges), so that a ward's
-/// values reach the sidecar that will use them, and a bad one stops it at start.
+/// Anomaly detection as the ward configures it (see [`crate::anomaly`]). The settings are also
+/// exported (`wardwatch_anomaly_enabled` and the `_seconds` gauges).
 #[derive(Args)]
 pub struct AnomalyArgs {
     /// Whether the device's traffic gets anomaly scores.
     #[arg(long, env = "WARDWATCH_ANOMALY_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
     pub anomaly_enabled: bool,
-    /// How much traffic history trains the model (at least 1m).
-    #[arg(long, env = "WARDWATCH_ANOMALY_TRAINING_WINDOW", default_value = "10m", value_parser = at_least(MINUTE))]
+    /// How much traffic history trains the model (at least 10s, one feature window).
+    #[arg(long, env = "WARDWATCH_ANOMALY_TRAINING_WINDOW", default_value = "10m", value_parser = at_least(SHORTEST_ANOMALY_PERIOD))]
     pub anomaly_training_window: Duration,
-    /// How often the model is retrained (at least 1m).
-    #[arg(long, env = "WARDWATCH_ANOMALY_RETRAIN_INTERVAL", default_value = "1h", value_parser = at_least(MINUTE))]
+    /// How often the model is retrained (at least 10s).
+    #[arg(long, env = "WARDWATCH_ANOMALY_RETRAIN_INTERVAL", default_value = "1h", value_parser = at_least(SHORTEST_ANOMALY_PERIOD))]
     pub anomaly_retrain_interval: Duration,
+    /// Directory where trained models are saved and reloaded from at start (empty: not saved).
+    #[arg(long, env = "WARDWATCH_ANOMALY_MODEL_DIR")]
+    pub anomaly_model_dir: Option<PathBuf>,
+}
+
+impl AnomalyArgs {
+    /// The detectors' configuration; `devices` and `max_patients` come from the capture's.
+    pub fn config(
+        &self,
+        devices: crate::anomaly::features::Devices,
+        max_patients: usize,
+    ) -> Option<crate::anomaly::live::AnomalyConfig> {
+        self.anomaly_enabled.then(|| crate::anomaly::live::AnomalyConfig {
+            training_window: self.anomaly_training_window,
+            retrain_interval: self.anomaly_retrain_interval,
+            model_dir: self.anomaly_model_dir.clone().filter(|dir| !dir.as_os_str().is_empty()),
+            devices,
+            max_patients,
+            seed: 1,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -332,7 +367,9 @@ mod tests {
         assert!(cli.anomaly.anomaly_enabled);
         assert_eq!(cli.anomaly.anomaly_training_window, Duration::from_secs(600));
         assert_eq!(cli.anomaly.anomaly_retrain_interval, Duration::from_secs(3600));
-        assert!(parse(&["--anomaly-training-window=30s"]).is_err());
+        assert!(parse(&["--anomaly-training-window=10s"]).is_ok(), "tests train in seconds");
+        assert!(parse(&["--anomaly-training-window=5s"]).is_err());
+        assert_eq!(cli.anomaly.anomaly_model_dir, None, "not persisted by default");
         assert!(parse(&["--anomaly-retrain-interval=often"]).is_err());
         assert!(parse(&["--anomaly-enabled=maybe"]).is_err());
     }

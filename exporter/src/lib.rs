@@ -16,9 +16,12 @@
 //! plain data, reporting what it learns as events to a sink. libpcap handles stay in
 //! [`capture`], sockets in `main` and `wardwatch-serve`.
 
+pub mod anomaly;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod evaluate;
+pub mod evaluate_vitals;
 pub mod flows;
 pub mod hl7;
 pub mod ids;

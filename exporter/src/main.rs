@@ -16,9 +16,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use tokio::net::TcpListener;
+use wardwatch_exporter::anomaly::features::Devices;
+use wardwatch_exporter::anomaly::live::{AnomalyMetrics, AnomalySink};
 use wardwatch_exporter::capture::live::{self, LiveConfig};
 use wardwatch_exporter::capture::offline;
-use wardwatch_exporter::cli::{Cli, IdsArgs, SummaryFormat};
+use wardwatch_exporter::cli::{Cli, Command, IdsArgs, SummaryFormat};
 use wardwatch_exporter::ids::config::{Cidr, CidrList};
 use wardwatch_exporter::output::alerts::{AlertOutput, AlertPoster, DeliveryReport};
 use wardwatch_exporter::output::metrics::{Metrics, MetricsSink};
@@ -67,6 +69,11 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Evaluate(args)) => return wardwatch_exporter::evaluate::run(args),
+        Some(Command::EvaluateVitals(args)) => return wardwatch_exporter::evaluate_vitals::run(args),
+        None => {}
+    }
     let config = pipeline(&cli);
     if let (Some(path), Some(format)) = (&cli.read, cli.summary) {
         let poster = poster(&cli.ids, Arc::new(|_| {}))?;
@@ -126,10 +133,19 @@ async fn run_server(cli: Cli, config: PipelineConfig) -> Result<()> {
             immediate: cli.immediate,
             ..LiveConfig::default()
         };
+        let anomaly = cli.anomaly.config(Devices::Single { local: config.ids.local_cidrs.clone() }, max_patients);
+        let anomaly_metrics = match anomaly {
+            Some(_) => Some(AnomalyMetrics::register(metrics.registry())?),
+            None => None,
+        };
         tokio::task::spawn_blocking(move || -> Result<Summary> {
             let mut summary = Summary::default();
             let alerts = AlertOutput::new(device_id, out, poster.as_ref());
-            let mut sink = (MetricsSink::new(&metrics, max_patients), (&mut summary, alerts));
+            let sinks = (MetricsSink::new(&metrics, max_patients), (&mut summary, alerts));
+            let mut sink = match (anomaly, &anomaly_metrics) {
+                (Some(config), Some(anomaly_metrics)) => AnomalySink::new(config, anomaly_metrics, sinks),
+                _ => AnomalySink::disabled(sinks),
+            };
             let result = feed(read, config, &live_config, &metrics, &readiness, &stop, &mut sink);
             drop(sink);
             if let Some(poster) = poster {

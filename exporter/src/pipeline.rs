@@ -91,6 +91,9 @@ pub enum Event<'a> {
     AlertCleared(Rule),
     /// Inputs the intrusion rules did not look at because their tables were full.
     IdsUntracked(u64),
+    /// An anomaly model's score crossed the threshold (reported by
+    /// [`crate::anomaly::live::AnomalySink`], never by the pipeline itself).
+    Anomaly(&'a crate::anomaly::live::AnomalyAlert),
 }
 
 /// Where events go.

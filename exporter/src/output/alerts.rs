@@ -13,6 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::anomaly::live::AnomalyAlert;
 use crate::ids::Alert;
 use crate::pipeline::{Event, Sink};
 
@@ -30,6 +31,10 @@ pub struct AlertLine {
     pub alert_type: &'static str,
     pub description: String,
     pub severity: &'static str,
+    /// `network` or `clinical` for anomaly alerts; absent for the intrusion rules' (whose
+    /// lines are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<&'static str>,
 }
 
 impl AlertLine {
@@ -40,6 +45,18 @@ impl AlertLine {
             alert_type: alert.rule.as_str(),
             description: alert.description.clone(),
             severity: alert.severity.as_str(),
+            category: None,
+        }
+    }
+
+    pub fn anomaly(device_id: &str, alert: &AnomalyAlert) -> Self {
+        Self {
+            device_id: device_id.to_owned(),
+            timestamp: rfc3339(alert.at),
+            alert_type: alert.alert_type(),
+            description: alert.description.clone(),
+            severity: "warning",
+            category: Some(alert.category()),
         }
     }
 }
@@ -177,8 +194,11 @@ impl<'p, W: Write> AlertOutput<'p, W> {
 
 impl<W: Write> Sink for AlertOutput<'_, W> {
     fn record(&mut self, event: Event<'_>) {
-        let Event::AlertFired(alert) = event else { return };
-        let line = AlertLine::new(&self.device_id, alert);
+        let line = match event {
+            Event::AlertFired(alert) => AlertLine::new(&self.device_id, alert),
+            Event::Anomaly(alert) => AlertLine::anomaly(&self.device_id, alert),
+            _ => return,
+        };
         match serde_json::to_string(&line) {
             Ok(json) => {
                 if let Err(err) = writeln!(self.out, "{json}").and_then(|()| self.out.flush()) {

@@ -322,7 +322,7 @@ impl Metrics {
             )?,
             anomaly_enabled: int_gauge(
                 "wardwatch_anomaly_enabled",
-                "1 when the ward asks for anomaly scores on this device's traffic (scores are not computed yet)",
+                "1 when the ward asks for anomaly scores on this device's traffic and its patients' vital signs",
             )?,
             anomaly_training_window: gauge(
                 "wardwatch_anomaly_training_window_seconds",
@@ -551,7 +551,12 @@ impl Sink for MetricsSink<'_> {
                     }
                 }
             }
-            Event::FlowStarted(_) | Event::FlowBytes { .. } | Event::TcpSyn { .. } | Event::Arp { .. } => {}
+            // The anomaly sink keeps its own series (crate::anomaly::live).
+            Event::FlowStarted(_)
+            | Event::FlowBytes { .. }
+            | Event::TcpSyn { .. }
+            | Event::Arp { .. }
+            | Event::Anomaly(_) => {}
         }
     }
 }

@@ -166,7 +166,8 @@ impl Sink for Summary {
             | Event::DeviceTraffic { .. }
             | Event::TcpSyn { .. }
             | Event::Arp { .. }
-            | Event::AlertCleared(_) => {}
+            | Event::AlertCleared(_)
+            | Event::Anomaly(_) => {}
         }
     }
 }
