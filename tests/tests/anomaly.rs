@@ -85,8 +85,9 @@ async fn scan_is_anomalous(namespace: &NetworkNamespace, logs: &Path) {
     let capture = pod::container_command(spec, "exporter", &exporter, namespace, &facts, &exporter_env).unwrap();
     processes.push(ManagedProcess::spawn_command("exporter", capture, logs).unwrap());
     // The exporter opens its capture before the twin's first packet.
+    let client = testbed::http_probe::loopback_client();
     eventually(Duration::from_secs(20), "the exporter's capture open", || async {
-        let text = reqwest::get(format!("http://{listen}/metrics")).await?.text().await?;
+        let text = client.get(format!("http://{listen}/metrics")).send().await?.text().await?;
         Ok(text.contains("wardwatch_capture_open 1").then_some(()))
     })
     .await
