@@ -167,12 +167,22 @@ pub struct Hl7Message<'a> {
 
 /// Interprets the bytes of one HL7 message (MLLP framing already removed).
 pub fn interpret(bytes: &[u8]) -> Result<Hl7Message<'_>, Hl7Error> {
+    interpret_reusing(bytes, Vec::new(), Vec::new())
+}
+
+/// [`interpret`] into vectors given for the message's observations and errors (emptied first):
+/// a reader that hands back those of the message before allocates nothing per message.
+pub fn interpret_reusing(
+    bytes: &[u8],
+    mut observations: Vec<VitalObservation>,
+    mut observation_errors: Vec<Hl7Error>,
+) -> Result<Hl7Message<'_>, Hl7Error> {
+    observations.clear();
+    observation_errors.clear();
     // One pass over the segments, as the borrowing view checks them: the first MSH, MSA and PID
     // (as `segment` would find them) are kept, and each OBX is read as it comes. The fields
-    // read are sliced, not copied.
+    // read are sliced, not copied, each segment's in one scan.
     let (mut msh, mut msa, mut pid, mut pv1, mut has_obx) = (None, None, None, None, false);
-    let mut observations = Vec::new();
-    let mut observation_errors = Vec::new();
     let message = MessageView::parse_visiting(bytes, |message, segment| match segment.name.as_bytes() {
         b"MSH" if msh.is_none() => msh = Some(segment),
         b"MSA" if msa.is_none() => msa = Some(segment),
@@ -188,15 +198,14 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message<'_>, Hl7Error> {
         }
         _ => {}
     })?;
-    // MSH-9 and MSH-10 in one scan of the header.
-    let (msh9, msh10) = msh.map_or(("", ""), |msh| {
-        let mut fields = msh.fields();
-        (fields.nth(8).unwrap_or(""), fields.next().unwrap_or(""))
-    });
+    let [.., msh9, msh10] = msh.map_or([""; 10], |msh| msh.first_fields::<10>());
     let kind = MessageKind::of(&message, msh9);
-    let ack = msa.map(|msa| Ack {
-        result: AckResult::from_code(&message.component(msa.field(1), 1)),
-        acknowledged_control_id: message.unescape(msa.field(2)),
+    let ack = msa.map(|msa| {
+        let [msa1, msa2] = msa.first_fields();
+        Ack {
+            result: AckResult::from_code(&message.component(msa1, 1)),
+            acknowledged_control_id: message.unescape(msa2),
+        }
     });
     let mut patient = Cow::Borrowed("");
     if has_obx {
@@ -216,8 +225,9 @@ fn subject<'a>(
     pv1: Option<SegmentView<'a>>,
 ) -> Option<Cow<'a, str>> {
     if let Some(pid) = pid {
+        let [.., pid3] = pid.first_fields::<3>();
         let mut first = None;
-        for identifier in message.repetitions(pid.field(3)) {
+        for identifier in message.repetitions(pid3) {
             let id = message.component(identifier, 1);
             if id.is_empty() {
                 continue;
@@ -231,7 +241,7 @@ fn subject<'a>(
             return first;
         }
     }
-    let location = pv1?.field(3);
+    let [.., location] = pv1?.first_fields::<3>();
     let bed = message.component(location, 3);
     if bed.is_empty() {
         return None;
@@ -250,17 +260,15 @@ fn read_observation(
     message: &MessageView<'_>,
     segment: &SegmentView<'_>,
 ) -> Option<Result<VitalObservation, Hl7Error>> {
-    // OBX-2, -3, -5, -6 and -11 in one scan of the segment.
-    let mut fields = segment.fields();
-    let value_type = fields.nth(1).unwrap_or("");
-    let identifier = fields.next().unwrap_or("");
+    // OBX-2, -3, -5, -6 and -11 in one scan of the segment, which stops at OBX-3 unless its
+    // code means a vital sign (a waveform's samples are not scanned).
+    let ([_, value_type, identifier], after) = segment.fields_then();
     let code = lookup(&message.component(identifier, 1), &message.component(identifier, 3))?;
-    let value = fields.nth(1).unwrap_or("");
-    let unit = message.component(fields.next().unwrap_or(""), 1);
-    if !obx::is_result(fields.nth(4).unwrap_or("")) {
+    let [_, value, unit, _, _, _, _, status] = after.next_fields();
+    if !obx::is_result(status) {
         return None;
     }
-    let Some(unit) = code.unit(&unit) else { return Some(Err(Hl7Error::UnitMismatch)) };
+    let Some(unit) = code.unit(&message.component(unit, 1)) else { return Some(Err(Hl7Error::UnitMismatch)) };
     let number = if value_type == "SN" {
         let [a, b, c, d] = [1, 2, 3, 4].map(|n| message.component(value, n));
         obx::structured_numeric([&a, &b, &c, &d])
