@@ -466,6 +466,15 @@ impl<'a> MessageView<'a> {
 
     /// As [`Message::component`], borrowed unless an escape sequence had to be replaced.
     pub fn component(&self, field: &'a str, c: usize) -> std::borrow::Cow<'a, str> {
+        const FUSED: usize = 8;
+        if (1..=FUSED).contains(&c)
+            && let Some(separators) = self.ascii_component_separators()
+        {
+            // One sweep finds the component and whether it needs unescaping.
+            let mut slots = [("", false); FUSED];
+            scan::components_into(field, separators, &mut slots[..c]);
+            return self.unescaped(slots[c - 1]);
+        }
         let Separators { repetition, component, .. } = self.separators;
         let raw = match c.checked_sub(1) {
             None => "",
@@ -475,6 +484,33 @@ impl<'a> MessageView<'a> {
             Some(i) => nth_part(nth_part(field, repetition, 0), component, i),
         };
         self.unescape(raw)
+    }
+
+    /// Components 1 to `N` of the first repetition of a raw field (as [`MessageView::component`]
+    /// gives them), found in one sweep of the field.
+    pub fn first_components<const N: usize>(&self, field: &'a str) -> [std::borrow::Cow<'a, str>; N] {
+        let Some(separators) = self.ascii_component_separators() else {
+            return std::array::from_fn(|i| self.component(field, i + 1));
+        };
+        let mut slots = [("", false); N];
+        scan::components_into(field, separators, &mut slots);
+        slots.map(|slot| self.unescaped(slot))
+    }
+
+    /// The repetition, component and escape separators, when all three are ASCII (as they
+    /// nearly always are: `~`, `^`, `\`).
+    fn ascii_component_separators(&self) -> Option<scan::ComponentSeparators> {
+        let Separators { repetition, component, escape, .. } = self.separators;
+        (repetition.is_ascii() && component.is_ascii() && escape.is_ascii()).then_some(scan::ComponentSeparators {
+            repetition: repetition as u8,
+            component: component as u8,
+            escape: escape as u8,
+        })
+    }
+
+    /// A component [`scan::components_into`] found, unescaped if it holds the escape character.
+    fn unescaped(&self, (raw, escaped): (&'a str, bool)) -> std::borrow::Cow<'a, str> {
+        if escaped { std::borrow::Cow::Owned(self.separators.unescape(raw)) } else { std::borrow::Cow::Borrowed(raw) }
     }
 
     /// The repetitions of a raw field, in order (a field without repetition separator is one).
@@ -608,8 +644,12 @@ mod tests {
             }
             for n in 0..segment.fields.len() + 3 {
                 assert_eq!(segment.field(n), seen.field(n), "{} field {n}", segment.name);
-                for c in 0..4 {
+                for c in 0..10 {
                     assert_eq!(owned.component(segment.field(n), c), view.component(seen.field(n), c));
+                }
+                let components: [_; 5] = view.first_components(seen.field(n));
+                for (i, component) in components.iter().enumerate() {
+                    assert_eq!(owned.component(segment.field(n), i + 1), *component);
                 }
             }
         }
@@ -665,6 +705,9 @@ mod tests {
             b"MSH|^~\\&|A\rPI",
             b"\xff\xfe",
             b"",
+            b"MSH|^~\\&|A\rPID|1||a\\F\\b^c\\S\\d~e^f\\E\\^g^h^i^j^k^l^m^n\rOBX|1|SN|^1^:^2|\\X\\^\\\r",
+            "MSH|é~\\&|A\rPID|||aébéc~déeéf\\T\\é\r".as_bytes(),
+            "MSH|^~ü&|A\rPID|||aü^Fü^b^c\rOBX|1|2|3|4|5|6|7|8|9|10|11|12|13|14|15\r".as_bytes(),
         ];
         for sample in samples {
             assert_view_agrees(sample);

@@ -82,6 +82,55 @@ pub fn split_into<'a>(text: &'a str, separator: u8, slots: &mut [&'a str]) -> Op
     None
 }
 
+/// Separators of a field's components, for [`components_into`].
+#[derive(Clone, Copy, Debug)]
+pub struct ComponentSeparators {
+    pub repetition: u8,
+    pub component: u8,
+    pub escape: u8,
+}
+
+/// Splits the first repetition of `field` into its components, in order, into `slots` (each
+/// with whether it holds the escape character), as `split(repetition).next()` then
+/// `split(component)` would; slots past the repetition's last component keep their value. One
+/// sweep finds the cuts and the escapes, so a component is unescaped only when it needs it.
+pub fn components_into<'a>(field: &'a str, separators: ComponentSeparators, slots: &mut [(&'a str, bool)]) {
+    let ComponentSeparators { repetition, component, escape } = separators;
+    debug_assert!(repetition.is_ascii() && component.is_ascii() && escape.is_ascii());
+    let Some(last) = slots.len().checked_sub(1) else { return };
+    let bytes = field.as_bytes();
+    let patterns = [repetition, component, escape].map(|b| ONES * u64::from(b));
+    let (mut filled, mut start) = (0, 0);
+    // Takes the byte at `at` (a separator or an escape); true once nothing more is wanted.
+    let mut take = |at: usize, filled: &mut usize, start: &mut usize| {
+        let byte = bytes[at];
+        if byte == escape {
+            slots[*filled].1 = true;
+            return false;
+        }
+        slots[*filled].0 = &field[*start..at];
+        *start = at + 1;
+        *filled += 1;
+        byte == repetition || *filled > last
+    };
+    for (offset, word) in words(bytes) {
+        let mut found = either_mask(word, patterns[0], patterns[1]) | zero_bytes(word ^ patterns[2]);
+        while found != 0 {
+            if take(offset + (found.trailing_zeros() / 8) as usize, &mut filled, &mut start) {
+                return;
+            }
+            found &= found - 1;
+        }
+    }
+    for at in bytes.len() / 8 * 8..bytes.len() {
+        let byte = bytes[at];
+        if (byte == repetition || byte == component || byte == escape) && take(at, &mut filled, &mut start) {
+            return;
+        }
+    }
+    slots[filled].0 = &field[start..];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +146,36 @@ mod tests {
                 for other in [b'|', 0x00, 0xfe] {
                     let expected = haystack.iter().position(|&b| b == needle || b == other);
                     assert_eq!(find_either(haystack, needle, other), expected, "{start} {needle} {other}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn components_are_split_as_two_splits_split_them() {
+        let separators = ComponentSeparators { repetition: b'~', component: b'^', escape: b'\\' };
+        let fields = [
+            "",
+            "a",
+            "a^b",
+            "a^b~c^d",
+            "~a",
+            "^~^",
+            "a~b",
+            "é^ü~x^y^z",
+            "^^^",
+            "a\\F\\b^c\\~d",
+            "0123456789^abcdefghij\\^k~l^m",
+        ];
+        for field in fields {
+            let parts: Vec<&str> = field.split('~').next().unwrap().split('^').collect();
+            for n in 0..parts.len() + 3 {
+                let mut slots = vec![("unset", false); n];
+                components_into(field, separators, &mut slots);
+                for (i, (part, escaped)) in slots.iter().enumerate() {
+                    let expected = parts.get(i).copied().unwrap_or("unset");
+                    assert_eq!(*part, expected, "{field:?} {n} {i}");
+                    assert_eq!(*escaped, expected.contains('\\'), "{field:?} {n} {i}");
                 }
             }
         }

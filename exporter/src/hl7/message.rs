@@ -97,7 +97,8 @@ impl MessageKind {
 
     /// The kind named by MSH-9.
     fn of(message: &MessageView<'_>, msh9: &str) -> Self {
-        match (message.component(msh9, 1).as_ref(), message.component(msh9, 2).as_ref()) {
+        let [kind, event] = message.first_components(msh9);
+        match (kind.as_ref(), event.as_ref()) {
             ("ORU", "R01") => Self::OruR01,
             ("ACK", _) => Self::Ack,
             _ => Self::Other,
@@ -228,11 +229,11 @@ fn subject<'a>(
         let [.., pid3] = pid.first_fields::<3>();
         let mut first = None;
         for identifier in message.repetitions(pid3) {
-            let id = message.component(identifier, 1);
+            let [id, _, _, _, kind] = message.first_components(identifier);
             if id.is_empty() {
                 continue;
             }
-            if message.component(identifier, 5) == "MR" {
+            if kind == "MR" {
                 return Some(id);
             }
             first.get_or_insert(id);
@@ -263,14 +264,15 @@ fn read_observation(
     // OBX-2, -3, -5, -6 and -11 in one scan of the segment, which stops at OBX-3 unless its
     // code means a vital sign (a waveform's samples are not scanned).
     let ([_, value_type, identifier], after) = segment.fields_then();
-    let code = lookup(&message.component(identifier, 1), &message.component(identifier, 3))?;
+    let [code, _, system] = message.first_components(identifier);
+    let code = lookup(&code, &system)?;
     let [_, value, unit, _, _, _, _, status] = after.next_fields();
     if !obx::is_result(status) {
         return None;
     }
     let Some(unit) = code.unit(&message.component(unit, 1)) else { return Some(Err(Hl7Error::UnitMismatch)) };
     let number = if value_type == "SN" {
-        let [a, b, c, d] = [1, 2, 3, 4].map(|n| message.component(value, n));
+        let [a, b, c, d] = message.first_components(value);
         obx::structured_numeric([&a, &b, &c, &d])
     } else {
         obx::numeric_value(value_type, [&message.component(value, 1), "", "", ""])

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use foldhash::HashMap;
+use serde::{Serialize, Serializer};
 
 use crate::decode::fragments::FragmentResult;
 use crate::decode::packet::{DecodeError, Protocol};
@@ -25,9 +26,24 @@ pub struct Summary {
     pub flows: FlowTotals,
     pub tcp: TcpTotals,
     pub hl7: Hl7Totals,
-    /// Vital signs seen, by patient (PID-3) and vital key.
-    pub vitals: BTreeMap<String, BTreeMap<&'static str, VitalTotals>>,
+    /// Vital signs seen, by patient (PID-3) and vital key, printed sorted by both. Hash maps
+    /// while counting: each message's patient and each of its observations are found with one
+    /// hash and one comparison, not a string comparison per level of a tree.
+    #[serde(serialize_with = "sorted_vitals")]
+    pub vitals: HashMap<String, HashMap<&'static str, VitalTotals>>,
     pub ids: IdsTotals,
+}
+
+/// The vitals by patient and vital key, in the order of the keys.
+fn sorted_vitals<S: Serializer>(
+    vitals: &HashMap<String, HashMap<&'static str, VitalTotals>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let sorted: BTreeMap<&str, BTreeMap<&str, &VitalTotals>> = vitals
+        .iter()
+        .map(|(patient, vitals)| (patient.as_str(), vitals.iter().map(|(key, totals)| (*key, totals)).collect()))
+        .collect();
+    sorted.serialize(serializer)
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
