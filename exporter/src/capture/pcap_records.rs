@@ -157,7 +157,8 @@ mod tests {
         let format = FileFormat::of(&file_header([0xd4, 0xc3, 0xb2, 0xa1], false, (2, 4), 100)).unwrap();
         assert_eq!(format.record(&record(false, 0x8000_0000, 5, b"x", 1)), Err(Anomaly));
         assert_eq!(format.record(&record(false, 7, u32::MAX, b"x", 1)), Err(Anomaly));
-        let (packet, _) = format.record(&record(false, 0x7fff_ffff, 999_999, b"x", 1)).unwrap().unwrap();
+        let latest = record(false, 0x7fff_ffff, 999_999, b"x", 1);
+        let (packet, _) = format.record(&latest).unwrap().unwrap();
         assert_eq!(packet.time, Duration::new(0x7fff_ffff, 999_999_000));
     }
 }

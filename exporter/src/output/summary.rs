@@ -277,9 +277,28 @@ mod tests {
         SplitSession { before, data, after }
     }
 
+    /// Patients and their vitals are printed in the order of their names, as a tree map would.
+    #[test]
+    fn vitals_are_printed_sorted() {
+        let mut summary = Summary::default();
+        for (patient, vitals) in
+            [("P-2", ["spo2", "heart_rate"]), ("P-10", ["temperature", "etco2"]), ("A", ["wbc", "fio2"])]
+        {
+            let totals = || VitalTotals { samples: 1, last: 1.0, min: 1.0, max: 1.0, unit: "%" };
+            summary.vitals.insert(patient.to_owned(), vitals.iter().map(|key| (*key, totals())).collect());
+        }
+        let json = serde_json::to_string(&summary).unwrap();
+        let at = |needle: &str| json.find(needle).unwrap_or_else(|| panic!("{needle} in {json}"));
+        assert!(at("\"A\"") < at("\"P-10\"") && at("\"P-10\"") < at("\"P-2\""), "{json}");
+        assert!(at("\"fio2\"") < at("\"wbc\"") && at("\"heart_rate\"") < at("\"spo2\""), "{json}");
+        assert!(at("\"etco2\"") < at("\"temperature\""), "{json}");
+    }
+
     fn assert_vitals_as_sent(summary: &Summary) {
         let patient = &summary.vitals["P-1001"];
-        assert_eq!(patient.keys().copied().collect::<Vec<_>>(), ["heart_rate", "spo2", "temperature"]);
+        let mut keys: Vec<&str> = patient.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["heart_rate", "spo2", "temperature"]);
         assert_eq!(
             (patient["spo2"].samples, patient["spo2"].last, patient["spo2"].min, patient["spo2"].max),
             (2, 91.0, 88.5, 91.0)
