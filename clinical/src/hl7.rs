@@ -471,9 +471,9 @@ impl<'a> MessageView<'a> {
             && let Some(separators) = self.ascii_component_separators()
         {
             // One sweep finds the component and whether it needs unescaping.
-            let mut slots = [("", false); FUSED];
-            scan::components_into(field, separators, &mut slots[..c]);
-            return self.unescaped(slots[c - 1]);
+            let mut slots = [scan::Component::default(); FUSED];
+            scan::components_into(field.as_bytes(), separators, &mut slots[..c]);
+            return self.unescaped(field, slots[c - 1]);
         }
         let Separators { repetition, component, .. } = self.separators;
         let raw = match c.checked_sub(1) {
@@ -492,9 +492,9 @@ impl<'a> MessageView<'a> {
         let Some(separators) = self.ascii_component_separators() else {
             return std::array::from_fn(|i| self.component(field, i + 1));
         };
-        let mut slots = [("", false); N];
-        scan::components_into(field, separators, &mut slots);
-        slots.map(|slot| self.unescaped(slot))
+        let mut slots = [scan::Component::default(); N];
+        scan::components_into(field.as_bytes(), separators, &mut slots);
+        std::array::from_fn(|i| self.unescaped(field, slots[i]))
     }
 
     /// The repetition, component and escape separators, when all three are ASCII (as they
@@ -508,9 +508,16 @@ impl<'a> MessageView<'a> {
         })
     }
 
-    /// A component [`scan::components_into`] found, unescaped if it holds the escape character.
-    fn unescaped(&self, (raw, escaped): (&'a str, bool)) -> std::borrow::Cow<'a, str> {
-        if escaped { std::borrow::Cow::Owned(self.separators.unescape(raw)) } else { std::borrow::Cow::Borrowed(raw) }
+    /// A component of `field` [`scan::components_into`] found, unescaped if it holds the escape
+    /// character.
+    fn unescaped(&self, field: &'a str, found: scan::Component) -> std::borrow::Cow<'a, str> {
+        // Cuts at ASCII separators fall on character boundaries.
+        let raw = field.get(found.start..found.end).unwrap_or_default();
+        if found.escaped {
+            std::borrow::Cow::Owned(self.separators.unescape(raw))
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        }
     }
 
     /// The repetitions of a raw field, in order (a field without repetition separator is one).

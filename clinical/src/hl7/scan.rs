@@ -90,30 +90,39 @@ pub struct ComponentSeparators {
     pub escape: u8,
 }
 
-/// Splits the first repetition of `field` into its components, in order, into `slots` (each
-/// with whether it holds the escape character), as `split(repetition).next()` then
-/// `split(component)` would; slots past the repetition's last component keep their value. One
-/// sweep finds the cuts and the escapes, so a component is unescaped only when it needs it.
-pub fn components_into<'a>(field: &'a str, separators: ComponentSeparators, slots: &mut [(&'a str, bool)]) {
+/// Where one component lies in its field, and whether it holds the escape character.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Component {
+    pub start: usize,
+    pub end: usize,
+    pub escaped: bool,
+}
+
+/// Finds the components of the first repetition of `field`, in order, as
+/// `split(repetition).next()` then `split(component)` would, and writes where they lie into
+/// `slots` (slots past the repetition's last component keep their value). One sweep finds the
+/// cuts and the escapes, so a component is unescaped only when it needs it. Offsets, not
+/// slices, are written: a caller reads them back a word at a time, where reading a slice
+/// written as two words costs a stalled load.
+pub fn components_into(field: &[u8], separators: ComponentSeparators, slots: &mut [Component]) {
     let ComponentSeparators { repetition, component, escape } = separators;
-    debug_assert!(repetition.is_ascii() && component.is_ascii() && escape.is_ascii());
     let Some(last) = slots.len().checked_sub(1) else { return };
-    let bytes = field.as_bytes();
     let patterns = [repetition, component, escape].map(|b| ONES * u64::from(b));
     let (mut filled, mut start) = (0, 0);
     // Takes the byte at `at` (a separator or an escape); true once nothing more is wanted.
     let mut take = |at: usize, filled: &mut usize, start: &mut usize| {
-        let byte = bytes[at];
+        let byte = field[at];
         if byte == escape {
-            slots[*filled].1 = true;
+            slots[*filled].escaped = true;
             return false;
         }
-        slots[*filled].0 = &field[*start..at];
+        slots[*filled].start = *start;
+        slots[*filled].end = at;
         *start = at + 1;
         *filled += 1;
         byte == repetition || *filled > last
     };
-    for (offset, word) in words(bytes) {
+    for (offset, word) in words(field) {
         let mut found = either_mask(word, patterns[0], patterns[1]) | zero_bytes(word ^ patterns[2]);
         while found != 0 {
             if take(offset + (found.trailing_zeros() / 8) as usize, &mut filled, &mut start) {
@@ -122,13 +131,14 @@ pub fn components_into<'a>(field: &'a str, separators: ComponentSeparators, slot
             found &= found - 1;
         }
     }
-    for at in bytes.len() / 8 * 8..bytes.len() {
-        let byte = bytes[at];
+    for at in field.len() / 8 * 8..field.len() {
+        let byte = field[at];
         if (byte == repetition || byte == component || byte == escape) && take(at, &mut filled, &mut start) {
             return;
         }
     }
-    slots[filled].0 = &field[start..];
+    slots[filled].start = start;
+    slots[filled].end = field.len();
 }
 
 #[cfg(test)]
@@ -170,12 +180,16 @@ mod tests {
         for field in fields {
             let parts: Vec<&str> = field.split('~').next().unwrap().split('^').collect();
             for n in 0..parts.len() + 3 {
-                let mut slots = vec![("unset", false); n];
-                components_into(field, separators, &mut slots);
-                for (i, (part, escaped)) in slots.iter().enumerate() {
-                    let expected = parts.get(i).copied().unwrap_or("unset");
-                    assert_eq!(*part, expected, "{field:?} {n} {i}");
-                    assert_eq!(*escaped, expected.contains('\\'), "{field:?} {n} {i}");
+                let unset = Component { start: 99, end: 99, escaped: false };
+                let mut slots = vec![unset; n];
+                components_into(field.as_bytes(), separators, &mut slots);
+                for (i, slot) in slots.iter().enumerate() {
+                    let Some(expected) = parts.get(i) else {
+                        assert_eq!(*slot, unset, "{field:?} {n} {i}");
+                        continue;
+                    };
+                    assert_eq!(&field[slot.start..slot.end], *expected, "{field:?} {n} {i}");
+                    assert_eq!(slot.escaped, expected.contains('\\'), "{field:?} {n} {i}");
                 }
             }
         }
