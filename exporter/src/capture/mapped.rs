@@ -16,7 +16,9 @@ use crate::capture::batches::RawPacket;
 use crate::capture::pcap_records::{FILE_HEADER_BYTES, FileFormat};
 
 /// Bytes read between two drops of the pages behind the replay (and two read-ahead hints).
-const RELEASE_EVERY: usize = 4 << 20;
+/// With [`READ_AHEAD`], a replay holds about 4 MiB of the file: less than the 6 MiB pool of
+/// the libpcap reader thread (`batches.rs`), so the peak RSS of a replay does not grow.
+const RELEASE_EVERY: usize = 1 << 20;
 
 /// How far [`replay`] got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +75,7 @@ pub fn replay(path: &Path, mut consume: impl FnMut(RawPacket<'_>)) -> std::io::R
 
 /// How far ahead of the replay [`read_ahead`] reads: well within a server's shared cache, so
 /// that what it read is still there when the replay comes.
-const READ_AHEAD: usize = 2 * RELEASE_EVERY;
+const READ_AHEAD: usize = 3 * RELEASE_EVERY;
 
 /// Reads a byte of every cache line of `bytes`, keeping at most [`READ_AHEAD`] bytes ahead of
 /// the replay's `progress`, until the end or until `progress` says the replay is over.
