@@ -5,6 +5,8 @@ mod scan;
 
 use std::fmt;
 
+pub use scan::Component;
+
 /// The separators of a message (MSH-1 and MSH-2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Separators {
@@ -486,6 +488,18 @@ impl<'a> MessageView<'a> {
         self.unescape(raw)
     }
 
+    /// Where components 1 to `N` of the first repetition of a raw field lie in it, and whether
+    /// each holds the escape character (then [`MessageView::component`] unescapes it), found in
+    /// one sweep; `None` when the separators are not all ASCII. For hot readers: offsets come
+    /// back a word at a time, where an array of `Cow`s is written and read back in pieces of
+    /// different sizes, a stalled load each.
+    pub fn component_bounds<const N: usize>(&self, field: &str) -> Option<[Component; N]> {
+        let separators = self.ascii_component_separators()?;
+        let mut slots = [Component::default(); N];
+        scan::components_into(field.as_bytes(), separators, &mut slots);
+        Some(slots)
+    }
+
     /// Components 1 to `N` of the first repetition of a raw field (as [`MessageView::component`]
     /// gives them), found in one sweep of the field.
     pub fn first_components<const N: usize>(&self, field: &'a str) -> [std::borrow::Cow<'a, str>; N] {
@@ -653,6 +667,13 @@ mod tests {
                 assert_eq!(segment.field(n), seen.field(n), "{} field {n}", segment.name);
                 for c in 0..10 {
                     assert_eq!(owned.component(segment.field(n), c), view.component(seen.field(n), c));
+                }
+                if let Some(bounds) = view.component_bounds::<5>(seen.field(n)) {
+                    for (i, at) in bounds.iter().enumerate() {
+                        let raw = &seen.field(n)[at.start..at.end];
+                        assert_eq!(owned.component(segment.field(n), i + 1), owned.separators.unescape(raw));
+                        assert_eq!(at.escaped, raw.contains(owned.separators.escape));
+                    }
                 }
                 let components: [_; 5] = view.first_components(seen.field(n));
                 for (i, component) in components.iter().enumerate() {

@@ -264,18 +264,33 @@ fn read_observation(
     // OBX-2, -3, -5, -6 and -11 in one scan of the segment, which stops at OBX-3 unless its
     // code means a vital sign (a waveform's samples are not scanned).
     let ([_, value_type, identifier], after) = segment.fields_then();
-    let [code, _, system] = message.first_components(identifier);
-    let code = lookup(&code, &system)?;
+    let code = match message.component_bounds(identifier) {
+        // No escape sequence (nearly always): the code and system are slices of OBX-3.
+        Some([code, _, system]) if !code.escaped && !system.escaped => {
+            lookup(&identifier[code.start..code.end], &identifier[system.start..system.end])
+        }
+        _ => {
+            let [code, _, system] = message.first_components(identifier);
+            lookup(&code, &system)
+        }
+    }?;
     let [_, value, unit, _, _, _, _, status] = after.next_fields();
     if !obx::is_result(status) {
         return None;
     }
-    let Some(unit) = code.unit(&message.component(unit, 1)) else { return Some(Err(Hl7Error::UnitMismatch)) };
+    let unit = match message.component_bounds::<1>(unit) {
+        Some([at]) if !at.escaped => code.unit(&unit[at.start..at.end]),
+        _ => code.unit(&message.component(unit, 1)),
+    };
+    let Some(unit) = unit else { return Some(Err(Hl7Error::UnitMismatch)) };
     let number = if value_type == "SN" {
         let [a, b, c, d] = message.first_components(value);
         obx::structured_numeric([&a, &b, &c, &d])
     } else {
-        obx::numeric_value(value_type, [&message.component(value, 1), "", "", ""])
+        match message.component_bounds::<1>(value) {
+            Some([at]) if !at.escaped => obx::numeric_value(value_type, [&value[at.start..at.end], "", "", ""]),
+            _ => obx::numeric_value(value_type, [&message.component(value, 1), "", "", ""]),
+        }
     };
     Some(match number.map(|number| unit.to_gauge(number)) {
         Ok(value) if value.is_finite() => Ok(VitalObservation { vital: code.vital_sign(), value }),
