@@ -73,8 +73,9 @@ pub fn split_into<'a>(text: &'a str, separator: u8, slots: &mut [&'a str]) -> Op
             found &= found - 1;
         }
     }
-    for at in bytes.len() / 8 * 8..bytes.len() {
-        if bytes[at] == separator && cut(at, &mut filled, &mut start) {
+    let tail = bytes.len() / 8 * 8;
+    for (at, &byte) in bytes.iter().enumerate().skip(tail) {
+        if byte == separator && cut(at, &mut filled, &mut start) {
             return Some(&text[start..]);
         }
     }
@@ -131,8 +132,8 @@ pub fn components_into(field: &[u8], separators: ComponentSeparators, slots: &mu
             found &= found - 1;
         }
     }
-    for at in field.len() / 8 * 8..field.len() {
-        let byte = field[at];
+    let tail = field.len() / 8 * 8;
+    for (at, &byte) in field.iter().enumerate().skip(tail) {
         if (byte == repetition || byte == component || byte == escape) && take(at, &mut filled, &mut start) {
             return;
         }

@@ -53,6 +53,9 @@ fn capture_files() -> Vec<(String, PathBuf)> {
     CAPTURES.iter().map(|c| (c.label.to_owned(), simulator_capture(c.file_name, c.flags))).collect()
 }
 
+/// What makes a reader's command, run after run.
+type CommandMaker<'a> = Box<dyn Fn() -> Command + 'a>;
+
 /// One reader's best run.
 pub struct Measured {
     pub name: &'static str,
@@ -68,7 +71,7 @@ pub struct Reader<'a> {
     pub name: &'static str,
     pub runs: usize,
     pub cpu: Option<usize>,
-    pub command: Box<dyn Fn() -> Command + 'a>,
+    pub command: CommandMaker<'a>,
 }
 
 /// Runs the readers round by round, one run of each per round, so that all of them meet the
@@ -196,10 +199,10 @@ fn run_capture(label: &str, path: &Path, tshark_runs: usize) -> Ratios {
         c
     };
     // (name, runs, command) of each reader; every one runs on all CPUs and pinned.
-    let mut kinds: Vec<(&'static str, usize, Box<dyn Fn() -> Command + '_>)> =
+    let mut kinds: Vec<(&'static str, usize, CommandMaker<'_>)> =
         vec![("wardwatch-exporter", repeats(), Box::new(exporter_command))];
     for (tool, name, runs, command) in [
-        ("tcpdump", "tcpdump -r F -w /dev/null", repeats(), Box::new(tcpdump_command) as Box<dyn Fn() -> Command + '_>),
+        ("tcpdump", "tcpdump -r F -w /dev/null", repeats(), Box::new(tcpdump_command) as CommandMaker<'_>),
         ("tshark", "tshark -r F -q -z conv,tcp", tshark_runs, Box::new(tshark_command)),
     ] {
         if crate::have(tool) {
@@ -209,9 +212,9 @@ fn run_capture(label: &str, path: &Path, tshark_runs: usize) -> Ratios {
         }
     }
     let mut readers = Vec::new();
-    for (name, runs, command) in &kinds {
+    for &(name, runs, ref command) in &kinds {
         for cpu in [None, Some(reader_cpu())] {
-            readers.push(Reader { name: *name, runs: *runs, cpu, command: Box::new(|| command()) });
+            readers.push(Reader { name, runs, cpu, command: Box::new(command) });
         }
     }
     let rows = measure(&readers);

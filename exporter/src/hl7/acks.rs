@@ -62,6 +62,10 @@ impl Awaiting {
 pub struct AwaitingAcks {
     /// The oldest; `None` only when nothing waits.
     first: Option<Awaiting>,
+    /// Boxed on purpose: 8 bytes in every connection rather than a `VecDeque`'s 32, for a
+    /// queue that exists only while two or more messages wait (the extra allocation is paid
+    /// then only).
+    #[allow(clippy::box_collection)]
     rest: Option<Box<VecDeque<Awaiting>>>,
 }
 
