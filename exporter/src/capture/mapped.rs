@@ -1,7 +1,11 @@
 //! A classic pcap file read in place, through a read-only memory map: each packet is a slice of
 //! the page cache, with no `read` copying the file into the process and no libpcap copying each
-//! record out of its stdio buffer (together about a third of a replay's time, and all of
-//! tcpdump's). The records are parsed by `pcap_records.rs`; what it leaves to libpcap, libpcap
+//! record out of its stdio buffer (together about a third of a one-CPU replay's time, and all
+//! of tcpdump's). Used when the replay has one CPU: with more, the libpcap reader thread
+//! (`batches.rs`) overlaps those copies with the analysis: on two CPUs the map, with a thread
+//! reading ahead, ran slower than on one (0.370 s against 0.331 s on the steady ward, 0.545 s
+//! against 0.431 s on mixed-attacks), likely from the TLB shootdowns that dropping the pages
+//! behind the replay costs a process on two CPUs. The records are parsed by `pcap_records.rs`; what it leaves to libpcap, libpcap
 //! reads (see [`replay`]).
 //!
 //! Pages already read are dropped from the mapping as the replay moves on, so the process's
@@ -10,15 +14,15 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::capture::batches::RawPacket;
 use crate::capture::pcap_records::{FILE_HEADER_BYTES, FileFormat};
 
-/// Bytes read between two drops of the pages behind the replay (and two read-ahead hints).
-/// With [`READ_AHEAD`], a replay holds about 4 MiB of the file: less than the 6 MiB pool of
-/// the libpcap reader thread (`batches.rs`), so the peak RSS of a replay does not grow.
+/// Bytes read between two drops of the pages behind the replay (and two read-ahead hints to
+/// the kernel): a replay holds a few MiB of the file.
 const RELEASE_EVERY: usize = 1 << 20;
+/// How far ahead the kernel is asked to read the file into its cache.
+const RELEASE_AHEAD: usize = 4 * RELEASE_EVERY;
 
 /// How far [`replay`] got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,72 +36,24 @@ pub enum Replayed {
 /// Hands `consume` every packet of the classic pcap file at `path`, in order, as libpcap's
 /// offline reader would. `None` when the file is not one this reader reads (pcapng, another
 /// version, not a regular file, ...): nothing was consumed, and libpcap is to read it all.
-///
-/// With more than one CPU, a second thread reads the file a little ahead of the replay
-/// ([`read_ahead`]), so that the replay finds its pages mapped and its bytes in the shared
-/// cache instead of waiting for memory: the part the reader thread of a libpcap replay
-/// overlaps, without copying a byte.
 pub fn replay(path: &Path, mut consume: impl FnMut(RawPacket<'_>)) -> std::io::Result<Option<Replayed>> {
     let Some(map) = Map::open(path)? else { return Ok(None) };
     let bytes = map.bytes();
     let Some(format) = FileFormat::of(bytes) else { return Ok(None) };
-    let progress = AtomicUsize::new(0);
-    let mut replay = |progress: &AtomicUsize| {
-        let (mut offset, mut packets, mut released) = (FILE_HEADER_BYTES, 0, 0);
-        let outcome = loop {
-            let record = match format.record(&bytes[offset..]) {
-                Ok(Some(record)) => record,
-                Ok(None) => break Replayed::Whole,
-                Err(_) => break Replayed::Stopped { packets },
-            };
-            let (packet, length) = record;
-            consume((packet.time, packet.wire_len, packet.data));
-            offset += length;
-            packets += 1;
-            if offset - released >= RELEASE_EVERY {
-                released = map.release_before(offset);
-                map.will_need(offset, RELEASE_EVERY);
-                progress.store(offset, Ordering::Relaxed);
-            }
+    let (mut offset, mut packets, mut released) = (FILE_HEADER_BYTES, 0, 0);
+    loop {
+        let (packet, length) = match format.record(&bytes[offset..]) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Some(Replayed::Whole)),
+            Err(_) => return Ok(Some(Replayed::Stopped { packets })),
         };
-        // Done: the reader ahead stops too.
-        progress.store(usize::MAX, Ordering::Relaxed);
-        outcome
-    };
-    if std::thread::available_parallelism().map_or(1, |cpus| cpus.get()) < 2 {
-        return Ok(Some(replay(&progress)));
-    }
-    Ok(Some(std::thread::scope(|scope| {
-        scope.spawn(|| read_ahead(bytes, &progress));
-        replay(&progress)
-    })))
-}
-
-/// How far ahead of the replay [`read_ahead`] reads: well within a server's shared cache, so
-/// that what it read is still there when the replay comes.
-const READ_AHEAD: usize = 3 * RELEASE_EVERY;
-
-/// Reads a byte of every cache line of `bytes`, keeping at most [`READ_AHEAD`] bytes ahead of
-/// the replay's `progress`, until the end or until `progress` says the replay is over.
-fn read_ahead(bytes: &[u8], progress: &AtomicUsize) {
-    const CACHE_LINE: usize = 64;
-    let mut read = 0;
-    while read < bytes.len() {
-        let replayed = progress.load(Ordering::Relaxed);
-        if replayed == usize::MAX {
-            return;
+        consume((packet.time, packet.wire_len, packet.data));
+        offset += length;
+        packets += 1;
+        if offset - released >= RELEASE_EVERY {
+            released = map.release_before(offset);
+            map.will_need(offset, RELEASE_AHEAD);
         }
-        let until = replayed.saturating_add(READ_AHEAD).min(bytes.len());
-        if read >= until {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-            continue;
-        }
-        let mut sum = 0u8;
-        for at in (read..until).step_by(CACHE_LINE) {
-            sum = sum.wrapping_add(bytes[at]);
-        }
-        std::hint::black_box(sum);
-        read = until;
     }
 }
 

@@ -18,12 +18,14 @@ pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. A classic
-/// pcap file is read in place through a memory map ([`mapped`]); anything else, and whatever
-/// the map reader leaves to it, libpcap reads, on a thread of its own when there is more than
-/// one CPU ([`crate::capture::batches`]).
+/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. With more
+/// than one CPU, libpcap reads the file on a thread of its own ([`crate::capture::batches`])
+/// while this one analyses. With one, a classic pcap file is read in place through a memory
+/// map ([`mapped`]), with no copy to overlap; anything else, and whatever the map reader
+/// leaves to it, libpcap reads.
 pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
-    replay_file_with(path, config, sink, true)
+    let one_cpu = std::thread::available_parallelism().map_or(1, |cpus| cpus.get()) == 1;
+    replay_file_with(path, config, sink, one_cpu)
 }
 
 /// [`replay_file`], with the memory-mapped reader or (`mapped` false) libpcap alone.
