@@ -5,8 +5,10 @@
 //! (`batches.rs`) overlaps those copies with the analysis: on two CPUs the map, with a thread
 //! reading ahead, ran slower than on one (0.370 s against 0.331 s on the steady ward, 0.545 s
 //! against 0.431 s on mixed-attacks), likely from the TLB shootdowns that dropping the pages
-//! behind the replay costs a process on two CPUs. The records are parsed by `pcap_records.rs`; what it leaves to libpcap, libpcap
-//! reads (see [`replay`]).
+//! behind the replay costs a process on two CPUs.
+//!
+//! The records are parsed by `pcap_records.rs`; what it leaves to libpcap, libpcap reads (see
+//! [`replay`]).
 //!
 //! Pages already read are dropped from the mapping as the replay moves on, so the process's
 //! resident memory holds a few MiB of the file, not all of it.
