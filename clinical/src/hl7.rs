@@ -1,7 +1,11 @@
 //! HL7 v2 messages: parsing with the separators a message declares in MSH-1/MSH-2, escaping,
 //! and writing. Field numbers follow HL7 (MSH-1 is the field separator itself).
 
+mod scan;
+
 use std::fmt;
+
+pub use scan::Component;
 
 /// The separators of a message (MSH-1 and MSH-2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,9 +273,8 @@ fn name_end(line: &str, field_separator: char) -> usize {
     line.find(field_separator).unwrap_or(line.len())
 }
 
-/// The parts of a text split at a separator, as `str::split` gives them. An ASCII separator
-/// is found with a plain byte loop: fields and components are short, and `split`'s searcher
-/// or memchr cost more to set up than the scan.
+/// The parts of a text split at a separator, as `str::split` gives them; an ASCII separator
+/// is found eight bytes at a time ([`scan`]).
 #[derive(Clone, Debug)]
 struct Parts<'a> {
     rest: Option<&'a str>,
@@ -284,7 +287,7 @@ impl<'a> Iterator for Parts<'a> {
     fn next(&mut self) -> Option<&'a str> {
         let text = self.rest?;
         let cut = if self.separator.is_ascii() {
-            find_byte(text.as_bytes(), self.separator as u8)
+            scan::find_byte(text.as_bytes(), self.separator as u8)
         } else {
             text.find(self.separator)
         };
@@ -301,41 +304,13 @@ impl<'a> Iterator for Parts<'a> {
     }
 }
 
-/// The first `needle` in `haystack`, eight bytes at a time: fields are a few dozen bytes, too
-/// short for memchr's set-up to pay.
-fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
-    find_either(haystack, needle, needle)
-}
-
-/// The first `a` or `b` in `haystack`, eight bytes at a time.
-fn find_either(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte of `word` that is zero; the lowest flagged byte is always a
-    // true zero (a borrow can flag a byte only above one).
-    let zeros = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
-    let (pattern_a, pattern_b) = (ONES * u64::from(a), ONES * u64::from(b));
-    let mut chunks = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { unreachable!("chunks of eight") };
-        let word = u64::from_le_bytes(bytes);
-        let found = zeros(word ^ pattern_a) | zeros(word ^ pattern_b);
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks.remainder().iter().position(|&byte| byte == a || byte == b).map(|i| offset + i)
-}
-
 /// Component `index` (0-based) of the first repetition of `field`, in one scan: as
 /// `nth_part(nth_part(field, repetition, 0), component, index)`, for ASCII separators.
 fn first_repetition_component(field: &str, repetition: u8, component: u8, index: usize) -> &str {
     let bytes = field.as_bytes();
     let (mut start, mut seen) = (0, 0);
     loop {
-        let Some(at) = find_either(&bytes[start..], repetition, component) else {
+        let Some(at) = scan::find_either(&bytes[start..], repetition, component) else {
             return if seen == index { &field[start..] } else { "" };
         };
         let cut = start + at;
@@ -378,6 +353,30 @@ impl<'a> SegmentView<'a> {
         n.checked_sub(1).and_then(|index| self.fields().nth(index)).unwrap_or("")
     }
 
+    /// Fields 1 to `N` (as [`SegmentView::field`] gives them, "" past the segment's last) in
+    /// one sweep of the segment that stops at field `N`: a reader that wants several fields of
+    /// a segment scans it once.
+    pub fn first_fields<const N: usize>(&self) -> [&'a str; N] {
+        self.fields_then().0
+    }
+
+    /// [`SegmentView::first_fields`], and where field `N` ends, to read on from there: a reader
+    /// that decides from the first fields whether it wants more does not scan the rest (an
+    /// ECG strip's OBX-5) for nothing.
+    pub fn fields_then<const N: usize>(&self) -> ([&'a str; N], FieldsAfter<'a>) {
+        let mut fields = [""; N];
+        // MSH-1 is the field separator, not a part of the line.
+        let header = usize::from(same(self.name, "MSH") && N > 0);
+        if header == 1 {
+            fields[0] = self.field_separator_text;
+        }
+        // `rest` starts with the field separator, when it is not empty.
+        let rest = self.rest.get(self.field_separator.len_utf8()..).filter(|_| !self.rest.is_empty());
+        let mut after = FieldsAfter { rest, separator: self.field_separator };
+        after.fill(&mut fields[header..]);
+        (fields, after)
+    }
+
     /// Fields 1, 2, ... in order, split as they are read: several fields of one segment cost
     /// one scan of it.
     pub fn fields(&self) -> impl Iterator<Item = &'a str> + 'a {
@@ -385,6 +384,40 @@ impl<'a> SegmentView<'a> {
         // `rest` starts with the field separator, when it is not empty.
         let rest = self.rest.get(self.field_separator.len_utf8()..).filter(|_| !self.rest.is_empty());
         header.into_iter().chain(Parts { rest, separator: self.field_separator })
+    }
+}
+
+/// The fields of a segment after those [`SegmentView::fields_then`] gave.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldsAfter<'a> {
+    /// From the next field on; `None` past the segment's end.
+    rest: Option<&'a str>,
+    separator: char,
+}
+
+impl<'a> FieldsAfter<'a> {
+    /// The next `N` fields ("" past the segment's end).
+    pub fn next_fields<const N: usize>(mut self) -> [&'a str; N] {
+        let mut fields = [""; N];
+        self.fill(&mut fields);
+        fields
+    }
+
+    /// Fills `slots` with the next fields and moves past them.
+    fn fill(&mut self, slots: &mut [&'a str]) {
+        let Some(text) = self.rest else { return };
+        if self.separator.is_ascii() {
+            self.rest = scan::split_into(text, self.separator as u8, slots);
+            return;
+        }
+        let mut parts = Parts { rest: Some(text), separator: self.separator };
+        for slot in slots.iter_mut() {
+            match parts.next() {
+                Some(part) => *slot = part,
+                None => break,
+            }
+        }
+        self.rest = parts.rest;
     }
 }
 
@@ -435,6 +468,15 @@ impl<'a> MessageView<'a> {
 
     /// As [`Message::component`], borrowed unless an escape sequence had to be replaced.
     pub fn component(&self, field: &'a str, c: usize) -> std::borrow::Cow<'a, str> {
+        const FUSED: usize = 8;
+        if (1..=FUSED).contains(&c)
+            && let Some(separators) = self.ascii_component_separators()
+        {
+            // One sweep finds the component and whether it needs unescaping.
+            let mut slots = [scan::Component::default(); FUSED];
+            scan::components_into(field.as_bytes(), separators, &mut slots[..c]);
+            return self.unescaped(field, slots[c - 1]);
+        }
         let Separators { repetition, component, .. } = self.separators;
         let raw = match c.checked_sub(1) {
             None => "",
@@ -446,6 +488,52 @@ impl<'a> MessageView<'a> {
         self.unescape(raw)
     }
 
+    /// Where components 1 to `N` of the first repetition of a raw field lie in it, and whether
+    /// each holds the escape character (then [`MessageView::component`] unescapes it), found in
+    /// one sweep; `None` when the separators are not all ASCII. For hot readers: offsets come
+    /// back a word at a time, where an array of `Cow`s is written and read back in pieces of
+    /// different sizes, a stalled load each.
+    pub fn component_bounds<const N: usize>(&self, field: &str) -> Option<[Component; N]> {
+        let separators = self.ascii_component_separators()?;
+        let mut slots = [Component::default(); N];
+        scan::components_into(field.as_bytes(), separators, &mut slots);
+        Some(slots)
+    }
+
+    /// Components 1 to `N` of the first repetition of a raw field (as [`MessageView::component`]
+    /// gives them), found in one sweep of the field.
+    pub fn first_components<const N: usize>(&self, field: &'a str) -> [std::borrow::Cow<'a, str>; N] {
+        let Some(separators) = self.ascii_component_separators() else {
+            return std::array::from_fn(|i| self.component(field, i + 1));
+        };
+        let mut slots = [scan::Component::default(); N];
+        scan::components_into(field.as_bytes(), separators, &mut slots);
+        std::array::from_fn(|i| self.unescaped(field, slots[i]))
+    }
+
+    /// The repetition, component and escape separators, when all three are ASCII (as they
+    /// nearly always are: `~`, `^`, `\`).
+    fn ascii_component_separators(&self) -> Option<scan::ComponentSeparators> {
+        let Separators { repetition, component, escape, .. } = self.separators;
+        (repetition.is_ascii() && component.is_ascii() && escape.is_ascii()).then_some(scan::ComponentSeparators {
+            repetition: repetition as u8,
+            component: component as u8,
+            escape: escape as u8,
+        })
+    }
+
+    /// A component of `field` [`scan::components_into`] found, unescaped if it holds the escape
+    /// character.
+    fn unescaped(&self, field: &'a str, found: scan::Component) -> std::borrow::Cow<'a, str> {
+        // Cuts at ASCII separators fall on character boundaries.
+        let raw = field.get(found.start..found.end).unwrap_or_default();
+        if found.escaped {
+            std::borrow::Cow::Owned(self.separators.unescape(raw))
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        }
+    }
+
     /// The repetitions of a raw field, in order (a field without repetition separator is one).
     pub fn repetitions(&self, field: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         Parts { rest: Some(field), separator: self.separators.repetition }
@@ -455,7 +543,7 @@ impl<'a> MessageView<'a> {
     pub fn unescape(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
         let escape = self.separators.escape;
         let escaped = if escape.is_ascii() {
-            find_byte(value.as_bytes(), escape as u8).is_some()
+            scan::find_byte(value.as_bytes(), escape as u8).is_some()
         } else {
             value.contains(escape)
         };
@@ -566,27 +654,36 @@ mod tests {
         for (segment, seen) in owned.segments.iter().zip(&segments) {
             assert_eq!(segment.name, seen.name);
             assert_eq!(seen.fields().collect::<Vec<_>>(), segment.fields, "{}", segment.name);
+            let first: [&str; 14] = seen.first_fields();
+            for (i, field) in first.into_iter().enumerate() {
+                assert_eq!(field, segment.field(i + 1), "{} field {}", segment.name, i + 1);
+            }
+            let (_, after) = seen.fields_then::<3>();
+            let next: [&str; 6] = after.next_fields();
+            for (i, field) in next.into_iter().enumerate() {
+                assert_eq!(field, segment.field(i + 4), "{} field {}", segment.name, i + 4);
+            }
             for n in 0..segment.fields.len() + 3 {
                 assert_eq!(segment.field(n), seen.field(n), "{} field {n}", segment.name);
-                for c in 0..4 {
+                for c in 0..10 {
                     assert_eq!(owned.component(segment.field(n), c), view.component(seen.field(n), c));
+                }
+                if let Some(bounds) = view.component_bounds::<5>(seen.field(n)) {
+                    for (i, at) in bounds.iter().enumerate() {
+                        let raw = &seen.field(n)[at.start..at.end];
+                        assert_eq!(owned.component(segment.field(n), i + 1), owned.separators.unescape(raw));
+                        assert_eq!(at.escaped, raw.contains(owned.separators.escape));
+                    }
+                }
+                let components: [_; 5] = view.first_components(seen.field(n));
+                for (i, component) in components.iter().enumerate() {
+                    assert_eq!(owned.component(segment.field(n), i + 1), *component);
                 }
             }
         }
         for name in ["MSH", "PID", "OBX", "MSA", "ZZZ"] {
             assert_eq!(owned.segment(name).map(|s| s.name.clone()), view.segment(name).map(|s| s.name.to_owned()));
             assert_eq!(owned.segments_named(name).count(), view.segments_named(name).count());
-        }
-    }
-
-    #[test]
-    fn bytes_are_found_as_position_finds_them() {
-        let text: Vec<u8> = (0..40usize).map(|i| [b'a', b'|', 0x01, 0x7c ^ 0x80, 0][i * 7 % 5]).collect();
-        for start in 0..text.len() {
-            for needle in [b'|', b'a', 0x01, 0x00, 0xfc, b'z'] {
-                let haystack = &text[start..];
-                assert_eq!(find_byte(haystack, needle), haystack.iter().position(|&b| b == needle), "{start} {needle}");
-            }
         }
     }
 
@@ -636,6 +733,9 @@ mod tests {
             b"MSH|^~\\&|A\rPI",
             b"\xff\xfe",
             b"",
+            b"MSH|^~\\&|A\rPID|1||a\\F\\b^c\\S\\d~e^f\\E\\^g^h^i^j^k^l^m^n\rOBX|1|SN|^1^:^2|\\X\\^\\\r",
+            "MSH|é~\\&|A\rPID|||aébéc~déeéf\\T\\é\r".as_bytes(),
+            "MSH|^~ü&|A\rPID|||aü^Fü^b^c\rOBX|1|2|3|4|5|6|7|8|9|10|11|12|13|14|15\r".as_bytes(),
         ];
         for sample in samples {
             assert_view_agrees(sample);

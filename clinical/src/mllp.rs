@@ -26,6 +26,10 @@ pub enum Event<Message = Vec<u8>> {
     Oversized(usize),
 }
 
+/// The most room a spare frame buffer keeps ([`Decoder::push_each_reusing`]): a vital-sign ORU
+/// with a waveform is a few KiB; larger frames are rare and give their room back.
+pub const SPARE_FRAME_BYTES: usize = 64 << 10;
+
 /// Incremental MLLP deframer: feed it bytes as they arrive, in any chunking.
 #[derive(Debug)]
 pub struct Decoder {
@@ -61,7 +65,16 @@ impl Decoder {
 
     /// [`Decoder::push`] that hands each event to `on_event` as it is found, lending each
     /// message: a frame that comes whole in one push is lent from `bytes`, uncopied.
-    pub fn push_each(&mut self, bytes: &[u8], mut on_event: impl FnMut(Event<&[u8]>)) {
+    pub fn push_each(&mut self, bytes: &[u8], on_event: impl FnMut(Event<&[u8]>)) {
+        self.push_each_reusing(bytes, &mut Vec::new(), on_event);
+    }
+
+    /// [`Decoder::push_each`] with a spare frame buffer shared by many decoders: a frame that
+    /// spans pushes is gathered in the spare's room (taken when the frame opens, given back
+    /// when it ends) rather than in a buffer allocated and freed per frame. The decoder holds
+    /// the buffer only while a frame is open, as with [`Decoder::push_each`]; the spare keeps
+    /// at most [`SPARE_FRAME_BYTES`] of room.
+    pub fn push_each_reusing(&mut self, bytes: &[u8], spare: &mut Vec<u8>, mut on_event: impl FnMut(Event<&[u8]>)) {
         let events = &mut on_event;
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -81,6 +94,9 @@ impl Decoder {
                     rest = &rest[end + 2..];
                     continue;
                 }
+                if self.buffer.capacity() == 0 {
+                    self.buffer = std::mem::take(spare);
+                }
                 // Room for what is at hand: one allocation instead of a doubling per segment
                 // line.
                 self.buffer.reserve(rest.len().min(self.max_message.saturating_add(2)));
@@ -91,8 +107,13 @@ impl Decoder {
                 self.buffer.pop();
                 self.in_frame = false;
                 events(Event::Message(&self.buffer));
-                // The room goes back with the frame, as an idle connection holds none.
-                self.buffer = Vec::new();
+                // The room goes back with the frame, as an idle connection holds none: to the
+                // spare, for the next frame of any connection, unless it is large.
+                let mut room = std::mem::take(&mut self.buffer);
+                if room.capacity() <= SPARE_FRAME_BYTES && room.capacity() > spare.capacity() {
+                    room.clear();
+                    *spare = room;
+                }
                 rest = &rest[1..];
                 continue;
             }
@@ -314,6 +335,50 @@ mod tests {
             }
             assert_eq!(without_garbage(events), reference(&stream, max_message), "{stream:?} in chunks of {chunk}");
         }
+    }
+
+    /// Two decoders sharing one spare frame buffer, their pushes interleaved, each find what a
+    /// decoder of its own finds.
+    #[test]
+    fn decoders_sharing_a_spare_buffer_find_what_each_finds_alone() {
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        let alphabet = [START_BLOCK, END_BLOCK, CARRIAGE_RETURN, b'a', b'a', b'a', b'a', b'a'];
+        let mut spare = Vec::new();
+        for _ in 0..500 {
+            let streams: [Vec<u8>; 2] =
+                std::array::from_fn(|_| (0..next() % 200).map(|_| alphabet[next() % alphabet.len()]).collect());
+            let (max_message, chunk) = (next() % 40, 1 + next() % 16);
+            let mut shared = [Decoder::new(max_message), Decoder::new(max_message)];
+            let mut found: [Vec<Event>; 2] = Default::default();
+            let chunks: [Vec<&[u8]>; 2] = std::array::from_fn(|i| streams[i].chunks(chunk).collect());
+            for round in 0..chunks[0].len().max(chunks[1].len()) {
+                for i in 0..2 {
+                    if let Some(piece) = chunks[i].get(round) {
+                        shared[i].push_each_reusing(piece, &mut spare, |event| {
+                            found[i].push(match event {
+                                Event::Message(message) => Event::Message(message.to_vec()),
+                                Event::Garbage(n) => Event::Garbage(n),
+                                Event::Oversized(n) => Event::Oversized(n),
+                            })
+                        });
+                    }
+                }
+            }
+            for i in 0..2 {
+                let mut alone = Decoder::new(max_message);
+                let mut expected = Vec::new();
+                for piece in &chunks[i] {
+                    alone.push(piece, &mut expected);
+                }
+                assert_eq!(found[i], expected, "{:?} in chunks of {chunk}", streams[i]);
+                assert_eq!(shared[i].pending(), alone.pending());
+            }
+        }
+        assert!(spare.capacity() <= SPARE_FRAME_BYTES);
     }
 
     #[test]

@@ -167,10 +167,42 @@ pub const CODES: &[Code] = &[
 
 /// The code OBX-3 names: its identifier (OBX-3.1) and coding system (OBX-3.3, or empty).
 pub fn lookup(identifier: &str, system: &str) -> Option<&'static Code> {
-    // Compared inline: codes are a few bytes, shorter than a call to memcmp.
-    let same = |a: &str, b: &str| a.len() == b.len() && a.bytes().eq(b.bytes());
-    CODES.iter().find(|c| same(c.code, identifier) && c.system.is_named(system))
+    // Codes are unique (tested), so the one code with this identifier decides. Identifiers are
+    // compared as integers (length and bytes packed in a u64): one comparison a code, where a
+    // string comparison is a call to memcmp.
+    if identifier.len() > MAX_CODE_LEN {
+        return None;
+    }
+    let key = code_key(identifier.as_bytes());
+    let code = &CODES[CODE_KEYS.iter().position(|&k| k == key)?];
+    code.system.is_named(system).then_some(code)
 }
+
+/// The longest code in [`CODES`] (tested): LOINC codes have at most seven characters.
+const MAX_CODE_LEN: usize = 7;
+
+/// A code of at most [`MAX_CODE_LEN`] bytes as one integer: its bytes, then its length in the top
+/// byte (so that `"1"` and `"1\0"` differ).
+const fn code_key(code: &[u8]) -> u64 {
+    let mut key = (code.len() as u64) << 56;
+    let mut i = 0;
+    while i < code.len() && i < MAX_CODE_LEN {
+        key |= (code[i] as u64) << (8 * i);
+        i += 1;
+    }
+    key
+}
+
+/// [`code_key`] of each of [`CODES`], in order.
+const CODE_KEYS: [u64; CODES.len()] = {
+    let mut keys = [0; CODES.len()];
+    let mut i = 0;
+    while i < CODES.len() {
+        keys[i] = code_key(CODES[i].code.as_bytes());
+        i += 1;
+    }
+    keys
+};
 
 /// The code the simulator writes for `vital` in `system`: the first of that system in [`CODES`]
 /// (for LOINC, the catalogue's own code).
@@ -194,6 +226,7 @@ mod tests {
         let mut seen = HashSet::new();
         for code in CODES {
             assert!(seen.insert(code.code), "{} twice", code.code);
+            assert!(code.code.len() <= MAX_CODE_LEN, "{} is longer than lookup's keys", code.code);
             assert!(by_key(code.vital).is_some(), "{}: no vital {}", code.code, code.vital);
             assert!(!code.units.is_empty(), "{}", code.code);
             match code.system {
@@ -247,6 +280,12 @@ mod tests {
         assert!(lookup("8867-4", "MDC").is_none());
         assert!(lookup("0000-0", "LN").is_none());
         assert!(lookup("", "").is_none());
+        assert!(lookup("8867-4\0", "LN").is_none(), "a trailing NUL is not the code");
+        assert!(lookup("8867-4-extra", "LN").is_none());
+        assert!(lookup("8867", "LN").is_none());
+        for code in CODES {
+            assert_eq!(lookup(code.code, code.system.hl7_name()), Some(code));
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::decode::fragments::{FragmentConfig, FragmentResult, FragmentTable};
 use crate::decode::packet::{ArpSender, DecodeError, Endpoints, LinkType, Packet, Protocol, TcpSegment, decode};
 use crate::flows::table::{Direction, EvictReason, FlowConfig, FlowStart, FlowTable, Observed};
 use crate::hl7::message::{Hl7Error, Hl7Message};
-use crate::hl7::session::{SessionConfig, SessionEvent, TcpSession};
+use crate::hl7::session::{SessionConfig, SessionEvent, SessionScratch, TcpSession};
 use crate::ids::config::PeerClass;
 use crate::ids::{Alert, AlertChange, Ids, IdsConfig, Rule};
 
@@ -146,6 +146,8 @@ pub struct Pipeline {
     /// What all TCP sessions hold for later, kept up to date at each segment and eviction
     /// (`TcpSession::held_bytes` summed over the table).
     held_bytes: usize,
+    /// What the sessions reuse from message to message.
+    scratch: SessionScratch,
 }
 
 /// Passes every event to the sink and to the intrusion rules.
@@ -185,6 +187,7 @@ impl Pipeline {
             ids: Ids::new(config.ids),
             last_sweep: None,
             held_bytes: 0,
+            scratch: SessionScratch::default(),
         }
     }
 
@@ -217,7 +220,9 @@ impl Pipeline {
         if let Some(segment) = segment {
             let session = flow.state.session.get_or_insert_with(Box::default);
             let held_before = session.held_bytes();
-            session.on_segment(&self.session_config, at, direction, &segment, &mut |event| report(event, at, &mut tee));
+            session.on_segment(&self.session_config, &mut self.scratch, at, direction, &segment, &mut |event| {
+                report(event, at, &mut tee)
+            });
             self.held_bytes = self.held_bytes.saturating_sub(held_before) + session.held_bytes();
             if self.held_bytes > self.session_config.max_held_bytes_total {
                 // The connection that crossed the budget pays for it: a sender cannot make
@@ -237,7 +242,7 @@ impl Pipeline {
         for (mut flow, reason) in self.flows.expire(now) {
             if let Some(session) = &mut flow.state.session {
                 self.held_bytes = self.held_bytes.saturating_sub(session.held_bytes());
-                session.finish(&self.session_config, now, &mut |event| report(event, now, sink));
+                session.finish(&self.session_config, &mut self.scratch, now, &mut |event| report(event, now, sink));
             }
             sink.record(Event::FlowEvicted(reason));
         }
@@ -253,11 +258,11 @@ impl Pipeline {
     /// The capture is over: delivers what every live stream still held. Flows stay in the table
     /// (they did not time out), so their counts are not reported as evictions.
     pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
-        let (config, held) = (&self.session_config, &mut self.held_bytes);
+        let (config, held, scratch) = (&self.session_config, &mut self.held_bytes, &mut self.scratch);
         self.flows.for_each_state(|state| {
             if let Some(session) = &mut state.session {
                 let held_before = session.held_bytes();
-                session.finish(config, at, &mut |event| report(event, at, sink));
+                session.finish(config, scratch, at, &mut |event| report(event, at, sink));
                 *held = held.saturating_sub(held_before) + session.held_bytes();
             }
         });
@@ -402,12 +407,12 @@ fn report(event: SessionEvent<'_>, at: Duration, sink: &mut impl Sink) {
     match event {
         SessionEvent::StreamGap(bytes) => sink.record(Event::TcpStreamGap(bytes)),
         SessionEvent::Message(Ok(message)) => {
-            sink.record(Event::Hl7Message { message: &message, at });
+            sink.record(Event::Hl7Message { message, at });
             for error in &message.observation_errors {
                 sink.record(Event::Hl7Error(*error));
             }
         }
-        SessionEvent::Message(Err(error)) => sink.record(Event::Hl7Error(error)),
+        SessionEvent::Message(Err(error)) => sink.record(Event::Hl7Error(*error)),
         SessionEvent::AckRtt(rtt) => sink.record(Event::Hl7AckRtt(rtt)),
     }
 }

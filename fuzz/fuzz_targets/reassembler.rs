@@ -32,7 +32,7 @@ use wardwatch_exporter::decode::packet::{Endpoints, Protocol, TcpFlags, TcpSegme
 use wardwatch_exporter::flows::reassembly::{Chunk, Reassembler};
 use wardwatch_exporter::flows::table::Direction;
 use wardwatch_exporter::flows::table::{FlowConfig, FlowTable, Observed};
-use wardwatch_exporter::hl7::session::{SessionConfig, TcpSession};
+use wardwatch_exporter::hl7::session::{SessionConfig, SessionScratch, TcpSession};
 
 const HALF: u64 = 1 << 31;
 /// Where true positions start: far from 0 so that nothing underflows.
@@ -248,6 +248,7 @@ fuzz_target!(|data: &[u8]| {
         max_held_bytes_total: usize::MAX,
     };
     let mut session = TcpSession::default();
+    let mut scratch = SessionScratch::default();
 
     let mut model = Model {
         stream,
@@ -359,7 +360,7 @@ fuzz_target!(|data: &[u8]| {
         }
 
         // The HL7 session on the same segment.
-        session.on_segment(&session_config, at, Direction::LowerToUpper, &segment, &mut |_| {});
+        session.on_segment(&session_config, &mut scratch, at, Direction::LowerToUpper, &segment, &mut |_| {});
         at += Duration::from_millis(10);
     }
 

@@ -7,9 +7,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use wardwatch_simulator::capture;
-use wardwatch_simulator::cli::pcap_config;
-
+use crate::captures::simulator_capture;
 use crate::offline::{Reader, exporter_summary, measure, reader_cpu, repeats};
 use crate::proc::{cpu_model, thousands};
 
@@ -17,21 +15,16 @@ const PROFILES: [&str; 2] = ["loinc", "ihe-pcd-01"];
 
 /// The ward's capture in `profile`, written once and reused.
 fn capture_file(profile: &str) -> PathBuf {
-    let path = crate::work_dir().join(format!("ward-{profile}-100dev-1800s-seed5.pcap"));
-    if !path.is_file() {
-        let flags = [
-            "--scenario=sepsis",
-            "--devices=100",
-            "--device-type=bedside-monitor",
-            "--duration=30m",
-            "--ecg=false",
-            "--seed=5",
-            &format!("--hl7-profile={profile}"),
-        ];
-        let config = pcap_config(&flags).expect("the capture's flags");
-        capture::write_files(&config, &path).expect("writing the ward's capture");
-    }
-    path
+    let flags = [
+        "--scenario=sepsis",
+        "--devices=100",
+        "--device-type=bedside-monitor",
+        "--duration=30m",
+        "--ecg=false",
+        "--seed=5",
+        &format!("--hl7-profile={profile}"),
+    ];
+    simulator_capture(&format!("ward-{profile}-100dev-1800s-seed5.pcap"), &flags)
 }
 
 pub fn run() {

@@ -171,8 +171,8 @@ pub fn run() {
     println!();
     println!(
         "rss: peak RSS (ru_maxrss) reading a capture of {} flows all active at its end (one every {FLOW_SPACING_US} \
-         us; exporter with --max-flows {}); tshark and the exporter pinned to CPU {} (the exporter then reads in place), \
-         and the exporter on all CPUs (a reader thread and its batches)",
+         us; exporter with --max-flows {}); tshark and the exporter pinned to CPU {} (the exporter reads the file \
+         through a memory map), and the exporter on all CPUs (libpcap on a reader thread, and its batches)",
         thousands(u64::from(flows)),
         flows * 2,
         crate::offline::reader_cpu()

@@ -2,8 +2,9 @@
 //!
 //! - **offline**: the release `wardwatch-exporter --read F --summary json` against
 //!   `tcpdump -r F -w /dev/null` (the cost of reading the file) and `tshark -r F -q -z conv,tcp`
-//!   (a full analyser) on one capture of at least a million packets from the simulator's pcap
-//!   mode; packets per second and the ratios exporter/tcpdump and exporter/tshark;
+//!   (a full analyser), each on all CPUs and pinned to one, on two captures of the simulator's
+//!   pcap mode: a ward at steady state (HL7-heavy) and the attack-heavy `mixed-attacks`;
+//!   packets per second and the ratios exporter/tcpdump and exporter/tshark;
 //! - **live**: the exporter capturing on `lo`, pinned to one CPU, while a bounded UDP sender on
 //!   the other CPU sends to 127.0.0.1 at rising rates; sent, captured, libpcap's drop counts
 //!   (scraped from `/metrics`) and the exporter's CPU;
@@ -15,6 +16,7 @@
 //! Run: `cargo bench -p wardwatch-exporter --bench throughput` (the README's exporter section
 //! lists the environment variables that choose the parts, the capture and the rates).
 
+mod captures;
 mod dialects;
 mod flows;
 mod live;
@@ -48,8 +50,8 @@ pub fn have(tool: &str) -> bool {
 }
 
 fn main() {
-    if let Some(path) = std::env::var_os(offline::WRITE_CAPTURE_ENV) {
-        offline::write_capture(std::path::Path::new(&path));
+    if let Some(path) = std::env::var_os(captures::WRITE_CAPTURE_ENV) {
+        captures::write_capture(std::path::Path::new(&path));
         return;
     }
     // `cargo bench` passes `--bench`; a filter argument picks parts, like the env variable.
@@ -75,7 +77,6 @@ fn main() {
     if wanted("rss") {
         flows::run();
     }
-    // Last: it writes its captures in this process, whose peak RSS every later child inherits.
     if wanted("hl7") {
         dialects::run();
     }

@@ -1,15 +1,15 @@
-//! Offline throughput: the exporter, tcpdump and tshark reading the same capture.
+//! Offline throughput: the exporter, tcpdump and tshark reading the same captures, each on
+//! every CPU and pinned to one, in the same rounds. The first capture is a ward at steady state
+//! (HL7-heavy: ORUs with ECG strips and their ACKs), the second the attack-heavy
+//! `mixed-attacks` capture.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
-use wardwatch_simulator::capture::{self, CaptureConfig};
-use wardwatch_simulator::cli::pcap_config;
-
+use crate::captures::simulator_capture;
 use crate::proc::{self, Usage, pinned, thousands};
 
-/// The CPU the RSS readers, and the exporter's one-CPU offline run, are pinned to
+/// The CPU the RSS readers, and every offline reader's one-CPU run, are pinned to
 /// (`WARDWATCH_BENCH_CPU`, default 1).
 pub fn reader_cpu() -> usize {
     std::env::var("WARDWATCH_BENCH_CPU").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
@@ -19,43 +19,42 @@ pub fn repeats() -> usize {
     std::env::var("WARDWATCH_BENCH_REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1)
 }
 
-/// The simulator's `mixed-attacks` capture: 100 devices for 1800 s, seed 5 (1,127,499 packets),
-/// as `wardwatch-simulator pcap --scenario mixed-attacks --devices 100 --duration 30m --seed 5`
-/// writes it.
-fn capture_config() -> CaptureConfig {
-    pcap_config(&["--scenario=mixed-attacks", "--devices=100", "--duration=30m", "--seed=5"])
-        .expect("the capture's flags")
+/// One offline row: what it shows, the capture's file name and its simulator flags.
+struct OfflineCapture {
+    label: &'static str,
+    file_name: &'static str,
+    flags: &'static [&'static str],
 }
 
-/// `WARDWATCH_BENCH_CAPTURE` if set, else the simulator's capture, written once and reused.
-fn capture_file() -> PathBuf {
+/// The steady ward first: 200 bedside monitors for 10 minutes, patients stable, each sending
+/// its vitals and a one-second ECG strip (lead II, 250 Hz) every second and getting an ACK:
+/// 484,443 packets, 339 MB, 120,000 ORU^R01 and as many ACKs, the capture issue 17 measured.
+/// Then `mixed-attacks`: 100 devices of every type for 30 minutes, every network attack at
+/// seeded times (1,127,499 packets, 879 MB).
+const CAPTURES: [OfflineCapture; 2] = [
+    OfflineCapture {
+        label: "steady ward",
+        file_name: "ward-stable-200dev-600s-seed1.pcap",
+        flags: &["--scenario=stable", "--devices=200", "--duration=10m", "--seed=1", "--ecg=true"],
+    },
+    OfflineCapture {
+        label: "mixed-attacks",
+        file_name: "mixed-attacks-100dev-1800s-seed5.pcap",
+        flags: &["--scenario=mixed-attacks", "--devices=100", "--duration=30m", "--seed=5"],
+    },
+];
+
+/// The captures to read: `WARDWATCH_BENCH_CAPTURE` alone if set, else [`CAPTURES`], written
+/// once and reused.
+fn capture_files() -> Vec<(String, PathBuf)> {
     if let Some(path) = std::env::var_os("WARDWATCH_BENCH_CAPTURE") {
-        return PathBuf::from(path);
+        return vec![("WARDWATCH_BENCH_CAPTURE".into(), PathBuf::from(path))];
     }
-    let path = crate::work_dir().join("mixed-attacks-100dev-1800s-seed5.pcap");
-    if !path.is_file() {
-        // In a child process: the simulator holds the capture in memory while writing it, and
-        // Linux carries a process's peak RSS into the ru_maxrss of every child it starts later
-        // (execve records the old address space's peak), which would inflate the RSS columns.
-        let started = Instant::now();
-        let status = Command::new(std::env::current_exe().expect("the bench's own path"))
-            .env(WRITE_CAPTURE_ENV, &path)
-            .status()
-            .expect("starting the bench to write the capture");
-        assert!(status.success(), "writing the simulator's capture failed");
-        println!("wrote {} with the simulator's pcap mode in {:.1} s", path.display(), started.elapsed().as_secs_f64());
-    }
-    path
+    CAPTURES.iter().map(|c| (c.label.to_owned(), simulator_capture(c.file_name, c.flags))).collect()
 }
 
-/// Set to a path, the bench only writes the simulator's capture there and exits.
-pub const WRITE_CAPTURE_ENV: &str = "WARDWATCH_BENCH_WRITE_CAPTURE";
-
-/// Writes the simulator's capture to `path` (in the child that `capture_file` starts).
-pub fn write_capture(path: &Path) {
-    let labels = capture::write_files(&capture_config(), path).expect("writing the simulator's capture");
-    println!("{} packets", thousands(labels.packets));
-}
+/// What makes a reader's command, run after run.
+type CommandMaker<'a> = Box<dyn Fn() -> Command + 'a>;
 
 /// One reader's best run.
 pub struct Measured {
@@ -72,7 +71,7 @@ pub struct Reader<'a> {
     pub name: &'static str,
     pub runs: usize,
     pub cpu: Option<usize>,
-    pub command: Box<dyn Fn() -> Command + 'a>,
+    pub command: CommandMaker<'a>,
 }
 
 /// Runs the readers round by round, one run of each per round, so that all of them meet the
@@ -124,24 +123,62 @@ fn exporter_packets(path: &Path) -> u64 {
     exporter_summary(path)["packets"].as_u64().expect("the summary's packet count")
 }
 
+/// The exporter's rate over each reference's, for one capture: on every CPU and pinned to one,
+/// by wall clock.
+struct Ratios {
+    label: String,
+    packets: u64,
+    all_cpus: [Option<f64>; 2],
+    one_cpu: [Option<f64>; 2],
+}
+
 pub fn run() {
-    let path = capture_file();
-    let file = path.to_str().unwrap().to_owned();
-    let packets = exporter_packets(&path);
-    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    println!();
-    // Every reader may use every CPU: the exporter reads the file on one thread and analyses
-    // on another, tcpdump and tshark use one each. The exporter's run pinned to one CPU and the
-    // CPU-time columns show what the second thread buys.
     let tshark_runs = std::env::var("WARDWATCH_BENCH_TSHARK_REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let ratios: Vec<Ratios> =
+        capture_files().iter().map(|(label, path)| run_capture(label, path, tshark_runs)).collect();
+    println!();
     println!(
-        "offline: {} ({} packets, {:.0} MB), readers on all CPUs (the exporter also pinned to CPU {}), best of {} (tshark: {}), one run of each per round",
+        "offline, the exporter's rate over each reference's (wall clock, same rounds; one CPU: every reader pinned to CPU {}):",
+        reader_cpu()
+    );
+    println!(
+        "{:<26} {:>10} {:>14} {:>14} {:>14} {:>14}",
+        "capture", "packets", "/tcpdump all", "/tshark all", "/tcpdump 1 CPU", "/tshark 1 CPU"
+    );
+    let shown = |ratio: Option<f64>| ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}x"));
+    for row in &ratios {
+        println!(
+            "{:<26} {:>10} {:>14} {:>14} {:>14} {:>14}",
+            row.label,
+            thousands(row.packets),
+            shown(row.all_cpus[0]),
+            shown(row.all_cpus[1]),
+            shown(row.one_cpu[0]),
+            shown(row.one_cpu[1]),
+        );
+    }
+    println!(
+        "goals (issue 17, steady ward): all CPUs >= 0.5x tcpdump and >= 30x tshark, one CPU >= 0.35x tcpdump; mixed-attacks: no slower than before"
+    );
+}
+
+/// Measures every reader on `path`, prints its table and gives the ratios.
+fn run_capture(label: &str, path: &Path, tshark_runs: usize) -> Ratios {
+    let file = path.to_str().unwrap().to_owned();
+    let packets = exporter_packets(path);
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    println!();
+    // The exporter reads the file on one thread and analyses on another when it may use more
+    // than one CPU, and reads in place when pinned; tcpdump and tshark use one thread either way.
+    println!(
+        "offline, {label}: {} ({} packets, {:.0} MB), each reader on all CPUs and pinned to CPU {}, best of {} (tshark: {}), one run of each per round; load average {}",
         path.display(),
         thousands(packets),
         bytes as f64 / 1e6,
         reader_cpu(),
         repeats(),
-        tshark_runs
+        tshark_runs,
+        proc::load_average()
     );
     let exporter_command = || {
         let mut c = Command::new(crate::exporter_binary());
@@ -151,65 +188,67 @@ pub fn run() {
             .stdout(Stdio::null());
         c
     };
-    let mut readers = vec![
-        Reader { name: "wardwatch-exporter", runs: repeats(), cpu: None, command: Box::new(exporter_command) },
-        Reader {
-            name: "wardwatch-exporter, one CPU",
-            runs: repeats(),
-            cpu: Some(reader_cpu()),
-            command: Box::new(exporter_command),
-        },
-    ];
-    if crate::have("tcpdump") {
-        readers.push(Reader {
-            name: "tcpdump -r F -w /dev/null",
-            runs: repeats(),
-            cpu: None,
-            command: Box::new(|| {
-                let mut c = Command::new("tcpdump");
-                c.args(["-r", &file, "-w", "/dev/null"]).stdout(Stdio::null()).stderr(Stdio::null());
-                c
-            }),
-        });
-    } else {
-        println!("SKIPPED tcpdump: not installed (bash scripts/install-deps.sh)");
+    let tcpdump_command = || {
+        let mut c = Command::new("tcpdump");
+        c.args(["-r", &file, "-w", "/dev/null"]).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let tshark_command = || {
+        let mut c = Command::new("tshark");
+        c.args(["-r", &file, "-q", "-z", "conv,tcp"]).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    // (name, runs, command) of each reader; every one runs on all CPUs and pinned.
+    let mut kinds: Vec<(&'static str, usize, CommandMaker<'_>)> =
+        vec![("wardwatch-exporter", repeats(), Box::new(exporter_command))];
+    for (tool, name, runs, command) in [
+        ("tcpdump", "tcpdump -r F -w /dev/null", repeats(), Box::new(tcpdump_command) as CommandMaker<'_>),
+        ("tshark", "tshark -r F -q -z conv,tcp", tshark_runs, Box::new(tshark_command)),
+    ] {
+        if crate::have(tool) {
+            kinds.push((name, runs, command));
+        } else {
+            println!("SKIPPED {tool}: not installed (bash scripts/install-deps.sh)");
+        }
     }
-    if crate::have("tshark") {
-        readers.push(Reader {
-            name: "tshark -r F -q -z conv,tcp",
-            runs: tshark_runs,
-            cpu: None,
-            command: Box::new(|| {
-                let mut c = Command::new("tshark");
-                c.args(["-r", &file, "-q", "-z", "conv,tcp"]).stdout(Stdio::null()).stderr(Stdio::null());
-                c
-            }),
-        });
-    } else {
-        println!("SKIPPED tshark: not installed (bash scripts/install-deps.sh)");
+    let mut readers = Vec::new();
+    for &(name, runs, ref command) in &kinds {
+        for cpu in [None, Some(reader_cpu())] {
+            readers.push(Reader { name, runs, cpu, command: Box::new(command) });
+        }
     }
     let rows = measure(&readers);
     println!(
-        "{:<28} {:>5} {:>9} {:>12} {:>9} {:>14} {:>9} {:>13} {:>11}",
-        "reader", "runs", "wall s", "pkt/s", "CPU s", "pkt/CPU-s", "peak MiB", "exporter/x", "(CPU-based)"
+        "{:<28} {:>5} {:>5} {:>9} {:>12} {:>9} {:>14} {:>9} {:>13} {:>11}",
+        "reader", "CPUs", "runs", "wall s", "pkt/s", "CPU s", "pkt/CPU-s", "peak MiB", "exporter/x", "(CPU-based)"
     );
-    let (exporter_rate, exporter_cpu_rate) =
-        (packets as f64 / rows[0].best.wall.as_secs_f64(), packets as f64 / rows[0].least_cpu_s);
-    for row in &rows {
-        let rate = packets as f64 / row.best.wall.as_secs_f64();
-        let cpu_rate = packets as f64 / row.least_cpu_s;
+    // Rows alternate all CPUs, one CPU; the exporter's are the first two.
+    let rate = |row: &Measured| packets as f64 / row.best.wall.as_secs_f64();
+    let cpu_rate = |row: &Measured| packets as f64 / row.least_cpu_s;
+    for (i, (row, reader)) in rows.iter().zip(&readers).enumerate() {
+        let exporter = &rows[i % 2];
         println!(
-            "{:<28} {:>5} {:>9.3} {:>12} {:>9.3} {:>14} {:>9.1} {:>12.3}x {:>10.3}x",
+            "{:<28} {:>5} {:>5} {:>9.3} {:>12} {:>9.3} {:>14} {:>9.1} {:>12.3}x {:>10.3}x",
             row.name,
+            reader.cpu.map_or_else(|| "all".to_owned(), |cpu| format!("#{cpu}")),
             row.runs,
             row.best.wall.as_secs_f64(),
-            thousands(rate as u64),
+            thousands(rate(row) as u64),
             row.least_cpu_s,
-            thousands(cpu_rate as u64),
+            thousands(cpu_rate(row) as u64),
             proc::mib(row.best.max_rss),
-            exporter_rate / rate,
-            exporter_cpu_rate / cpu_rate,
+            rate(exporter) / rate(row),
+            cpu_rate(exporter) / cpu_rate(row),
         );
     }
-    println!("goals: exporter/tcpdump >= 0.5x, exporter/tshark >= 20x (wall-clock column, first row)");
+    let ratio = |reference: &str, placement: usize| {
+        let at = rows.iter().position(|row| row.name.starts_with(reference))? + placement;
+        Some(rate(&rows[placement]) / rate(&rows[at]))
+    };
+    Ratios {
+        label: label.to_owned(),
+        packets,
+        all_cpus: [ratio("tcpdump", 0), ratio("tshark", 0)],
+        one_cpu: [ratio("tcpdump", 1), ratio("tshark", 1)],
+    }
 }

@@ -2,4 +2,6 @@
 
 pub mod batches;
 pub mod live;
+pub mod mapped;
 pub mod offline;
+pub mod pcap_records;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::capture::batches::{PacketSource, RawPacket, read_all};
+use crate::capture::mapped::{self, Replayed};
 use crate::decode::packet::LinkType;
 use crate::output::summary::Summary;
 use crate::pipeline::{Pipeline, PipelineConfig, Sink};
@@ -17,23 +18,48 @@ pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. With more than
-/// one CPU, libpcap reads the file on a thread of its own ([`crate::capture::batches`]) while this one
-/// analyses.
+/// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. With more
+/// than one CPU, libpcap reads the file on a thread of its own ([`crate::capture::batches`])
+/// while this one analyses. With one, a classic pcap file is read in place through a memory
+/// map ([`mapped`]), with no copy to overlap; anything else, and whatever the map reader
+/// leaves to it, libpcap reads.
 pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
+    let one_cpu = std::thread::available_parallelism().map_or(1, |cpus| cpus.get()) == 1;
+    replay_file_with(path, config, sink, one_cpu)
+}
+
+/// [`replay_file`], with the memory-mapped reader or (`mapped` false) libpcap alone.
+fn replay_file_with(path: &Path, config: PipelineConfig, sink: &mut impl Sink, mapped: bool) -> Result<()> {
     // Declared before the capture, so it outlives the stdio stream that may read into it.
     let mut read_buffer = vec![0u8; READ_BUFFER_BYTES];
-    let capture = pcap::Capture::from_file(path).with_context(|| format!("opening {}", path.display()))?;
-    enlarge_read_buffer(&capture, &mut read_buffer);
-    read_without_locking(&capture);
+    // Opened first in any case: libpcap checks the file header and names the link type.
+    let mut capture = pcap::Capture::from_file(path).with_context(|| format!("opening {}", path.display()))?;
     let link = LinkType::from_dlt(capture.get_datalink().0);
     let mut pipeline = Pipeline::new(config);
     let mut last = Duration::ZERO;
-    read_all(FileSource(capture), |(time, wire_len, frame)| {
+    let mut process = |(time, wire_len, frame): RawPacket<'_>| {
         last = time;
         pipeline.process(time, link, frame, wire_len, sink);
-    })
-    .with_context(|| format!("reading {}", path.display()))?;
+    };
+    let replayed = if mapped {
+        mapped::replay(path, &mut process).with_context(|| format!("reading {}", path.display()))?
+    } else {
+        None
+    };
+    let skip = match replayed {
+        Some(Replayed::Whole) => None,
+        Some(Replayed::Stopped { packets }) => Some(packets),
+        None => Some(0),
+    };
+    if let Some(skip) = skip {
+        // libpcap reads on from the first record the map reader left to it.
+        for _ in 0..skip {
+            capture.next_packet().with_context(|| format!("reading {}", path.display()))?;
+        }
+        enlarge_read_buffer(&capture, &mut read_buffer);
+        read_without_locking(&capture);
+        read_all(FileSource(capture), &mut process).with_context(|| format!("reading {}", path.display()))?;
+    }
     pipeline.finish(last, sink);
     Ok(())
 }
@@ -167,6 +193,42 @@ mod tests {
         assert_eq!(summary.packets, frames.len() as u64);
         assert_eq!(summary.bytes, frames.iter().map(|f| f.len() as u64).sum::<u64>());
         assert_eq!(summary.decode_errors.len(), 0);
+    }
+
+    /// The summary, or the error, of `path` read through the map (`mapped`) or by libpcap.
+    fn read(path: &Path, mapped: bool) -> std::result::Result<Summary, String> {
+        let mut summary = Summary::default();
+        replay_file_with(path, PipelineConfig::default(), &mut summary, mapped).map_err(|e| format!("{e:#}"))?;
+        Ok(summary)
+    }
+
+    #[test]
+    fn the_mapped_reader_reads_as_libpcap_does_and_hands_it_what_it_does_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hl7.pcap");
+        let frames = hl7_session(&[
+            ("P-1001", "MSG1", &[("spo2", 88.5), ("heart_rate", 112.0)]),
+            ("P-1001", "MSG2", &[("spo2", 87.0), ("respiratory_rate", 24.0)]),
+            ("P-1002", "MSG3", &[("spo2", 97.0)]),
+        ]);
+        write_pcap(&path, pcap::Linktype::ETHERNET, &frames);
+        let whole = read(&path, true).unwrap();
+        assert_eq!(whole, read(&path, false).unwrap());
+        assert_eq!(whole.packets, frames.len() as u64);
+        // Records the map reader leaves to libpcap, from the fourth on: a captured length above
+        // the wire length, then one past the snapshot length, then a file cut short.
+        let bytes = std::fs::read(&path).unwrap();
+        let fourth =
+            (0..3).fold(24, |at, _| at + 16 + u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize);
+        let mut patched = bytes.clone();
+        patched[fourth + 12..fourth + 16].copy_from_slice(&1u32.to_le_bytes());
+        let mut oversized = bytes.clone();
+        oversized[16..20].copy_from_slice(&40u32.to_le_bytes());
+        for (name, file) in [("caplen", patched), ("snaplen", oversized), ("cut", bytes[..bytes.len() - 7].to_vec())] {
+            let path = dir.path().join(format!("{name}.pcap"));
+            std::fs::write(&path, file).unwrap();
+            assert_eq!(read(&path, true), read(&path, false), "{name}");
+        }
     }
 
     #[test]

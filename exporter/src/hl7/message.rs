@@ -97,7 +97,8 @@ impl MessageKind {
 
     /// The kind named by MSH-9.
     fn of(message: &MessageView<'_>, msh9: &str) -> Self {
-        match (message.component(msh9, 1).as_ref(), message.component(msh9, 2).as_ref()) {
+        let [kind, event] = message.first_components(msh9);
+        match (kind.as_ref(), event.as_ref()) {
             ("ORU", "R01") => Self::OruR01,
             ("ACK", _) => Self::Ack,
             _ => Self::Other,
@@ -167,12 +168,22 @@ pub struct Hl7Message<'a> {
 
 /// Interprets the bytes of one HL7 message (MLLP framing already removed).
 pub fn interpret(bytes: &[u8]) -> Result<Hl7Message<'_>, Hl7Error> {
+    interpret_reusing(bytes, Vec::new(), Vec::new())
+}
+
+/// [`interpret`] into vectors given for the message's observations and errors (emptied first):
+/// a reader that hands back those of the message before allocates nothing per message.
+pub fn interpret_reusing(
+    bytes: &[u8],
+    mut observations: Vec<VitalObservation>,
+    mut observation_errors: Vec<Hl7Error>,
+) -> Result<Hl7Message<'_>, Hl7Error> {
+    observations.clear();
+    observation_errors.clear();
     // One pass over the segments, as the borrowing view checks them: the first MSH, MSA and PID
     // (as `segment` would find them) are kept, and each OBX is read as it comes. The fields
-    // read are sliced, not copied.
+    // read are sliced, not copied, each segment's in one scan.
     let (mut msh, mut msa, mut pid, mut pv1, mut has_obx) = (None, None, None, None, false);
-    let mut observations = Vec::new();
-    let mut observation_errors = Vec::new();
     let message = MessageView::parse_visiting(bytes, |message, segment| match segment.name.as_bytes() {
         b"MSH" if msh.is_none() => msh = Some(segment),
         b"MSA" if msa.is_none() => msa = Some(segment),
@@ -188,15 +199,14 @@ pub fn interpret(bytes: &[u8]) -> Result<Hl7Message<'_>, Hl7Error> {
         }
         _ => {}
     })?;
-    // MSH-9 and MSH-10 in one scan of the header.
-    let (msh9, msh10) = msh.map_or(("", ""), |msh| {
-        let mut fields = msh.fields();
-        (fields.nth(8).unwrap_or(""), fields.next().unwrap_or(""))
-    });
+    let [.., msh9, msh10] = msh.map_or([""; 10], |msh| msh.first_fields::<10>());
     let kind = MessageKind::of(&message, msh9);
-    let ack = msa.map(|msa| Ack {
-        result: AckResult::from_code(&message.component(msa.field(1), 1)),
-        acknowledged_control_id: message.unescape(msa.field(2)),
+    let ack = msa.map(|msa| {
+        let [msa1, msa2] = msa.first_fields();
+        Ack {
+            result: AckResult::from_code(&message.component(msa1, 1)),
+            acknowledged_control_id: message.unescape(msa2),
+        }
     });
     let mut patient = Cow::Borrowed("");
     if has_obx {
@@ -216,13 +226,14 @@ fn subject<'a>(
     pv1: Option<SegmentView<'a>>,
 ) -> Option<Cow<'a, str>> {
     if let Some(pid) = pid {
+        let [.., pid3] = pid.first_fields::<3>();
         let mut first = None;
-        for identifier in message.repetitions(pid.field(3)) {
-            let id = message.component(identifier, 1);
+        for identifier in message.repetitions(pid3) {
+            let [id, _, _, _, kind] = message.first_components(identifier);
             if id.is_empty() {
                 continue;
             }
-            if message.component(identifier, 5) == "MR" {
+            if kind == "MR" {
                 return Some(id);
             }
             first.get_or_insert(id);
@@ -231,7 +242,7 @@ fn subject<'a>(
             return first;
         }
     }
-    let location = pv1?.field(3);
+    let [.., location] = pv1?.first_fields::<3>();
     let bed = message.component(location, 3);
     if bed.is_empty() {
         return None;
@@ -250,22 +261,36 @@ fn read_observation(
     message: &MessageView<'_>,
     segment: &SegmentView<'_>,
 ) -> Option<Result<VitalObservation, Hl7Error>> {
-    // OBX-2, -3, -5, -6 and -11 in one scan of the segment.
-    let mut fields = segment.fields();
-    let value_type = fields.nth(1).unwrap_or("");
-    let identifier = fields.next().unwrap_or("");
-    let code = lookup(&message.component(identifier, 1), &message.component(identifier, 3))?;
-    let value = fields.nth(1).unwrap_or("");
-    let unit = message.component(fields.next().unwrap_or(""), 1);
-    if !obx::is_result(fields.nth(4).unwrap_or("")) {
+    // OBX-2, -3, -5, -6 and -11 in one scan of the segment, which stops at OBX-3 unless its
+    // code means a vital sign (a waveform's samples are not scanned).
+    let ([_, value_type, identifier], after) = segment.fields_then();
+    let code = match message.component_bounds(identifier) {
+        // No escape sequence (nearly always): the code and system are slices of OBX-3.
+        Some([code, _, system]) if !code.escaped && !system.escaped => {
+            lookup(&identifier[code.start..code.end], &identifier[system.start..system.end])
+        }
+        _ => {
+            let [code, _, system] = message.first_components(identifier);
+            lookup(&code, &system)
+        }
+    }?;
+    let [_, value, unit, _, _, _, _, status] = after.next_fields();
+    if !obx::is_result(status) {
         return None;
     }
-    let Some(unit) = code.unit(&unit) else { return Some(Err(Hl7Error::UnitMismatch)) };
+    let unit = match message.component_bounds::<1>(unit) {
+        Some([at]) if !at.escaped => code.unit(&unit[at.start..at.end]),
+        _ => code.unit(&message.component(unit, 1)),
+    };
+    let Some(unit) = unit else { return Some(Err(Hl7Error::UnitMismatch)) };
     let number = if value_type == "SN" {
-        let [a, b, c, d] = [1, 2, 3, 4].map(|n| message.component(value, n));
+        let [a, b, c, d] = message.first_components(value);
         obx::structured_numeric([&a, &b, &c, &d])
     } else {
-        obx::numeric_value(value_type, [&message.component(value, 1), "", "", ""])
+        match message.component_bounds::<1>(value) {
+            Some([at]) if !at.escaped => obx::numeric_value(value_type, [&value[at.start..at.end], "", "", ""]),
+            _ => obx::numeric_value(value_type, [&message.component(value, 1), "", "", ""]),
+        }
     };
     Some(match number.map(|number| unit.to_gauge(number)) {
         Ok(value) if value.is_finite() => Ok(VitalObservation { vital: code.vital_sign(), value }),

@@ -1,7 +1,6 @@
 //! The HL7 side of one TCP connection: each direction reassembled, recognised as MLLP or not,
 //! deframed into messages; messages matched with the ACKs that answer them (MSH-10 = MSA-2).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use wardwatch_clinical::mllp;
@@ -9,7 +8,8 @@ use wardwatch_clinical::mllp;
 use crate::decode::packet::TcpSegment;
 use crate::flows::reassembly::{Chunk, Reassembler};
 use crate::flows::table::Direction;
-use crate::hl7::message::{Hl7Error, Hl7Message, MessageKind, interpret};
+use crate::hl7::acks::AwaitingAcks;
+use crate::hl7::message::{Hl7Error, Hl7Message, MessageKind, VitalObservation, interpret_reusing};
 
 /// Bounds of the per-connection state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,13 +42,13 @@ impl Default for SessionConfig {
 }
 
 /// What a connection yielded. A message borrows from the stream's bytes, so it is handed out
-/// as it is read, not kept.
+/// as it is read, not kept (and lent: its buffers go back to the [`SessionScratch`]).
 #[derive(Debug, PartialEq)]
 pub enum SessionEvent<'a> {
     /// Bytes of the stream that were never captured.
     StreamGap(u64),
     /// A complete MLLP frame, interpreted.
-    Message(Result<Hl7Message<'a>, Hl7Error>),
+    Message(&'a Result<Hl7Message<'a>, Hl7Error>),
     /// A message's ACK came back this long after the message.
     AckRtt(Duration),
 }
@@ -72,8 +72,16 @@ struct DirectionStream {
     framing: Framing,
 }
 
-/// Messages sent and not yet acknowledged: (direction, control id, when).
-type AwaitingAcks = VecDeque<(Direction, String, Duration)>;
+/// What the sessions of one pipeline share from message to message, so that reading a message
+/// allocates nothing in the steady state: the vectors its observations and errors are read
+/// into, and a spare buffer for the next MLLP frame that spans segments. One pipeline reads one
+/// message at a time, so one scratch serves all its connections.
+#[derive(Debug, Default)]
+pub struct SessionScratch {
+    observations: Vec<VitalObservation>,
+    observation_errors: Vec<Hl7Error>,
+    frame: Vec<u8>,
+}
 
 /// Per-connection HL7 state, kept in the flow table next to the flow.
 #[derive(Debug, Default)]
@@ -87,6 +95,7 @@ impl TcpSession {
     pub fn on_segment(
         &mut self,
         config: &SessionConfig,
+        scratch: &mut SessionScratch,
         at: Duration,
         direction: Direction,
         segment: &TcpSegment<'_>,
@@ -102,9 +111,11 @@ impl TcpSession {
         }
         let DirectionStream { reassembler, framing } = stream;
         // What the stream yields is read as it comes, in stream order.
-        let mut found = |found: Found<'_>| on_found(config, awaiting_ack, at, direction, found, out);
+        let SessionScratch { observations, observation_errors, frame } = scratch;
+        let mut buffers = (observations, observation_errors);
+        let mut found = |found: Found<'_>| on_found(config, &mut buffers, awaiting_ack, at, direction, found, out);
         reassembler.push(segment.seq, segment.flags.syn, segment.payload, &mut |chunk| {
-            read_chunk(config, framing, chunk, &mut found)
+            read_chunk(config, framing, frame, chunk, &mut found)
         });
         if matches!(framing, Framing::NotMllp) {
             // Nothing more will be read from this direction: free what waits out of order.
@@ -147,12 +158,20 @@ impl TcpSession {
     }
 
     /// The connection is over: delivers what waits behind holes.
-    pub fn finish(&mut self, config: &SessionConfig, at: Duration, out: &mut impl FnMut(SessionEvent<'_>)) {
+    pub fn finish(
+        &mut self,
+        config: &SessionConfig,
+        scratch: &mut SessionScratch,
+        at: Duration,
+        out: &mut impl FnMut(SessionEvent<'_>),
+    ) {
         let Self { directions, awaiting_ack } = self;
+        let SessionScratch { observations, observation_errors, frame } = scratch;
+        let mut buffers = (observations, observation_errors);
         for (index, direction) in [Direction::LowerToUpper, Direction::UpperToLower].into_iter().enumerate() {
             let Some(DirectionStream { reassembler, framing }) = &mut directions[index] else { continue };
-            let mut found = |found: Found<'_>| on_found(config, awaiting_ack, at, direction, found, out);
-            reassembler.flush(&mut |chunk| read_chunk(config, framing, chunk, &mut found));
+            let mut found = |found: Found<'_>| on_found(config, &mut buffers, awaiting_ack, at, direction, found, out);
+            reassembler.flush(&mut |chunk| read_chunk(config, framing, frame, chunk, &mut found));
         }
     }
 }
@@ -167,10 +186,15 @@ enum Found<'a> {
     Message(&'a [u8]),
 }
 
+/// The vectors a message's observations and errors are read into, lent by the scratch.
+type Buffers<'s> = (&'s mut Vec<VitalObservation>, &'s mut Vec<Hl7Error>);
+
 /// Reports what a direction found, `at` the time of the segment that completed it; a message
-/// is interpreted and, when it answers one sent the other way, timed.
+/// is interpreted (into the scratch's vectors, given back once it is reported) and, when it
+/// answers one sent the other way, timed.
 fn on_found(
     config: &SessionConfig,
+    (observations, observation_errors): &mut Buffers<'_>,
     awaiting_ack: &mut AwaitingAcks,
     at: Duration,
     direction: Direction,
@@ -179,14 +203,19 @@ fn on_found(
 ) {
     let bytes = match found {
         Found::Gap(bytes) => return out(SessionEvent::StreamGap(bytes)),
-        Found::Unreadable(error) => return out(SessionEvent::Message(Err(error))),
+        Found::Unreadable(error) => return out(SessionEvent::Message(&Err(error))),
         Found::Message(bytes) => bytes,
     };
-    let interpreted = interpret(bytes);
+    let interpreted = interpret_reusing(bytes, std::mem::take(*observations), std::mem::take(*observation_errors));
     if let Ok(message) = &interpreted {
         match_ack(config, awaiting_ack, at, direction, message, out);
     }
-    out(SessionEvent::Message(interpreted));
+    out(SessionEvent::Message(&interpreted));
+    if let Ok(message) = interpreted {
+        (**observations, **observation_errors) = (message.observations, message.observation_errors);
+        observations.clear();
+        observation_errors.clear();
+    }
 }
 
 fn match_ack(
@@ -198,29 +227,23 @@ fn match_ack(
     out: &mut impl FnMut(SessionEvent<'_>),
 ) {
     if let Some(ack) = &message.ack {
-        let answered = awaiting_ack
-            .iter()
-            .position(|(sent_by, id, _)| *sent_by != direction && *id == ack.acknowledged_control_id);
-        if let Some((_, _, sent_at)) = answered.and_then(|i| awaiting_ack.remove(i)) {
+        if let Some(sent_at) = awaiting_ack.take_answered(direction, &ack.acknowledged_control_id) {
             out(SessionEvent::AckRtt(at.saturating_sub(sent_at)));
         }
-        if awaiting_ack.is_empty() {
-            // Most connections wait for one ACK at a time: hold no room while none is due.
-            *awaiting_ack = VecDeque::new();
-        }
     } else if message.kind != MessageKind::Ack && !message.control_id.is_empty() {
-        if awaiting_ack.len() >= config.max_awaiting_acks {
-            awaiting_ack.pop_front();
-        }
-        if awaiting_ack.capacity() == 0 {
-            awaiting_ack.reserve_exact(1);
-        }
-        awaiting_ack.push_back((direction, message.control_id.to_string(), at));
+        awaiting_ack.push(config.max_awaiting_acks, direction, &message.control_id, at);
     }
 }
 
-/// Feeds one chunk of in-order stream bytes to the direction's framing.
-fn read_chunk(config: &SessionConfig, framing: &mut Framing, chunk: Chunk<'_>, found: &mut impl FnMut(Found<'_>)) {
+/// Feeds one chunk of in-order stream bytes to the direction's framing; `spare_frame` is the
+/// scratch's spare MLLP frame buffer.
+fn read_chunk(
+    config: &SessionConfig,
+    framing: &mut Framing,
+    spare_frame: &mut Vec<u8>,
+    chunk: Chunk<'_>,
+    found: &mut impl FnMut(Found<'_>),
+) {
     match chunk {
         Chunk::Gap(bytes) => {
             found(Found::Gap(bytes));
@@ -244,22 +267,22 @@ fn read_chunk(config: &SessionConfig, framing: &mut Framing, chunk: Chunk<'_>, f
                     Some(start) => {
                         let mut decoder = mllp::Decoder::new(config.max_message_bytes);
                         let seen = std::mem::take(seen);
-                        deframe(&mut decoder, &seen[start..], found);
+                        deframe(&mut decoder, spare_frame, &seen[start..], found);
                         *framing = Framing::Mllp(decoder);
                     }
                     None if seen.len() >= config.detect_bytes => *framing = Framing::NotMllp,
                     None => {}
                 }
             } else if let Framing::Mllp(decoder) = framing {
-                deframe(decoder, data, found);
+                deframe(decoder, spare_frame, data, found);
             }
         }
     }
 }
 
 /// Takes the frames out of in-order MLLP stream bytes.
-fn deframe(decoder: &mut mllp::Decoder, data: &[u8], found: &mut impl FnMut(Found<'_>)) {
-    decoder.push_each(data, |event| match event {
+fn deframe(decoder: &mut mllp::Decoder, spare_frame: &mut Vec<u8>, data: &[u8], found: &mut impl FnMut(Found<'_>)) {
+    decoder.push_each_reusing(data, spare_frame, |event| match event {
         mllp::Event::Message(message) => found(Found::Message(message)),
         mllp::Event::Oversized(_) => found(Found::Unreadable(Hl7Error::OversizedFrame)),
         // Bytes between frames (keep-alives, stray CR/LF) carry nothing to count.
@@ -287,7 +310,8 @@ mod tests {
     ) -> (Vec<Duration>, usize) {
         let (mut rtts, mut events) = (Vec::new(), 0);
         let at = Duration::from_millis(at_ms);
-        session.on_segment(&SessionConfig::default(), at, direction, &segment(seq, payload), &mut |event| {
+        let (config, mut scratch) = (SessionConfig::default(), SessionScratch::default());
+        session.on_segment(&config, &mut scratch, at, direction, &segment(seq, payload), &mut |event| {
             events += 1;
             if let SessionEvent::AckRtt(rtt) = event {
                 rtts.push(rtt);

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use foldhash::HashMap;
+use serde::{Serialize, Serializer};
 
 use crate::decode::fragments::FragmentResult;
 use crate::decode::packet::{DecodeError, Protocol};
@@ -25,9 +26,24 @@ pub struct Summary {
     pub flows: FlowTotals,
     pub tcp: TcpTotals,
     pub hl7: Hl7Totals,
-    /// Vital signs seen, by patient (PID-3) and vital key.
-    pub vitals: BTreeMap<String, BTreeMap<&'static str, VitalTotals>>,
+    /// Vital signs seen, by patient (PID-3) and vital key, printed sorted by both. Hash maps
+    /// while counting: each message's patient and each of its observations are found with one
+    /// hash and one comparison, not a string comparison per level of a tree.
+    #[serde(serialize_with = "sorted_vitals")]
+    pub vitals: HashMap<String, HashMap<&'static str, VitalTotals>>,
     pub ids: IdsTotals,
+}
+
+/// The vitals by patient and vital key, in the order of the keys.
+fn sorted_vitals<S: Serializer>(
+    vitals: &HashMap<String, HashMap<&'static str, VitalTotals>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let sorted: BTreeMap<&str, BTreeMap<&str, &VitalTotals>> = vitals
+        .iter()
+        .map(|(patient, vitals)| (patient.as_str(), vitals.iter().map(|(key, totals)| (*key, totals)).collect()))
+        .collect();
+    sorted.serialize(serializer)
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -263,9 +279,28 @@ mod tests {
         SplitSession { before, data, after }
     }
 
+    /// Patients and their vitals are printed in the order of their names, as a tree map would.
+    #[test]
+    fn vitals_are_printed_sorted() {
+        let mut summary = Summary::default();
+        for (patient, vitals) in
+            [("P-2", ["spo2", "heart_rate"]), ("P-10", ["temperature", "etco2"]), ("A", ["wbc", "fio2"])]
+        {
+            let totals = || VitalTotals { samples: 1, last: 1.0, min: 1.0, max: 1.0, unit: "%" };
+            summary.vitals.insert(patient.to_owned(), vitals.iter().map(|key| (*key, totals())).collect());
+        }
+        let json = serde_json::to_string(&summary).unwrap();
+        let at = |needle: &str| json.find(needle).unwrap_or_else(|| panic!("{needle} in {json}"));
+        assert!(at("\"A\"") < at("\"P-10\"") && at("\"P-10\"") < at("\"P-2\""), "{json}");
+        assert!(at("\"fio2\"") < at("\"wbc\"") && at("\"heart_rate\"") < at("\"spo2\""), "{json}");
+        assert!(at("\"etco2\"") < at("\"temperature\""), "{json}");
+    }
+
     fn assert_vitals_as_sent(summary: &Summary) {
         let patient = &summary.vitals["P-1001"];
-        assert_eq!(patient.keys().copied().collect::<Vec<_>>(), ["heart_rate", "spo2", "temperature"]);
+        let mut keys: Vec<&str> = patient.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["heart_rate", "spo2", "temperature"]);
         assert_eq!(
             (patient["spo2"].samples, patient["spo2"].last, patient["spo2"].min, patient["spo2"].max),
             (2, 91.0, 88.5, 91.0)
