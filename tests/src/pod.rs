@@ -35,6 +35,20 @@ impl PodFacts {
     }
 }
 
+/// A ward gateway (the simulator's `gateway`) of a device pod's own, on a free port of the
+/// namespace's loopback, its log in `logs`; returns it and the address it listens on.
+pub fn start_loopback_gateway(
+    namespace: &NetworkNamespace,
+    name: &str,
+    logs: &Path,
+) -> Result<(crate::ManagedProcess, String)> {
+    let address = format!("127.0.0.1:{}", crate::free_port()?);
+    let metrics = format!("127.0.0.1:{}", crate::free_port()?);
+    let mut command = namespace.exec(crate::workspace_binary("wardwatch-simulator")?);
+    command.args(["gateway", "--listen", &address, "--metrics-listen", &metrics]);
+    Ok((crate::ManagedProcess::spawn_command(name, command, logs)?, address))
+}
+
 /// The pod template's spec inside a rendered Deployment.
 pub fn pod_spec(deployment: &Value) -> Result<&Value> {
     let spec = &deployment["spec"]["template"]["spec"];

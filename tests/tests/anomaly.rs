@@ -63,11 +63,8 @@ async fn scan_is_anomalous(namespace: &NetworkNamespace, logs: &Path) {
     let simulator = testbed::workspace_binary("wardwatch-simulator").unwrap();
     let exporter = testbed::workspace_binary("wardwatch-exporter").unwrap();
 
-    let mut processes = Vec::new();
-    let gateway = format!("127.0.0.1:{}", free_port().unwrap());
-    let mut command = namespace.exec(&simulator);
-    command.args(["gateway", "--listen", &gateway, "--metrics-listen", &format!("127.0.0.1:{}", free_port().unwrap())]);
-    processes.push(ManagedProcess::spawn_command("gateway", command, logs).unwrap());
+    let (gateway_process, gateway) = pod::start_loopback_gateway(namespace, "gateway", logs).unwrap();
+    let mut processes = vec![gateway_process];
 
     let facts = PodFacts {
         name: "bed-01-monitor-twin-0".into(),

@@ -159,17 +159,11 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
         .filter(|d| d["spec"]["template"]["metadata"]["labels"]["wardwatch.io/component"] == "device");
     for deployment in devices {
         let name = deployment["metadata"]["name"].as_str().unwrap().to_owned();
-        let (gateway_port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
-        let gateway = format!("127.0.0.1:{gateway_port}");
-        let mut command = namespace.exec(&simulator);
-        command.args([
-            "gateway",
-            "--listen",
-            &gateway,
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port().unwrap()),
-        ]);
-        processes.push(ManagedProcess::spawn_command(&format!("{name}-gateway"), command, logs).unwrap());
+        let (gateway_process, gateway) =
+            pod::start_loopback_gateway(namespace, &format!("{name}-gateway"), logs).unwrap();
+        processes.push(gateway_process);
+        let gateway_port: u16 = gateway.rsplit_once(':').unwrap().1.parse().unwrap();
+        let metrics_port = free_port().unwrap();
 
         let spec = pod::pod_spec(deployment).unwrap();
         let facts = PodFacts {
