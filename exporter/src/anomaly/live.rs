@@ -367,7 +367,7 @@ impl Detectors<'_> {
         let alert = match outcome {
             Outcome::Learning => None,
             Outcome::TrainFailed(error) => {
-                tracing::warn!(%error, patient, "training a vitals anomaly model failed");
+                tracing::warn!(%error, "training a patient's vitals anomaly model failed");
                 None
             }
             Outcome::Scored { score, trained } => {
@@ -385,8 +385,10 @@ impl Detectors<'_> {
                         patient: Some(patient.clone()),
                         score,
                         at: Duration::from_secs(start_s) + WINDOW,
+                        // Alert lines end up in logs and webhooks: no patient identifier
+                        // (the hospital's Prometheus has it, on wardwatch_anomaly_score).
                         description: format!(
-                            "patient {patient}'s vital signs together scored {score:.2} (threshold {THRESHOLD}) against the patient's own baseline"
+                            "a patient's vital signs together scored {score:.2} (threshold {THRESHOLD}) against that patient's own baseline; wardwatch_anomaly_score{{model=\"vitals\"}} names the patient"
                         ),
                     }
                 })
