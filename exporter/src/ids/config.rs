@@ -201,6 +201,11 @@ pub enum PeerClass {
 impl PeerClass {
     pub const ALL: [PeerClass; 3] = [Self::Local, Self::Allowed, Self::External];
 
+    /// Its place in [`Self::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
@@ -411,5 +416,12 @@ mod tests {
         let low = IdsConfig { sensitivity: Sensitivity::Low, ..IdsConfig::default() }.thresholds();
         assert_eq!((low.port_scan_ports, low.exfiltration_min_bytes, low.beaconing_connections), (30, 512 * 1024, 12));
         assert_eq!(low.syn_flood_half_open_ratio, medium.syn_flood_half_open_ratio);
+    }
+
+    #[test]
+    fn peer_class_indexes_follow_the_list() {
+        for (i, class) in PeerClass::ALL.into_iter().enumerate() {
+            assert_eq!(class.index(), i, "{}", class.as_str());
+        }
     }
 }

@@ -537,8 +537,7 @@ impl Sink for MetricsSink<'_> {
             Event::AlertCleared(rule) => m.ids_alert_active.with_label_values(&[rule.as_str()]).set(0),
             Event::IdsUntracked(count) => m.ids_untracked.inc_by(count),
             Event::DeviceTraffic { at, peer, outbound, peer_class, wire_len } => {
-                let class = PeerClass::ALL.iter().position(|c| *c == peer_class).unwrap_or_default();
-                let (packets, bytes) = &self.per_direction[usize::from(!outbound)][class];
+                let (packets, bytes) = &self.per_direction[usize::from(!outbound)][peer_class.index()];
                 packets.inc();
                 bytes.inc_by(u64::from(wire_len));
                 if let Some(ranking) = self.top_talkers.add(at, peer, wire_len) {
