@@ -10,6 +10,7 @@ use crate::decode::fragments::{FragmentConfig, FragmentResult, FragmentTable};
 use crate::decode::packet::{ArpSender, DecodeError, Endpoints, LinkType, Packet, Protocol, TcpSegment, decode};
 use crate::flows::table::{Direction, EvictReason, FlowConfig, FlowStart, FlowTable, Observed};
 use crate::hl7::message::{Hl7Error, Hl7Message};
+use crate::hl7::reader::{Hl7Reader, Interpreting};
 use crate::hl7::session::{SessionConfig, SessionEvent, SessionScratch, TcpSession};
 use crate::ids::config::PeerClass;
 use crate::ids::{Alert, AlertChange, Ids, IdsConfig, Rule};
@@ -73,6 +74,19 @@ pub enum Event<'a> {
     /// Bytes a connection held (out of order, or of an unfinished frame) and dropped because
     /// all connections together held more than the budget.
     TcpStreamShed(u64),
+    /// The bytes of an HL7 message a TCP connection carried, its MLLP frame completed at `at`,
+    /// not yet interpreted: a pipeline that reads HL7 itself turns each into the
+    /// [`Event::Hl7AckRtt`], [`Event::Hl7Message`] and [`Event::Hl7Error`]s it means before its
+    /// sink sees it; one made with [`Pipeline::deferring_hl7`] hands it on for an
+    /// [`Hl7Reader`] elsewhere.
+    Hl7Frame {
+        connection: ConnectionId,
+        direction: Direction,
+        at: Duration,
+        bytes: &'a [u8],
+    },
+    /// A connection that carried TCP left the flow table: its messages will not be answered.
+    ConnectionClosed(ConnectionId),
     /// A message that parsed, seen at the given packet time.
     Hl7Message {
         message: &'a Hl7Message<'a>,
@@ -95,6 +109,11 @@ pub enum Event<'a> {
     /// [`crate::anomaly::live::AnomalySink`], never by the pipeline itself).
     Anomaly(&'a crate::anomaly::live::AnomalyAlert),
 }
+
+/// One TCP connection's number, unique within a pipeline: the flow table may track the same
+/// addresses and ports again after a connection was evicted, as another connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionId(pub u64);
 
 /// Where events go.
 pub trait Sink {
@@ -133,7 +152,14 @@ struct FlowState {
     /// mid-stream, whose opener the capture missed.
     client: Option<Direction>,
     /// Made at the flow's first TCP segment: a UDP flow carries none.
-    session: Option<Box<TcpSession>>,
+    connection: Option<Box<Connection>>,
+}
+
+/// A TCP flow's number and HL7 session.
+#[derive(Debug)]
+struct Connection {
+    id: ConnectionId,
+    session: TcpSession,
 }
 
 /// The pipeline's state: the live flows, their TCP sessions, and the intrusion rules.
@@ -148,6 +174,11 @@ pub struct Pipeline {
     held_bytes: usize,
     /// What the sessions reuse from message to message.
     scratch: SessionScratch,
+    /// The number the next TCP connection gets.
+    next_connection: u64,
+    /// Reads the HL7 the sessions deframe; `None` when that is left to the sink
+    /// ([`Pipeline::deferring_hl7`]).
+    hl7: Option<Hl7Reader>,
 }
 
 /// Passes every event to the sink and to the intrusion rules.
@@ -179,7 +210,15 @@ impl<S: Sink> Sink for Tee<'_, S> {
 }
 
 impl Pipeline {
+    /// A pipeline that reads the HL7 messages it deframes: its sink sees what they say.
     pub fn new(config: PipelineConfig) -> Self {
+        let hl7 = Some(Hl7Reader::new(config.session.max_awaiting_acks));
+        Self { hl7, ..Self::deferring_hl7(config) }
+    }
+
+    /// A pipeline that hands its sink the HL7 messages it deframes as [`Event::Hl7Frame`]s
+    /// and leaves reading them to an [`Hl7Reader`] of the sink's (on another thread, say).
+    pub fn deferring_hl7(config: PipelineConfig) -> Self {
         Self {
             session_config: config.session,
             flows: FlowTable::new(config.flows),
@@ -188,6 +227,8 @@ impl Pipeline {
             last_sweep: None,
             held_bytes: 0,
             scratch: SessionScratch::default(),
+            next_connection: 0,
+            hl7: None,
         }
     }
 
@@ -211,6 +252,7 @@ impl Pipeline {
             self.expire(at, sink);
         }
         self.ids.advance(at);
+        let sink = &mut Interpreting { reader: self.hl7.as_mut(), inner: sink };
         let mut tee = Tee { ids: &mut self.ids, sink: &mut *sink };
         let tables = (&mut self.flows, &mut self.fragments);
         let Some((flow, direction, segment)) = track(tables, at, link, frame, wire_len, &mut tee) else {
@@ -218,10 +260,15 @@ impl Pipeline {
             return;
         };
         if let Some(segment) = segment {
-            let session = flow.state.session.get_or_insert_with(Box::default);
+            let next_connection = &mut self.next_connection;
+            let connection = flow.state.connection.get_or_insert_with(|| {
+                *next_connection += 1;
+                Box::new(Connection { id: ConnectionId(*next_connection), session: TcpSession::default() })
+            });
+            let (id, session) = (connection.id, &mut connection.session);
             let held_before = session.held_bytes();
-            session.on_segment(&self.session_config, &mut self.scratch, at, direction, &segment, &mut |event| {
-                report(event, at, &mut tee)
+            session.on_segment(&self.session_config, &mut self.scratch, direction, &segment, &mut |event| {
+                report(event, id, direction, at, &mut tee)
             });
             self.held_bytes = self.held_bytes.saturating_sub(held_before) + session.held_bytes();
             if self.held_bytes > self.session_config.max_held_bytes_total {
@@ -239,10 +286,14 @@ impl Pipeline {
     /// capture is quiet) and delivers what their streams still held.
     pub fn expire(&mut self, now: Duration, sink: &mut impl Sink) {
         self.last_sweep = Some(now);
+        let sink = &mut Interpreting { reader: self.hl7.as_mut(), inner: sink };
         for (mut flow, reason) in self.flows.expire(now) {
-            if let Some(session) = &mut flow.state.session {
+            if let Some(Connection { id, session }) = flow.state.connection.as_deref_mut() {
                 self.held_bytes = self.held_bytes.saturating_sub(session.held_bytes());
-                session.finish(&self.session_config, &mut self.scratch, now, &mut |event| report(event, now, sink));
+                session.finish(&self.session_config, &mut self.scratch, &mut |direction, event| {
+                    report(event, *id, direction, now, sink)
+                });
+                sink.record(Event::ConnectionClosed(*id));
             }
             sink.record(Event::FlowEvicted(reason));
         }
@@ -258,11 +309,12 @@ impl Pipeline {
     /// The capture is over: delivers what every live stream still held. Flows stay in the table
     /// (they did not time out), so their counts are not reported as evictions.
     pub fn finish(&mut self, at: Duration, sink: &mut impl Sink) {
+        let sink = &mut Interpreting { reader: self.hl7.as_mut(), inner: sink };
         let (config, held, scratch) = (&self.session_config, &mut self.held_bytes, &mut self.scratch);
         self.flows.for_each_state(|state| {
-            if let Some(session) = &mut state.session {
+            if let Some(Connection { id, session }) = state.connection.as_deref_mut() {
                 let held_before = session.held_bytes();
-                session.finish(config, scratch, at, &mut |event| report(event, at, sink));
+                session.finish(config, scratch, &mut |direction, event| report(event, *id, direction, at, sink));
                 *held = held.saturating_sub(held_before) + session.held_bytes();
             }
         });
@@ -402,18 +454,12 @@ fn report_alerts(ids: &mut Ids, sink: &mut impl Sink) {
     }
 }
 
-/// Hands what a TCP session yielded at `at` to the sink.
-fn report(event: SessionEvent<'_>, at: Duration, sink: &mut impl Sink) {
+/// Hands what a TCP session yielded in `direction` of `connection` at `at` to the sink.
+fn report(event: SessionEvent<'_>, connection: ConnectionId, direction: Direction, at: Duration, sink: &mut impl Sink) {
     match event {
         SessionEvent::StreamGap(bytes) => sink.record(Event::TcpStreamGap(bytes)),
-        SessionEvent::Message(Ok(message)) => {
-            sink.record(Event::Hl7Message { message, at });
-            for error in &message.observation_errors {
-                sink.record(Event::Hl7Error(*error));
-            }
-        }
-        SessionEvent::Message(Err(error)) => sink.record(Event::Hl7Error(*error)),
-        SessionEvent::AckRtt(rtt) => sink.record(Event::Hl7AckRtt(rtt)),
+        SessionEvent::Message(bytes) => sink.record(Event::Hl7Frame { connection, direction, at, bytes }),
+        SessionEvent::Unreadable(error) => sink.record(Event::Hl7Error(error)),
     }
 }
 
@@ -434,7 +480,7 @@ mod tests {
     /// What the sessions in the table hold, counted afresh.
     fn held_in_table(pipeline: &mut Pipeline) -> usize {
         let mut held = 0;
-        pipeline.flows.for_each_state(|state| held += state.session.as_ref().map_or(0, |s| s.held_bytes()));
+        pipeline.flows.for_each_state(|state| held += state.connection.as_ref().map_or(0, |c| c.session.held_bytes()));
         held
     }
 

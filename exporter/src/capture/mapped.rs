@@ -17,7 +17,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use crate::capture::batches::RawPacket;
+use crate::capture::RawPacket;
 use crate::capture::pcap_records::{FILE_HEADER_BYTES, FileFormat};
 
 /// Bytes read between two drops of the pages behind the replay (and two read-ahead hints to

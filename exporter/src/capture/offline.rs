@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::capture::batches::{PacketSource, RawPacket, read_all};
+use crate::capture::RawPacket;
 use crate::capture::mapped::{self, Replayed};
+use crate::capture::staged;
 use crate::decode::packet::LinkType;
 use crate::output::summary::Summary;
 use crate::pipeline::{Pipeline, PipelineConfig, Sink};
@@ -19,27 +20,60 @@ pub fn summarize_file(path: &Path, config: PipelineConfig) -> Result<Summary> {
 }
 
 /// Runs every frame of the capture at `path` through a fresh pipeline into `sink`. With more
-/// than one CPU, libpcap reads the file on a thread of its own ([`crate::capture::batches`])
-/// while this one analyses. With one, a classic pcap file is read in place through a memory
-/// map ([`mapped`]), with no copy to overlap; anything else, and whatever the map reader
-/// leaves to it, libpcap reads.
+/// than one CPU, in two stages ([`staged`]): the file read and the packets analysed up to the
+/// HL7 messages on a thread of their own, the messages read on this one. With one, all of it
+/// here, without handing anything over.
 pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
-    let one_cpu = std::thread::available_parallelism().map_or(1, |cpus| cpus.get()) == 1;
-    replay_file_with(path, config, sink, one_cpu)
+    if std::thread::available_parallelism().map_or(1, |cpus| cpus.get()) > 1 {
+        replay_staged(path, config, sink)
+    } else {
+        replay_in_place(path, config, sink, true)
+    }
 }
 
-/// [`replay_file`], with the memory-mapped reader or (`mapped` false) libpcap alone.
-fn replay_file_with(path: &Path, config: PipelineConfig, sink: &mut impl Sink, mapped: bool) -> Result<()> {
+/// The replay on this thread alone, the file read through the memory map (`mapped`) or by
+/// libpcap alone.
+fn replay_in_place(path: &Path, config: PipelineConfig, sink: &mut impl Sink, mapped: bool) -> Result<()> {
+    let mut pipeline = Pipeline::new(config);
+    let last = read_packets(path, mapped, |link, (time, wire_len, frame)| {
+        pipeline.process(time, link, frame, wire_len, sink);
+    })?;
+    pipeline.finish(last, sink);
+    Ok(())
+}
+
+/// The replay in two stages ([`staged`]).
+fn replay_staged(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> Result<()> {
+    let max_awaiting_acks = config.session.max_awaiting_acks;
+    staged::run(
+        max_awaiting_acks,
+        |log| {
+            let mut pipeline = Pipeline::deferring_hl7(config);
+            let last = read_packets(path, true, |link, (time, wire_len, frame)| {
+                pipeline.process(time, link, frame, wire_len, log);
+                log.hand_over_if_full();
+            })?;
+            pipeline.finish(last, log);
+            Ok(())
+        },
+        sink,
+    )
+}
+
+/// Hands `consume` every packet of the capture at `path`, in order, with the file's link type;
+/// returns the last packet's time. A classic pcap file is read in place through a memory map
+/// ([`mapped`], when `mapped`); anything else, and whatever the map reader leaves to it,
+/// libpcap reads.
+fn read_packets(path: &Path, mapped: bool, mut consume: impl FnMut(LinkType, RawPacket<'_>)) -> Result<Duration> {
     // Declared before the capture, so it outlives the stdio stream that may read into it.
     let mut read_buffer = vec![0u8; READ_BUFFER_BYTES];
     // Opened first in any case: libpcap checks the file header and names the link type.
     let mut capture = pcap::Capture::from_file(path).with_context(|| format!("opening {}", path.display()))?;
     let link = LinkType::from_dlt(capture.get_datalink().0);
-    let mut pipeline = Pipeline::new(config);
     let mut last = Duration::ZERO;
-    let mut process = |(time, wire_len, frame): RawPacket<'_>| {
-        last = time;
-        pipeline.process(time, link, frame, wire_len, sink);
+    let mut process = |packet: RawPacket<'_>| {
+        last = packet.0;
+        consume(link, packet);
     };
     let replayed = if mapped {
         mapped::replay(path, &mut process).with_context(|| format!("reading {}", path.display()))?
@@ -47,34 +81,21 @@ fn replay_file_with(path: &Path, config: PipelineConfig, sink: &mut impl Sink, m
         None
     };
     let skip = match replayed {
-        Some(Replayed::Whole) => None,
-        Some(Replayed::Stopped { packets }) => Some(packets),
-        None => Some(0),
+        Some(Replayed::Whole) => return Ok(last),
+        Some(Replayed::Stopped { packets }) => packets,
+        None => 0,
     };
-    if let Some(skip) = skip {
-        // libpcap reads on from the first record the map reader left to it.
-        for _ in 0..skip {
-            capture.next_packet().with_context(|| format!("reading {}", path.display()))?;
-        }
-        enlarge_read_buffer(&capture, &mut read_buffer);
-        read_without_locking(&capture);
-        read_all(FileSource(capture), &mut process).with_context(|| format!("reading {}", path.display()))?;
+    // libpcap reads on from the first record the map reader left to it.
+    for _ in 0..skip {
+        capture.next_packet().with_context(|| format!("reading {}", path.display()))?;
     }
-    pipeline.finish(last, sink);
-    Ok(())
-}
-
-/// An open capture file, read packet by packet.
-struct FileSource(pcap::Capture<pcap::Offline>);
-
-impl PacketSource for FileSource {
-    type Error = pcap::Error;
-
-    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, pcap::Error> {
-        match self.0.next_packet() {
-            Ok(packet) => Ok(Some((packet_time(packet.header), packet.header.len, packet.data))),
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(err) => Err(err),
+    enlarge_read_buffer(&capture, &mut read_buffer);
+    read_without_locking(&capture);
+    loop {
+        match capture.next_packet() {
+            Ok(packet) => process((packet_time(packet.header), packet.header.len, packet.data)),
+            Err(pcap::Error::NoMorePackets) => return Ok(last),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
         }
     }
 }
@@ -198,7 +219,14 @@ mod tests {
     /// The summary, or the error, of `path` read through the map (`mapped`) or by libpcap.
     fn read(path: &Path, mapped: bool) -> std::result::Result<Summary, String> {
         let mut summary = Summary::default();
-        replay_file_with(path, PipelineConfig::default(), &mut summary, mapped).map_err(|e| format!("{e:#}"))?;
+        replay_in_place(path, PipelineConfig::default(), &mut summary, mapped).map_err(|e| format!("{e:#}"))?;
+        Ok(summary)
+    }
+
+    /// The summary, or the error, of `path` replayed in two stages.
+    fn read_staged(path: &Path) -> std::result::Result<Summary, String> {
+        let mut summary = Summary::default();
+        replay_staged(path, PipelineConfig::default(), &mut summary).map_err(|e| format!("{e:#}"))?;
         Ok(summary)
     }
 
@@ -214,6 +242,7 @@ mod tests {
         write_pcap(&path, pcap::Linktype::ETHERNET, &frames);
         let whole = read(&path, true).unwrap();
         assert_eq!(whole, read(&path, false).unwrap());
+        assert_eq!(whole, read_staged(&path).unwrap());
         assert_eq!(whole.packets, frames.len() as u64);
         // Records the map reader leaves to libpcap, from the fourth on: a captured length above
         // the wire length, then one past the snapshot length, then a file cut short.
@@ -228,6 +257,7 @@ mod tests {
             let path = dir.path().join(format!("{name}.pcap"));
             std::fs::write(&path, file).unwrap();
             assert_eq!(read(&path, true), read(&path, false), "{name}");
+            assert_eq!(read(&path, true), read_staged(&path), "{name}, in two stages");
         }
     }
 

@@ -3,4 +3,5 @@
 
 pub mod acks;
 pub mod message;
+pub mod reader;
 pub mod session;

@@ -555,7 +555,10 @@ impl Sink for MetricsSink<'_> {
             | Event::FlowBytes { .. }
             | Event::TcpSyn { .. }
             | Event::Arp { .. }
-            | Event::Anomaly(_) => {}
+            | Event::Anomaly(_)
+            // What HL7 frames mean comes as the events an `Hl7Reader` makes of them.
+            | Event::Hl7Frame { .. }
+            | Event::ConnectionClosed(_) => {}
         }
     }
 }

@@ -183,7 +183,10 @@ impl Sink for Summary {
             | Event::TcpSyn { .. }
             | Event::Arp { .. }
             | Event::AlertCleared(_)
-            | Event::Anomaly(_) => {}
+            | Event::Anomaly(_)
+            // What HL7 frames mean comes as the events an `Hl7Reader` makes of them.
+            | Event::Hl7Frame { .. }
+            | Event::ConnectionClosed(_) => {}
         }
     }
 }
