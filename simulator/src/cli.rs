@@ -411,8 +411,10 @@ pub struct PcapArgs {
     /// What the capture shows: a clinical scenario (stable, hypoxia, sepsis, tachyarrhythmia,
     /// hypotension, disconnect, artefact) every patient plays; a network scenario (normal,
     /// port-scan, syn-flood, external-contact, exfiltration, beaconing, arp-spoof) the first
-    /// device plays from --onset; or mixed-attacks: devices of every type, every network
-    /// scenario at seeded random times.
+    /// device plays from --onset; mixed-attacks: devices of every type, every network scenario
+    /// at seeded random times; or ward: devices of every type, no attack, three patients in
+    /// four stable and every fourth playing the next other clinical scenario in turn, its
+    /// episode shaped by --onset etc. and starting a seeded number of seconds after --onset.
     #[arg(long, env = "WARDWATCH_SCENARIO", default_value = "stable")]
     pub scenario: CaptureScenario,
     /// Seed of every random process in the capture: the same seed writes the same file.
@@ -422,7 +424,7 @@ pub struct PcapArgs {
     pub shape: EpisodeShapeArgs,
     /// Every device's type (bedside-monitor, pulse-oximeter, infusion-pump, ventilator,
     /// point-of-care-analyzer, imaging-modality, workstation). Default: bedside monitors, or
-    /// every type in turn for mixed-attacks.
+    /// every type in turn for mixed-attacks and ward.
     #[arg(long, env = "WARDWATCH_DEVICE_TYPE")]
     pub device_type: Option<DeviceType>,
     /// The IPv4 address every attack aims at (default: the gateway for port-scan, syn-flood
@@ -585,7 +587,7 @@ mod tests {
     }
 
     #[test]
-    fn pcap_takes_network_scenarios_and_mixed_attacks() {
+    fn pcap_takes_network_scenarios_mixed_attacks_and_ward() {
         let cli = Cli::try_parse_from([
             "wardwatch-simulator",
             "pcap",
@@ -603,6 +605,9 @@ mod tests {
         let cli = Cli::try_parse_from(["wardwatch-simulator", "pcap", "--out=x.pcap", "--attack-target=::1"]).unwrap();
         let Command::Pcap(args) = cli.command else { panic!("not pcap") };
         assert!(args.config().unwrap_err().contains("IPv4"));
+        let ward = pcap_config(&["--scenario=ward", "--onset=2m"]).unwrap();
+        assert_eq!(ward.scenario, CaptureScenario::Ward);
+        assert_eq!(ward.episode.onset_s, 120.0);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! - **offline**: the release `wardwatch-exporter --read F --summary json` against
 //!   `tcpdump -r F -w /dev/null` (the cost of reading the file) and `tshark -r F -q -z conv,tcp`
-//!   (a full analyser), each on all CPUs and pinned to one, on two captures of the simulator's
-//!   pcap mode: a ward at steady state (HL7-heavy) and the attack-heavy `mixed-attacks`;
+//!   (a full analyser), each on all CPUs and pinned to one, on three captures of the
+//!   simulator's pcap mode: a ward at steady state with devices of every type (`ward`), the
+//!   same with bedside monitors only (HL7-heavy, issue 17's capture) and the attack-heavy
+//!   `mixed-attacks`;
 //!   packets per second and the ratios exporter/tcpdump and exporter/tshark;
 //! - **live**: the exporter capturing on `lo`, pinned to one CPU, while a bounded UDP sender on
 //!   the other CPU sends to 127.0.0.1 at rising rates; sent, captured, libpcap's drop counts

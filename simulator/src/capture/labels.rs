@@ -17,7 +17,7 @@ pub const FORMAT: &str = "wardwatch-labels/v1";
 pub struct Labels {
     pub format: &'static str,
     pub seed: u64,
-    /// The `--scenario` asked for: clinical, network, or `mixed-attacks`.
+    /// The `--scenario` asked for: clinical, network, `mixed-attacks` or `ward`.
     pub scenario: CaptureScenario,
     pub start_unix_s: u64,
     pub duration_s: f64,

@@ -7,6 +7,7 @@
 pub mod labels;
 pub mod pcap_file;
 pub mod plan;
+pub mod ward;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -39,9 +40,11 @@ pub struct CaptureConfig {
     pub devices: u32,
     pub duration_s: f64,
     pub interval_s: f64,
-    /// What the capture shows; a clinical scenario is played by every patient as `episode`.
+    /// What the capture shows; a clinical scenario is played by every patient as `episode`, and
+    /// `ward` gives each patient a scenario of its own (see `ward`).
     pub scenario: CaptureScenario,
-    /// The episode's shape; its onset is also when a single network scenario's attack starts.
+    /// The episode's shape (each `ward` patient's too); its onset is also when a single network
+    /// scenario's attack starts.
     pub episode: Episode,
     /// Every device's type, if fixed (see `plan::PlanConfig::device_type`).
     pub device_type: Option<DeviceType>,
@@ -104,7 +107,7 @@ impl CaptureConfig {
             devices: self.devices,
             duration_s: self.duration_s,
             device_type: self.device_type,
-            attack_onset_s: self.episode.onset_s,
+            episode: Episode { scenario: self.scenario.clinical(), ..self.episode },
             attack_duration_s: self.attack_duration_s,
             start_unix_s: self.start_unix_s,
             seed: self.seed,
@@ -173,15 +176,15 @@ pub fn generate(config: &CaptureConfig) -> Result<Capture> {
     let plan = plan::plan(&config.plan_config())?;
     let start_us = config.start_unix_s * 1_000_000;
     let window = Window { start_us, end_us: start_us + (config.duration_s * 1e6) as u64 };
-    let timeline = Timeline::of(Episode { scenario: config.scenario.clinical(), ..config.episode });
     let mut frames = Vec::new();
     let mut devices = Vec::new();
     let mut twins = Vec::new();
     let mut messages = 0;
     for index in 0..config.devices {
         let twin = device_twin(config, index, plan.device_types[index as usize]);
+        let timeline = &plan.timelines[index as usize];
         let readings = if twin.device_type.sends_hl7() {
-            let feed = hl7_feed(config, &twin, index, &timeline, messages)?;
+            let feed = hl7_feed(config, &twin, index, timeline, messages)?;
             frames.extend(feed.frames);
             messages += feed.messages;
             feed.readings
@@ -468,6 +471,30 @@ mod tests {
         let start = a.labels.start_unix_s as f64;
         assert!(a.labels.attacks.iter().all(|l| l.start_unix_s >= start && l.end_unix_s <= start + 60.0));
         assert!(a.labels.attacks.windows(2).all(|w| w[0].start_unix_s <= w[1].start_unix_s), "in time order");
+    }
+
+    #[test]
+    fn a_ward_is_deterministic_for_a_seed_and_labels_each_devices_own_episode() {
+        let ward = |seed| CaptureConfig { scenario: CaptureScenario::Ward, seed, ..config(28, Scenario::Stable) };
+        let a = generate(&ward(9)).unwrap();
+        assert_eq!(a.frames, generate(&ward(9)).unwrap().frames);
+        assert_ne!(a.frames, generate(&ward(10)).unwrap().frames);
+        assert!(a.labels.attacks.is_empty());
+        let plan = plan::plan(&ward(9).plan_config()).unwrap();
+        for (device, timeline) in a.labels.devices.iter().zip(&plan.timelines) {
+            let expected: Vec<_> = timeline.episodes.iter().map(|e| EpisodeLabel::new(e, 1_795_305_600)).collect();
+            assert_eq!(device.episodes, expected, "{}", device.device_id);
+            let mut played: Vec<_> = device.readings.iter().map(|r| r.scenario).collect();
+            played.dedup();
+            played.retain(|s| *s != Scenario::Stable);
+            let labelled: Vec<_> = device.episodes.iter().map(|e| e.scenario).collect();
+            assert_eq!(played, labelled, "{} plays the episode its labels name", device.device_id);
+        }
+        // 28 devices of every type: 20 HL7 patients, of whom every fourth has an episode.
+        let episodes: Vec<_> = a.labels.devices.iter().flat_map(|d| &d.episodes).collect();
+        let scenarios: Vec<_> = episodes.iter().map(|e| e.scenario).collect();
+        assert_eq!(scenarios, Scenario::ALL[1..6]);
+        assert!(episodes.windows(2).any(|w| w[0].start_unix_s != w[1].start_unix_s), "staggered onsets");
     }
 
     #[test]
