@@ -118,11 +118,22 @@ pub struct ConnectionId(pub u64);
 /// Where events go.
 pub trait Sink {
     fn record(&mut self, event: Event<'_>);
+
+    /// Whether the sink looks at each packet's traffic ([`Event::FlowBytes`] and
+    /// [`Event::DeviceTraffic`]): when it does not (a summary, the alert lines), a pipeline
+    /// neither works out which device a packet is traffic of nor hands either event over.
+    fn wants_traffic(&self) -> bool {
+        true
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
     fn record(&mut self, event: Event<'_>) {
         (**self).record(event);
+    }
+
+    fn wants_traffic(&self) -> bool {
+        (**self).wants_traffic()
     }
 }
 
@@ -131,6 +142,10 @@ impl<A: Sink, B: Sink> Sink for (A, B) {
     fn record(&mut self, event: Event<'_>) {
         self.0.record(event);
         self.1.record(event);
+    }
+
+    fn wants_traffic(&self) -> bool {
+        self.0.wants_traffic() || self.1.wants_traffic()
     }
 }
 
@@ -181,19 +196,27 @@ pub struct Pipeline {
     hl7: Option<Hl7Reader>,
 }
 
-/// Passes every event to the sink and to the intrusion rules.
+/// Passes every event to the sink and to the intrusion rules, and tells the sink which
+/// device's traffic each packet is (when it wants to know).
 struct Tee<'p, S> {
     ids: &'p mut Ids,
     sink: &'p mut S,
+    /// The sink's [`Sink::wants_traffic`], asked once per packet.
+    wants_traffic: bool,
 }
 
 impl<S: Sink> Sink for Tee<'_, S> {
     fn record(&mut self, event: Event<'_>) {
-        self.sink.record(event);
+        if self.wants_traffic || !matches!(event, Event::FlowBytes { .. }) {
+            self.sink.record(event);
+        }
         match event {
             Event::FlowStarted(start) => self.ids.on_flow_start(&start),
             Event::FlowBytes { at, src, dst, from_client, wire_len } => {
                 self.ids.on_bytes(at, src, dst, from_client.unwrap_or(false), u64::from(wire_len));
+                if !self.wants_traffic {
+                    return;
+                }
                 let config = self.ids.config();
                 if let Some(outbound) = config.device_direction(src, dst, from_client) {
                     let peer = if outbound { dst } else { src };
@@ -253,7 +276,8 @@ impl Pipeline {
         }
         self.ids.advance(at);
         let sink = &mut Interpreting { reader: self.hl7.as_mut(), inner: sink };
-        let mut tee = Tee { ids: &mut self.ids, sink: &mut *sink };
+        let wants_traffic = sink.wants_traffic();
+        let mut tee = Tee { ids: &mut self.ids, sink: &mut *sink, wants_traffic };
         let tables = (&mut self.flows, &mut self.fragments);
         let Some((flow, direction, segment)) = track(tables, at, link, frame, wire_len, &mut tee) else {
             report_alerts(&mut self.ids, sink);
@@ -534,5 +558,43 @@ mod tests {
         pipeline.expire(at + Duration::from_secs(3600), &mut summary);
         assert_eq!(pipeline.held_bytes(), 0);
         assert_eq!(held_in_table(&mut pipeline), 0);
+    }
+
+    /// Every event a sink saw, as text; `wants_traffic` as told.
+    struct Transcript {
+        events: Vec<String>,
+        wants_traffic: bool,
+    }
+
+    impl Sink for Transcript {
+        fn record(&mut self, event: Event<'_>) {
+            self.events.push(format!("{event:?}"));
+        }
+
+        fn wants_traffic(&self) -> bool {
+            self.wants_traffic
+        }
+    }
+
+    #[test]
+    fn a_sink_that_does_not_want_traffic_sees_everything_else() {
+        use crate::testing::hl7_session;
+        // No device addresses: the side that opens a flow is the device.
+        let config = PipelineConfig::default();
+        let frames = hl7_session(&[("P-1", "M1", &[("spo2", 97.0)]), ("P-1", "M2", &[("spo2", 96.0)])]);
+        let mut transcripts = [true, false].map(|wants_traffic| {
+            let mut transcript = Transcript { events: Vec::new(), wants_traffic };
+            let mut pipeline = Pipeline::new(config.clone());
+            for (i, frame) in frames.iter().enumerate() {
+                let at = Duration::from_secs(1_790_000_000) + Duration::from_millis(i as u64);
+                pipeline.process(at, LinkType::Ethernet, frame, frame.len() as u32, &mut transcript);
+            }
+            transcript.events
+        });
+        let traffic = |event: &String| event.starts_with("FlowBytes") || event.starts_with("DeviceTraffic");
+        assert!(transcripts[0].iter().any(|e| e.starts_with("DeviceTraffic")), "{:?}", transcripts[0]);
+        transcripts[0].retain(|event| !traffic(event));
+        assert!(transcripts[0].iter().any(|e| e.starts_with("Hl7Message")));
+        assert_eq!(transcripts[1], transcripts[0]);
     }
 }

@@ -1,11 +1,8 @@
 //! A classic pcap file read in place, through a read-only memory map: each packet is a slice of
 //! the page cache, with no `read` copying the file into the process and no libpcap copying each
 //! record out of its stdio buffer (together about a third of a one-CPU replay's time, and all
-//! of tcpdump's). Used when the replay has one CPU: with more, the libpcap reader thread
-//! (`batches.rs`) overlaps those copies with the analysis: on two CPUs the map, with a thread
-//! reading ahead, ran slower than on one (0.370 s against 0.331 s on the steady ward, 0.545 s
-//! against 0.431 s on mixed-attacks), likely from the TLB shootdowns that dropping the pages
-//! behind the replay costs a process on two CPUs.
+//! of tcpdump's). Every replay reads classic pcap files this way, on one CPU or in two stages
+//! (`staged.rs`).
 //!
 //! The records are parsed by `pcap_records.rs`; what it leaves to libpcap, libpcap reads (see
 //! [`replay`]).
@@ -20,11 +17,11 @@ use std::path::Path;
 use crate::capture::RawPacket;
 use crate::capture::pcap_records::{FILE_HEADER_BYTES, FileFormat};
 
-/// Bytes read between two drops of the pages behind the replay (and two read-ahead hints to
-/// the kernel): a replay holds a few MiB of the file.
-const RELEASE_EVERY: usize = 1 << 20;
-/// How far ahead the kernel is asked to read the file into its cache.
-const RELEASE_AHEAD: usize = 4 * RELEASE_EVERY;
+/// Bytes read between two drops of the pages behind the replay: a replay holds a few MiB of
+/// the file. In a process with a second thread each drop interrupts the other CPU to flush its
+/// TLB; dropping every MiB, and asking the kernel each time to read the next 4 MiB ahead (which
+/// `MADV_SEQUENTIAL` has it do anyway), took 7 % of a two-stage replay's first stage.
+const RELEASE_EVERY: usize = 4 << 20;
 
 /// How far [`replay`] got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +50,7 @@ pub fn replay(path: &Path, mut consume: impl FnMut(RawPacket<'_>)) -> std::io::R
         offset += length;
         packets += 1;
         if offset - released >= RELEASE_EVERY {
-            released = map.release_before(offset);
-            map.will_need(offset, RELEASE_AHEAD);
+            released = map.release(released, offset);
         }
     }
 }
@@ -95,24 +91,17 @@ impl Map {
         unsafe { std::slice::from_raw_parts(self.address.cast::<u8>(), self.len) }
     }
 
-    /// Drops the whole pages before `offset` from the process (they stay in the page cache);
-    /// returns where the dropped range ends.
-    fn release_before(&self, offset: usize) -> usize {
+    /// Drops the whole pages from `from` (page-aligned, where the last drop ended) up to
+    /// `offset` from the process (they stay in the page cache); returns where the dropped range
+    /// ends.
+    fn release(&self, from: usize, offset: usize) -> usize {
         let end = offset / page_size() * page_size();
-        // SAFETY: a page-aligned range inside our own read-only private mapping, which is
-        // read again only from `offset` on; MADV_DONTNEED on it only unmaps the pages.
-        unsafe { libc::madvise(self.address, end, libc::MADV_DONTNEED) };
-        end
-    }
-
-    /// Asks the kernel to read the `len` bytes from `offset` ahead.
-    fn will_need(&self, offset: usize, len: usize) {
-        let start = offset / page_size() * page_size();
-        let len = len.min(self.len.saturating_sub(start));
-        if len > 0 {
-            // SAFETY: advice on a page-aligned range inside our own mapping.
-            unsafe { libc::madvise(self.address.cast::<u8>().add(start).cast(), len, libc::MADV_WILLNEED) };
+        if end > from {
+            // SAFETY: a page-aligned range inside our own read-only private mapping, which is
+            // read again only from `offset` on; MADV_DONTNEED on it only unmaps the pages.
+            unsafe { libc::madvise(self.address.cast::<u8>().add(from).cast(), end - from, libc::MADV_DONTNEED) };
         }
+        end.max(from)
     }
 }
 

@@ -32,7 +32,12 @@ enum Entry {
     Alert(Box<Alert>),
     /// An HL7 message whose bytes end at `end` in the log's bytes (and start where the
     /// previous frame's end).
-    Frame { connection: ConnectionId, direction: Direction, at: Duration, end: usize },
+    Frame {
+        connection: ConnectionId,
+        direction: Direction,
+        at: Duration,
+        end: usize,
+    },
 }
 
 /// The events of a stretch of the replay, in order.
@@ -135,6 +140,8 @@ pub struct LogWriter {
     made: usize,
     /// Whether the second stage is gone (it panicked): the rest is not logged.
     closed: bool,
+    /// The second stage's sink's [`Sink::wants_traffic`].
+    wants_traffic: bool,
 }
 
 impl LogWriter {
@@ -177,6 +184,10 @@ impl Sink for LogWriter {
             self.log.record(event);
         }
     }
+
+    fn wants_traffic(&self) -> bool {
+        self.wants_traffic
+    }
 }
 
 /// Runs `first_stage` on a thread of its own with a [`LogWriter`] for its sink, and hands
@@ -191,12 +202,13 @@ pub fn run<T: Send>(
     let (full_tx, full_rx) = mpsc::channel::<EventLog>();
     let (empty_tx, empty_rx) = mpsc::channel::<EventLog>();
     let mut reader = Hl7Reader::new(max_awaiting_acks);
+    let wants_traffic = sink.wants_traffic();
     std::thread::scope(|scope| {
         // Named, so that profiles and `top -H` tell the stages apart.
         let first = std::thread::Builder::new().name("first-stage".into());
         let first = first.spawn_scoped(scope, move || {
-            let mut writer =
-                LogWriter { log: EventLog::with_capacity(), full: full_tx, emptied: empty_rx, made: 1, closed: false };
+            let log = EventLog::with_capacity();
+            let mut writer = LogWriter { log, full: full_tx, emptied: empty_rx, made: 1, closed: false, wants_traffic };
             let outcome = first_stage(&mut writer);
             writer.hand_over();
             outcome

@@ -116,6 +116,10 @@ impl<S: Sink> Sink for Interpreting<'_, S> {
             event => self.inner.record(event),
         }
     }
+
+    fn wants_traffic(&self) -> bool {
+        self.inner.wants_traffic()
+    }
 }
 
 #[cfg(test)]

@@ -210,7 +210,12 @@ fn read_chunk(
 }
 
 /// Takes the frames out of in-order MLLP stream bytes.
-fn deframe(decoder: &mut mllp::Decoder, spare_frame: &mut Vec<u8>, data: &[u8], found: &mut impl FnMut(SessionEvent<'_>)) {
+fn deframe(
+    decoder: &mut mllp::Decoder,
+    spare_frame: &mut Vec<u8>,
+    data: &[u8],
+    found: &mut impl FnMut(SessionEvent<'_>),
+) {
     decoder.push_each_reusing(data, spare_frame, |event| match event {
         mllp::Event::Message(message) => found(SessionEvent::Message(message)),
         mllp::Event::Oversized(_) => found(SessionEvent::Unreadable(Hl7Error::OversizedFrame)),

@@ -211,6 +211,10 @@ impl<W: Write> Sink for AlertOutput<'_, W> {
             poster.enqueue(line);
         }
     }
+
+    fn wants_traffic(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,11 @@ impl Sink for Summary {
             | Event::ConnectionClosed(_) => {}
         }
     }
+
+    /// The summary counts packets, not who talks to whom.
+    fn wants_traffic(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
