@@ -172,7 +172,7 @@ pub fn run() {
     println!(
         "rss: peak RSS (ru_maxrss) reading a capture of {} flows all active at its end (one every {FLOW_SPACING_US} \
          us; exporter with --max-flows {}); tshark and the exporter pinned to CPU {} (the exporter reads the file \
-         through a memory map), and the exporter on all CPUs (libpcap on a reader thread, and its batches)",
+         through a memory map), and the exporter on all CPUs (in two stages, the first reading through the map)",
         thousands(u64::from(flows)),
         flows * 2,
         crate::offline::reader_cpu()
