@@ -22,6 +22,10 @@ use crate::capture::pcap_records::{FILE_HEADER_BYTES, FileFormat};
 /// TLB; dropping every MiB, and asking the kernel each time to read the next 4 MiB ahead (which
 /// `MADV_SEQUENTIAL` has it do anyway), took 7 % of a two-stage replay's first stage.
 const RELEASE_EVERY: usize = 4 << 20;
+/// How far ahead of the replay the pages are mapped in, in one call each time pages are
+/// dropped, rather than page fault by page fault (each fault maps 16 pages at most: a
+/// thousandth of the first stage's time per 10,000 faults).
+const POPULATE_AHEAD: usize = 2 * RELEASE_EVERY;
 
 /// How far [`replay`] got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +44,7 @@ pub fn replay(path: &Path, mut consume: impl FnMut(RawPacket<'_>)) -> std::io::R
     let bytes = map.bytes();
     let Some(format) = FileFormat::of(bytes) else { return Ok(None) };
     let (mut offset, mut packets, mut released) = (FILE_HEADER_BYTES, 0, 0);
+    let mut populated = map.populate(0, POPULATE_AHEAD);
     loop {
         let (packet, length) = match format.record(&bytes[offset..]) {
             Ok(Some(record)) => record,
@@ -51,6 +56,7 @@ pub fn replay(path: &Path, mut consume: impl FnMut(RawPacket<'_>)) -> std::io::R
         packets += 1;
         if offset - released >= RELEASE_EVERY {
             released = map.release(released, offset);
+            populated = map.populate(populated, offset + POPULATE_AHEAD);
         }
     }
 }
@@ -89,6 +95,19 @@ impl Map {
         // parser checks), not as undefined behaviour of this process, as long as it is not
         // truncated: like every mmap reader, a capture must not be cut while it is replayed.
         unsafe { std::slice::from_raw_parts(self.address.cast::<u8>(), self.len) }
+    }
+
+    /// Maps the pages from `from` (page-aligned, where the last call ended) up to `to` into
+    /// the process (`MADV_POPULATE_READ`, Linux 5.14; where it is refused, pages are mapped as
+    /// the replay faults on them, as before); returns where the populated range ends.
+    fn populate(&self, from: usize, to: usize) -> usize {
+        let end = to.min(self.len).div_ceil(page_size()) * page_size();
+        if end > from {
+            // SAFETY: a page-aligned range inside our own read-only mapping (its last page may
+            // extend past the file's end, as the mapping does); populating only reads the file.
+            unsafe { libc::madvise(self.address.cast::<u8>().add(from).cast(), end - from, libc::MADV_POPULATE_READ) };
+        }
+        end.max(from)
     }
 
     /// Drops the whole pages from `from` (page-aligned, where the last drop ended) up to
