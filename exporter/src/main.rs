@@ -5,8 +5,8 @@
 //! - `--read FILE --summary json`: read a pcap/pcapng file, print totals, exit.
 //! - `--read FILE` alone: replay the file into the metrics, then serve them until stopped.
 //!
-//! In every mode each intrusion alert is one JSON line on stdout (before the summary, if any),
-//! and with `--alert-url` also POSTed there. The flags are in [`wardwatch_exporter::cli`].
+//! In every mode each intrusion alert is one JSON line where `--alert-lines` says (stderr by
+//! default, so that stdout holds only the summary), and with `--alert-url` also POSTed there. The flags are in [`wardwatch_exporter::cli`].
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -360,7 +360,7 @@ fuzz_target!(|data: &[u8]| {
         }
 
         // The HL7 session on the same segment.
-        session.on_segment(&session_config, &mut scratch, at, Direction::LowerToUpper, &segment, &mut |_| {});
+        session.on_segment(&session_config, &mut scratch, Direction::LowerToUpper, &segment, &mut |_| {});
         at += Duration::from_millis(10);
     }
 
@@ -372,5 +372,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(base + model.offset, highest, "a flush reaches the highest byte seen");
     }
     model.mllp.end_stretch();
-    session.finish(&session_config, at, &mut |_| {});
+    session.finish(&session_config, &mut scratch, &mut |_, _| {});
 });
