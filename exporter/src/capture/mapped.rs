@@ -36,28 +36,98 @@ pub enum Replayed {
     Stopped { packets: u64 },
 }
 
+/// Who maps the file's pages in ahead of the replay and drops those behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paging {
+    /// The replaying thread itself, between packets.
+    Inline,
+    /// A thread of its own, told how far the replay got: on two CPUs (the two-stage replay),
+    /// those system calls, a quarter of the first stage's time on a ward's capture (mapping
+    /// pages in and out, and the TLB flushes), run beside the replay rather than in it.
+    OwnThread,
+}
+
 /// Hands `consume` every packet of the classic pcap file at `path`, in order, as libpcap's
 /// offline reader would. `None` when the file is not one this reader reads (pcapng, another
 /// version, not a regular file, ...): nothing was consumed, and libpcap is to read it all.
-pub fn replay(path: &Path, mut consume: impl FnMut(RawPacket<'_>)) -> std::io::Result<Option<Replayed>> {
+pub fn replay(
+    path: &Path,
+    paging: Paging,
+    mut consume: impl FnMut(RawPacket<'_>),
+) -> std::io::Result<Option<Replayed>> {
     let Some(map) = Map::open(path)? else { return Ok(None) };
+    let Some(format) = FileFormat::of(map.bytes()) else { return Ok(None) };
+    Ok(Some(match paging {
+        Paging::Inline => {
+            let mut pager = Pager::start(&map);
+            read_records(&map, format, &mut consume, |offset| pager.reached(&map, offset))
+        }
+        Paging::OwnThread => std::thread::scope(|scope| {
+            let (progress, reached) = std::sync::mpsc::channel::<usize>();
+            let map = &map;
+            let pager = std::thread::Builder::new().name("pager".into()).spawn_scoped(scope, move || {
+                let mut pager = Pager::start(map);
+                for offset in reached {
+                    pager.reached(map, offset);
+                }
+            });
+            // Without the thread the pages are mapped as the replay faults on them, and the
+            // whole file stays mapped until the end: slower, and more resident, but whole.
+            // A send fails only when the pager is gone (it panicked; the join says so).
+            let tell = |offset| {
+                let _ = progress.send(offset);
+            };
+            let replayed = read_records(map, format, &mut consume, tell);
+            drop(progress);
+            if let Ok(pager) = pager {
+                pager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            }
+            replayed
+        }),
+    }))
+}
+
+/// Reads the records of `map` in order into `consume`, telling `reached` how far it got every
+/// [`RELEASE_EVERY`] bytes (every byte before that offset is done with).
+fn read_records(
+    map: &Map,
+    format: FileFormat,
+    consume: &mut impl FnMut(RawPacket<'_>),
+    mut reached: impl FnMut(usize),
+) -> Replayed {
     let bytes = map.bytes();
-    let Some(format) = FileFormat::of(bytes) else { return Ok(None) };
-    let (mut offset, mut packets, mut released) = (FILE_HEADER_BYTES, 0, 0);
-    let mut populated = map.populate(0, POPULATE_AHEAD);
+    let (mut offset, mut packets, mut told) = (FILE_HEADER_BYTES, 0, 0);
     loop {
         let (packet, length) = match format.record(&bytes[offset..]) {
             Ok(Some(record)) => record,
-            Ok(None) => return Ok(Some(Replayed::Whole)),
-            Err(_) => return Ok(Some(Replayed::Stopped { packets })),
+            Ok(None) => return Replayed::Whole,
+            Err(_) => return Replayed::Stopped { packets },
         };
         consume((packet.time, packet.wire_len, packet.data));
         offset += length;
         packets += 1;
-        if offset - released >= RELEASE_EVERY {
-            released = map.release(released, offset);
-            populated = map.populate(populated, offset + POPULATE_AHEAD);
+        if offset - told >= RELEASE_EVERY {
+            reached(offset);
+            told = offset;
         }
+    }
+}
+
+/// How far the pages are mapped in, and dropped.
+struct Pager {
+    released: usize,
+    populated: usize,
+}
+
+impl Pager {
+    fn start(map: &Map) -> Self {
+        Self { released: 0, populated: map.populate(0, POPULATE_AHEAD) }
+    }
+
+    /// The replay is done with every byte before `offset`.
+    fn reached(&mut self, map: &Map, offset: usize) {
+        self.released = map.release(self.released, offset);
+        self.populated = map.populate(self.populated, offset + POPULATE_AHEAD);
     }
 }
 
@@ -66,6 +136,11 @@ struct Map {
     address: *mut libc::c_void,
     len: usize,
 }
+
+// SAFETY: the mapping is read-only, its bytes are only ever read, and `madvise` on it may come
+// from any thread: a page dropped while another thread reads it is mapped again from the page
+// cache, with the same bytes.
+unsafe impl Sync for Map {}
 
 impl Map {
     /// Maps the regular file at `path`; `None` when it is not one, or is empty.
@@ -145,9 +220,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.pcapng");
         std::fs::write(&path, b"\x0a\x0d\x0d\x0a and the rest of a pcapng file").unwrap();
-        assert_eq!(replay(&path, |_| panic!("nothing to read")).unwrap(), None);
-        std::fs::write(&path, b"").unwrap();
-        assert_eq!(replay(&path, |_| panic!("nothing to read")).unwrap(), None);
-        assert!(replay(&dir.path().join("missing"), |_| {}).is_err());
+        for paging in [Paging::Inline, Paging::OwnThread] {
+            std::fs::write(&path, b"\x0a\x0d\x0d\x0a and the rest of a pcapng file").unwrap();
+            assert_eq!(replay(&path, paging, |_| panic!("nothing to read")).unwrap(), None);
+            std::fs::write(&path, b"").unwrap();
+            assert_eq!(replay(&path, paging, |_| panic!("nothing to read")).unwrap(), None);
+            assert!(replay(&dir.path().join("missing"), paging, |_| {}).is_err());
+        }
+    }
+
+    #[test]
+    fn a_pager_thread_leaves_the_replay_what_it_reads_inline() {
+        use crate::decode::packet::tests::tcp_frame;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large.pcap");
+        // About 12 MiB: the pages are dropped and mapped ahead several times.
+        let frames: Vec<Vec<u8>> = (0..3000u32).map(|i| tcp_frame(&vec![(i % 251) as u8; 4000])).collect();
+        crate::testing::write_pcap(&path, pcap::Linktype::ETHERNET, &frames);
+        let read = |paging| {
+            let mut seen = Vec::new();
+            let replayed = replay(&path, paging, |(time, wire_len, bytes)| seen.push((time, wire_len, bytes.to_vec())));
+            (replayed.unwrap(), seen)
+        };
+        let inline = read(Paging::Inline);
+        assert_eq!(inline.0, Some(Replayed::Whole));
+        assert_eq!(inline.1.len(), frames.len());
+        assert!(inline.1.iter().zip(&frames).all(|((_, _, bytes), frame)| bytes == frame));
+        assert_eq!(read(Paging::OwnThread), inline);
     }
 }

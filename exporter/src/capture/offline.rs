@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::capture::RawPacket;
-use crate::capture::mapped::{self, Replayed};
+use crate::capture::mapped::{self, Paging, Replayed};
 use crate::capture::staged;
 use crate::decode::packet::LinkType;
 use crate::output::summary::Summary;
@@ -35,7 +35,8 @@ pub fn replay_file(path: &Path, config: PipelineConfig, sink: &mut impl Sink) ->
 /// libpcap alone.
 fn replay_in_place(path: &Path, config: PipelineConfig, sink: &mut impl Sink, mapped: bool) -> Result<()> {
     let mut pipeline = Pipeline::new(config);
-    let last = read_packets(path, mapped, |link, (time, wire_len, frame)| {
+    let paging = mapped.then_some(Paging::Inline);
+    let last = read_packets(path, paging, |link, (time, wire_len, frame)| {
         pipeline.process(time, link, frame, wire_len, sink);
     })?;
     pipeline.finish(last, sink);
@@ -49,7 +50,7 @@ fn replay_staged(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> R
         max_awaiting_acks,
         |log| {
             let mut pipeline = Pipeline::deferring_hl7(config);
-            let last = read_packets(path, true, |link, (time, wire_len, frame)| {
+            let last = read_packets(path, Some(Paging::OwnThread), |link, (time, wire_len, frame)| {
                 pipeline.process(time, link, frame, wire_len, log);
                 log.hand_over_if_full();
             })?;
@@ -62,9 +63,13 @@ fn replay_staged(path: &Path, config: PipelineConfig, sink: &mut impl Sink) -> R
 
 /// Hands `consume` every packet of the capture at `path`, in order, with the file's link type;
 /// returns the last packet's time. A classic pcap file is read in place through a memory map
-/// ([`mapped`], when `mapped`); anything else, and whatever the map reader leaves to it,
-/// libpcap reads.
-fn read_packets(path: &Path, mapped: bool, mut consume: impl FnMut(LinkType, RawPacket<'_>)) -> Result<Duration> {
+/// ([`mapped`], paged as `paging` says; `None` leaves the whole file to libpcap); anything
+/// else, and whatever the map reader leaves to it, libpcap reads.
+fn read_packets(
+    path: &Path,
+    paging: Option<Paging>,
+    mut consume: impl FnMut(LinkType, RawPacket<'_>),
+) -> Result<Duration> {
     // Declared before the capture, so it outlives the stdio stream that may read into it.
     let mut read_buffer = vec![0u8; READ_BUFFER_BYTES];
     // Opened first in any case: libpcap checks the file header and names the link type.
@@ -75,10 +80,11 @@ fn read_packets(path: &Path, mapped: bool, mut consume: impl FnMut(LinkType, Raw
         last = packet.0;
         consume(link, packet);
     };
-    let replayed = if mapped {
-        mapped::replay(path, &mut process).with_context(|| format!("reading {}", path.display()))?
-    } else {
-        None
+    let replayed = match paging {
+        Some(paging) => {
+            mapped::replay(path, paging, &mut process).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => None,
     };
     let skip = match replayed {
         Some(Replayed::Whole) => return Ok(last),
