@@ -205,8 +205,8 @@ pub fn run<T: Send>(
     let wants_traffic = sink.wants_traffic();
     std::thread::scope(|scope| {
         // Named, so that profiles and `top -H` tell the stages apart.
-        let first = std::thread::Builder::new().name("first-stage".into());
-        let first = first.spawn_scoped(scope, move || {
+        let first_stage_thread = std::thread::Builder::new().name("first-stage".into());
+        let first = first_stage_thread.spawn_scoped(scope, move || {
             let log = EventLog::with_capacity();
             let mut writer = LogWriter { log, full: full_tx, emptied: empty_rx, made: 1, closed: false, wants_traffic };
             let outcome = first_stage(&mut writer);

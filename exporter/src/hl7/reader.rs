@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::flows::table::Direction;
 use crate::hl7::acks::AwaitingAcks;
-use crate::hl7::message::{Hl7Message, MessageKind, VitalObservation, interpret_reusing};
+use crate::hl7::message::{Hl7Error, Hl7Message, MessageKind, VitalObservation, interpret_reusing};
 use crate::pipeline::{ConnectionId, Event, Sink};
 
 /// The HL7 reading state of every connection: the messages awaiting their ACK, and the vectors
@@ -24,7 +24,7 @@ pub struct Hl7Reader {
     /// connection removes it.
     awaiting: HashMap<ConnectionId, AwaitingAcks>,
     observations: Vec<VitalObservation>,
-    observation_errors: Vec<crate::hl7::message::Hl7Error>,
+    observation_errors: Vec<Hl7Error>,
 }
 
 impl Hl7Reader {
