@@ -23,8 +23,7 @@ use crate::capture::pcap_records::{FILE_HEADER_BYTES, FileFormat};
 /// `MADV_SEQUENTIAL` has it do anyway), took 7 % of a two-stage replay's first stage.
 const RELEASE_EVERY: usize = 4 << 20;
 /// How far ahead of the replay the pages are mapped in, in one call each time pages are
-/// dropped, rather than page fault by page fault (each fault maps 16 pages at most: a
-/// thousandth of the first stage's time per 10,000 faults).
+/// dropped, rather than page fault by page fault (a fault maps 16 pages at most).
 const POPULATE_AHEAD: usize = 2 * RELEASE_EVERY;
 
 /// How far [`replay`] got.
@@ -65,15 +64,17 @@ pub fn replay(
         Paging::OwnThread => std::thread::scope(|scope| {
             let (progress, reached) = std::sync::mpsc::channel::<usize>();
             let map = &map;
+            // If the thread cannot be started, the pages are mapped as the replay faults on
+            // them and the whole file stays mapped until the end: slower, and more resident,
+            // but read whole.
             let pager = std::thread::Builder::new().name("pager".into()).spawn_scoped(scope, move || {
                 let mut pager = Pager::start(map);
                 for offset in reached {
                     pager.reached(map, offset);
                 }
             });
-            // Without the thread the pages are mapped as the replay faults on them, and the
-            // whole file stays mapped until the end: slower, and more resident, but whole.
-            // A send fails only when the pager is gone (it panicked; the join says so).
+            // A send fails only when the pager is gone (not started, or it panicked: the join
+            // says so).
             let tell = |offset| {
                 let _ = progress.send(offset);
             };
@@ -219,7 +220,6 @@ mod tests {
     fn files_that_are_not_classic_pcap_are_left_to_libpcap() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.pcapng");
-        std::fs::write(&path, b"\x0a\x0d\x0d\x0a and the rest of a pcapng file").unwrap();
         for paging in [Paging::Inline, Paging::OwnThread] {
             std::fs::write(&path, b"\x0a\x0d\x0d\x0a and the rest of a pcapng file").unwrap();
             assert_eq!(replay(&path, paging, |_| panic!("nothing to read")).unwrap(), None);
