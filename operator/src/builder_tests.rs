@@ -5,13 +5,20 @@ use serde_json::{Value, json};
 use crate::fixtures::{device, icu_ward, monitor, ward};
 use crate::{desired, monitors, policies, render, workloads};
 
+/// Container `name` of the pod template, a main container or a sidecar (init) container.
 fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
-    deployment["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .unwrap()
+    let pod = &deployment["spec"]["template"]["spec"];
+    ["containers", "initContainers"]
         .iter()
+        .flat_map(|list| pod[list].as_array().into_iter().flatten())
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("container {name}"))
+}
+
+/// The names in the pod template's `list` (containers or initContainers), in order.
+fn names(deployment: &Value, list: &str) -> Vec<String> {
+    let containers = deployment["spec"]["template"]["spec"][list].as_array().into_iter().flatten();
+    containers.map(|c| c["name"].as_str().unwrap().to_owned()).collect()
 }
 
 fn env<'a>(container: &'a Value, name: &str) -> &'a str {
@@ -41,7 +48,14 @@ fn device_pod_runs_twin_and_exporter_with_least_privilege() {
     let pcd = serde_json::to_value(workloads::device_deployment(&icu_ward(), &pcd)).unwrap();
     assert_eq!(env(container(&pcd, "simulator"), "WARDWATCH_HL7_PROFILE"), "ihe-pcd-01");
 
+    // The exporter is a native sidecar: started, and its capture open, before the twin.
+    assert_eq!(
+        (names(&deployment, "initContainers"), names(&deployment, "containers")),
+        (vec!["exporter".to_owned()], vec!["simulator".to_owned()])
+    );
     let exporter = container(&deployment, "exporter");
+    assert_eq!(exporter["restartPolicy"], "Always");
+    assert_eq!(exporter["startupProbe"]["httpGet"], json!({"path": "/readyz", "port": "metrics"}));
     assert_eq!(exporter["securityContext"]["capabilities"], json!({"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}));
     assert_eq!(exporter["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(exporter["ports"][0]["name"], "metrics");
@@ -81,6 +95,15 @@ fn quarantine_policy_exists_only_while_quarantined() {
     assert_eq!(policy["metadata"]["name"], "bed-02-quarantine");
     assert_eq!(policy["spec"]["egress"], json!([]));
     assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["wardwatch.io/device"], "bed-02");
+}
+
+#[test]
+fn the_gateway_pod_starts_its_exporter_sidecar_before_the_gateway() {
+    let deployment = serde_json::to_value(workloads::gateway_deployment(&icu_ward())).unwrap();
+    assert_eq!(names(&deployment, "initContainers"), ["exporter"]);
+    assert_eq!(names(&deployment, "containers"), ["gateway"]);
+    assert_eq!(container(&deployment, "exporter")["restartPolicy"], "Always");
+    assert_eq!(env(container(&deployment, "exporter"), "WARDWATCH_DEVICE_ID"), "icu-east-gateway");
 }
 
 #[test]

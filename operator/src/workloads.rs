@@ -126,9 +126,16 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
     typed(json!({
         "name": "exporter",
         "image": image(settings, "exporter"),
+        // A native sidecar (an init container that keeps running): the kubelet starts the pod's
+        // other containers once its startup probe passes, that is once the capture is open, so
+        // the exporter sees the twin's first packet and its connection's handshake; it stops
+        // after them. A restarted exporter restarts alone.
+        "restartPolicy": "Always",
         "env": variables,
         "ports": [{"name": "metrics", "containerPort": EXPORTER_METRICS_PORT, "protocol": "TCP"}],
         "volumeMounts": [{"name": ANOMALY_VOLUME, "mountPath": ANOMALY_MODEL_DIR}],
+        // /readyz answers once the capture is open; up to 30 s for an image's first start.
+        "startupProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 1, "failureThreshold": 30},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10, "failureThreshold": 3},
         "resources": resources(settings, "50m", "64Mi"),
@@ -142,10 +149,10 @@ pub fn exporter_container(ward: &Ward, watched: &Watched<'_>) -> Container {
     }))
 }
 
-/// How long a twin waits before it plays its attack scenario. A pod's containers start together,
-/// in no order, and the exporter beside the twin opens its capture only after it starts; a port
-/// scan (one pass over 1,024 ports at 100 a second) played at once could be over before the
-/// capture sees it. Found on the real node, where the scan went unseen in one run of three.
+/// How long a twin waits before it plays its attack scenario. The exporter's capture is open
+/// before the twin starts (a native sidecar), but Prometheus scrapes the exporter's counters
+/// some seconds later: a port scan (one pass over 1,024 ports at 100 a second) played at once
+/// would be over before the first scrape, and the alerts' rates need a sample before it.
 const ATTACK_ONSET: &str = "15s";
 
 /// The twin's container: a simulated device of the given type sending HL7 to the ward gateway.
@@ -180,6 +187,13 @@ fn simulator_container(ward: &Ward, device: &MonitoredDevice) -> Container {
     }))
 }
 
+/// A pod's containers: sidecars (init containers with `restartPolicy: Always`), started in
+/// order before the main containers and stopped after them.
+struct PodContainers {
+    sidecars: Vec<Container>,
+    main: Vec<Container>,
+}
+
 /// A one-replica Deployment owned by `owner`, whose pod runs `containers` non-root without a
 /// service-account token.
 fn single_replica_deployment<K: Resource<DynamicType = ()>>(
@@ -187,7 +201,7 @@ fn single_replica_deployment<K: Resource<DynamicType = ()>>(
     name: String,
     labels: BTreeMap<String, String>,
     selector: BTreeMap<String, String>,
-    containers: Vec<Container>,
+    containers: PodContainers,
     volumes: Vec<Volume>,
     strategy: &str,
 ) -> Deployment {
@@ -203,7 +217,8 @@ fn single_replica_deployment<K: Resource<DynamicType = ()>>(
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     security_context: Some(pod_security_context()),
-                    containers,
+                    init_containers: Some(containers.sidecars),
+                    containers: containers.main,
                     volumes: Some(volumes),
                     ..PodSpec::default()
                 }),
@@ -233,7 +248,10 @@ pub fn device_deployment(ward: &Ward, device: &MonitoredDevice) -> Deployment {
         names::device_deployment(device),
         names::device_labels(ward, device),
         names::device_selector(device),
-        vec![simulator_container(ward, device), exporter_container(ward, &device_watched(device))],
+        PodContainers {
+            sidecars: vec![exporter_container(ward, &device_watched(device))],
+            main: vec![simulator_container(ward, device)],
+        },
         exporter_volumes(),
         // A device exists once: never two twins of it at the same time.
         "Recreate",
@@ -266,13 +284,13 @@ pub fn gateway_deployment(ward: &Ward) -> Deployment {
         names::gateway(ward),
         labels,
         names::gateway_selector(ward),
-        vec![
-            gateway,
-            exporter_container(
+        PodContainers {
+            sidecars: vec![exporter_container(
                 ward,
                 &Watched { id: &names::gateway(ward), report_interval_seconds: 0, max_patients: GATEWAY_MAX_PATIENTS },
-            ),
-        ],
+            )],
+            main: vec![gateway],
+        },
         exporter_volumes(),
         "RollingUpdate",
     )

@@ -58,6 +58,43 @@ pub fn pod_spec(deployment: &Value) -> Result<&Value> {
     Ok(spec)
 }
 
+/// The pod's containers in the kubelet's start order: its sidecars (init containers that keep
+/// running, `restartPolicy: Always`) in order, each started once its startup probe passed (see
+/// [`startup_probe`]), then its main containers. An init container that runs to completion is
+/// refused: the runner never waits for a container to exit.
+pub fn start_order(pod_spec: &Value) -> Result<Vec<&Value>> {
+    let list = |name: &str| pod_spec[name].as_array().into_iter().flatten();
+    for init in list("initContainers") {
+        if init["restartPolicy"] != "Always" {
+            bail!("init container {} runs to completion; the test's pod runner runs only sidecars", init["name"]);
+        }
+    }
+    Ok(list("initContainers").chain(list("containers")).collect())
+}
+
+/// A container's HTTP startup probe as (path, port), the port resolved from its name among the
+/// container's ports; `None` without one. Other kinds of startup probe are refused.
+pub fn startup_probe(container: &Value) -> Result<Option<(String, u16)>> {
+    let probe = &container["startupProbe"];
+    if probe.is_null() {
+        return Ok(None);
+    }
+    let get = &probe["httpGet"];
+    let path = get["path"].as_str().with_context(|| format!("{}: only httpGet startup probes", container["name"]))?;
+    let port = match &get["port"] {
+        Value::Number(port) => port.as_u64(),
+        Value::String(name) => {
+            let ports = container["ports"].as_array().into_iter().flatten();
+            ports.filter(|p| p["name"] == *name).find_map(|p| p["containerPort"].as_u64())
+        }
+        _ => None,
+    };
+    let port = port.with_context(|| {
+        format!("{}: the startup probe's port {} is not a port of it", container["name"], get["port"])
+    })?;
+    Ok(Some((path.to_owned(), u16::try_from(port)?)))
+}
+
 /// The command that runs container `name` of `pod_spec` with `program` as its image's
 /// entrypoint, in `network`. `extra_env` adds or replaces variables (a test's bounds, such as
 /// a reading count); everything else comes from the spec.
@@ -69,9 +106,9 @@ pub fn container_command(
     facts: &PodFacts,
     extra_env: &[(&str, &str)],
 ) -> Result<Command> {
-    let container = pod_spec["containers"]
-        .as_array()
-        .and_then(|containers| containers.iter().find(|c| c["name"] == name))
+    let container = start_order(pod_spec)?
+        .into_iter()
+        .find(|c| c["name"] == name)
         .with_context(|| format!("the pod spec has no container {name}"))?;
     if !container["command"].is_null() {
         bail!("container {name} overrides the entrypoint; the test runs the image's own binary");
@@ -220,6 +257,30 @@ mod tests {
                 "--ambient-caps=-all,+net_raw,+net_admin",
             ]
         );
+    }
+
+    #[test]
+    fn sidecars_start_first_and_their_startup_probe_names_a_port_of_theirs() {
+        let spec = serde_json::json!({
+            "initContainers": [{"name": "exporter", "restartPolicy": "Always",
+                "ports": [{"name": "metrics", "containerPort": 9478}],
+                "startupProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}}}],
+            "containers": [{"name": "simulator"}],
+        });
+        let order: Vec<&Value> = start_order(&spec).unwrap();
+        let names: Vec<&str> = order.iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["exporter", "simulator"]);
+        assert_eq!(startup_probe(order[0]).unwrap(), Some(("/readyz".to_owned(), 9478)));
+        assert_eq!(startup_probe(order[1]).unwrap(), None);
+
+        let mut unknown_port = spec.clone();
+        unknown_port["initContainers"][0]["startupProbe"]["httpGet"]["port"] = "web".into();
+        let error = startup_probe(&unknown_port["initContainers"][0]).unwrap_err();
+        assert!(error.to_string().contains("\"web\""), "{error}");
+        let mut run_to_completion = spec;
+        run_to_completion["initContainers"][0]["restartPolicy"] = Value::Null;
+        let error = start_order(&run_to_completion).unwrap_err();
+        assert!(error.to_string().contains("runs to completion"), "{error}");
     }
 
     #[test]

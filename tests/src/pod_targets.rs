@@ -29,7 +29,8 @@ impl LocalPod {
         let template = &deployment["spec"]["template"];
         let labels = serde_json::from_value(template["metadata"]["labels"].clone()).context("template labels")?;
         let mut ports = Vec::new();
-        for container in template["spec"]["containers"].as_array().into_iter().flatten() {
+        // Prometheus' pod discovery lists the ports of init containers (sidecars) too.
+        for container in crate::pod::start_order(&template["spec"])? {
             for port in container["ports"].as_array().into_iter().flatten() {
                 if let (Some(port_name), Some(number)) = (port["name"].as_str(), port["containerPort"].as_u64()) {
                     ports.push((

@@ -155,6 +155,7 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
     let mut pods = Vec::new();
     let simulator = testbed::workspace_binary("wardwatch-simulator").unwrap();
     let exporter = testbed::workspace_binary("wardwatch-exporter").unwrap();
+    let client = testbed::http_probe::loopback_client();
     let devices = of_kind("Deployment")
         .filter(|d| d["spec"]["template"]["metadata"]["labels"]["wardwatch.io/component"] == "device");
     for deployment in devices {
@@ -172,9 +173,6 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
             ip: "127.0.0.1".into(),
             volumes: logs.join("volumes").join(&name),
         };
-        let twin_env = [("WARDWATCH_GATEWAY", gateway.as_str()), ("WARDWATCH_SCENARIO_RAMP", "10s")];
-        let twin = pod::container_command(spec, "simulator", &simulator, namespace, &facts, &twin_env).unwrap();
-        processes.push(ManagedProcess::spawn_command(&format!("{name}-simulator"), twin, logs).unwrap());
         let filter = format!("tcp port {gateway_port}");
         let listen = format!("127.0.0.1:{metrics_port}");
         let port = gateway_port.to_string();
@@ -186,6 +184,18 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
         ];
         let capture = pod::container_command(spec, "exporter", &exporter, namespace, &facts, &exporter_env).unwrap();
         processes.push(ManagedProcess::spawn_command(&format!("{name}-exporter"), capture, logs).unwrap());
+        // The twin connects once and keeps its connection: an exporter that opened its capture
+        // after the handshake would never time one (the dashboards' handshake panel stays
+        // empty). The exporter is ready once its capture is open.
+        let ready = format!("http://{listen}/readyz");
+        eventually(Duration::from_secs(30), &format!("{name}'s exporter capturing"), || async {
+            Ok(testbed::http_probe::answers_ok(&client, &ready).await.then_some(()))
+        })
+        .await
+        .unwrap();
+        let twin_env = [("WARDWATCH_GATEWAY", gateway.as_str()), ("WARDWATCH_SCENARIO_RAMP", "10s")];
+        let twin = pod::container_command(spec, "simulator", &simulator, namespace, &facts, &twin_env).unwrap();
+        processes.push(ManagedProcess::spawn_command(&format!("{name}-simulator"), twin, logs).unwrap());
 
         let mut local = LocalPod::from_deployment(deployment, &facts.name, "127.0.0.1").unwrap();
         local.ports = vec![("exporter".into(), "metrics".into(), metrics_port)];

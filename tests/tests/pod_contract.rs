@@ -174,7 +174,7 @@ fn contract_problems(deployments: &[Value]) -> Vec<String> {
     let mut commands: BTreeMap<String, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
     for deployment in deployments {
         let deployment_name = deployment["metadata"]["name"].as_str().unwrap().to_owned();
-        for container in deployment["spec"]["template"]["spec"]["containers"].as_array().unwrap() {
+        for container in testbed::pod::start_order(&deployment["spec"]["template"]["spec"]).unwrap() {
             let at = format!("{deployment_name}/{}", container["name"].as_str().unwrap());
             let binary = binary_of(container["image"].as_str().unwrap());
             let args: Vec<String> =
@@ -243,7 +243,7 @@ fn every_variable_the_operator_sets_is_read_and_every_flag_is_decided() {
 fn exporter_env(deployments: &mut [Value]) -> impl Iterator<Item = &mut Vec<Value>> {
     deployments
         .iter_mut()
-        .flat_map(|d| d["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap().iter_mut())
+        .flat_map(|d| d["spec"]["template"]["spec"]["initContainers"].as_array_mut().unwrap().iter_mut())
         .filter(|c| c["name"] == "exporter")
         .map(|c| c["env"].as_array_mut().unwrap())
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::Api;
 use kube::api::ListParams;
+use kube::{Api, ResourceExt};
 use testbed::alert_receiver::AlertReceiver;
 use testbed::node::wardwatch::{self, WARD_NAMESPACE, http_get, pod_summary, ready_pods};
 use testbed::node::{self, Node, enforcer, monitoring};
@@ -66,9 +66,23 @@ async fn the_chart_and_the_sample_ward_run_on_a_real_node() {
     })
     .await
     .unwrap_or_else(|err| panic!("{err:#}\n{}\n{}", pod_summary(&cp), node.logs()));
+    // Each pod's exporter is a native sidecar: an init container that keeps running, started
+    // (its capture open) before the twin or gateway.
     for pod in &pods {
-        let names: Vec<String> = pod.spec.as_ref().unwrap().containers.iter().map(|c| c.name.clone()).collect();
-        assert!(names.contains(&"exporter".to_owned()), "{names:?}");
+        let spec = pod.spec.as_ref().unwrap();
+        let sidecars: Vec<(&str, Option<&str>)> =
+            spec.init_containers.iter().flatten().map(|c| (c.name.as_str(), c.restart_policy.as_deref())).collect();
+        assert_eq!(sidecars, [("exporter", Some("Always"))], "{}", pod.name_any());
+        let status = pod.status.as_ref().unwrap();
+        let started = |statuses: &Option<Vec<k8s_openapi::api::core::v1::ContainerStatus>>| {
+            statuses.iter().flatten().filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.clone()).min()
+        };
+        let (exporter, others) = (started(&status.init_container_statuses), started(&status.container_statuses));
+        assert!(
+            exporter.is_some() && exporter <= others,
+            "{}: exporter {exporter:?}, others {others:?}",
+            pod.name_any()
+        );
     }
     let wards: Api<Ward> = Api::namespaced(cp.client(), WARD_NAMESPACE);
     // Every device ready, except that the scanning workstation may already be quarantined (its

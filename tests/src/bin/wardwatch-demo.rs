@@ -27,7 +27,7 @@ use testbed::pod::{self, PodFacts};
 use testbed::pod_targets::{LocalPod, scrape_configs};
 use testbed::smtp::{Mail, SmtpServer};
 use testbed::{
-    Alertmanager, ControlPlane, ManagedProcess, Prometheus, PrometheusOperator, free_port, workspace_binary,
+    Alertmanager, ControlPlane, ManagedProcess, Prometheus, PrometheusOperator, eventually, free_port, workspace_binary,
 };
 
 #[derive(Parser)]
@@ -163,13 +163,9 @@ async fn run(args: &Args, node: &NetworkNamespace) -> Result<()> {
     for (deployment, local) in deployments.iter().zip(&pods) {
         let network = NetworkNamespace::create("pod", &host_refs)?;
         bridge.plug(&network, &format!("{}/24", local.ip))?;
-        running.push(start_pod(deployment, local, network, args.speed, &logs, sent_logs.path())?);
-        let containers: Vec<&str> = pod::pod_spec(deployment)?["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["name"].as_str())
-            .collect();
+        running.push(start_pod(deployment, local, network, args.speed, &logs, sent_logs.path()).await?);
+        let containers: Vec<&str> =
+            pod::start_order(pod::pod_spec(deployment)?)?.into_iter().filter_map(|c| c["name"].as_str()).collect();
         println!("    {:<28} {:<12} {}", local.name, local.ip, containers.join(" + "));
     }
 
@@ -673,7 +669,9 @@ struct RunningPod {
     name: String,
 }
 
-fn start_pod(
+/// Starts the pod's containers in the kubelet's order: each sidecar, once its startup probe
+/// answers, before the next container (the exporter's capture is open before its twin sends).
+async fn start_pod(
     deployment: &Value,
     local: &LocalPod,
     network: NetworkNamespace,
@@ -690,7 +688,7 @@ fn start_pod(
     };
     let speed = speed.to_string();
     let mut processes = Vec::new();
-    for container in spec["containers"].as_array().into_iter().flatten() {
+    for container in pod::start_order(spec)? {
         let name = container["name"].as_str().context("a container without a name")?;
         let image = container["image"].as_str().context("a container without an image")?;
         // ghcr.io/wardwatch/wardwatch-exporter:0.1.0 is the wardwatch-exporter binary.
@@ -703,6 +701,14 @@ fn start_pod(
         };
         let command = pod::container_command(spec, name, &workspace_binary(program)?, &network, &facts, &extra)?;
         processes.push(ManagedProcess::spawn_command(&format!("{}-{name}", local.name), command, logs)?);
+        if let Some((path, port)) = pod::startup_probe(container)? {
+            let url = format!("http://{}:{port}{path}", local.ip);
+            let client = testbed::http_probe::loopback_client();
+            eventually(Duration::from_secs(30), &format!("{}/{name} started", local.name), || async {
+                Ok(testbed::http_probe::answers_ok(&client, &url).await.then_some(()))
+            })
+            .await?;
+        }
     }
     Ok(RunningPod { processes, _network: network, name: local.name.clone() })
 }

@@ -124,8 +124,8 @@ async fn wait_for_pods(clock: &Clock, cp: &ControlPlane) -> Result<()> {
     let mut last = String::new();
     loop {
         let all = pods.list(&ListParams::default()).await?.items;
-        let ready = all.iter().filter(|pod| is_ready(pod)).count();
-        let waiting: Vec<String> = all.iter().filter(|pod| !is_ready(pod)).map(waiting_reason).collect();
+        let ready = all.iter().filter(|pod| wardwatch::is_ready(pod)).count();
+        let waiting: Vec<String> = all.iter().filter(|pod| !wardwatch::is_ready(pod)).map(waiting_reason).collect();
         let line = format!("{ready}/{} pods Running and Ready{}", all.len(), summary(&waiting));
         if line != last {
             clock.say(&line);
@@ -143,18 +143,13 @@ async fn wait_for_pods(clock: &Clock, cp: &ControlPlane) -> Result<()> {
     }
 }
 
-fn is_ready(pod: &Pod) -> bool {
-    let status = pod.status.clone().unwrap_or_default();
-    status.phase.as_deref() == Some("Running") && status.container_statuses.unwrap_or_default().iter().all(|c| c.ready)
-}
-
 /// `name (reason)` of a pod not yet ready: its first waiting container's reason, or its phase.
 fn waiting_reason(pod: &Pod) -> String {
     let status = pod.status.clone().unwrap_or_default();
-    let reason = status
-        .container_statuses
-        .unwrap_or_default()
-        .iter()
+    // A sidecar (init container) that cannot start holds back the pod's other containers.
+    let mut statuses =
+        status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+    let reason = statuses
         .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
         .or(status.phase)
         .unwrap_or_else(|| "Pending".to_owned());

@@ -62,19 +62,19 @@ fn succeeded(what: &str, output: std::process::Output) -> Result<String> {
     Ok(stdout)
 }
 
-/// Pods of `namespace` matching `selector` that are Running with every container Ready.
+/// Pods of `namespace` matching `selector` that are Running and Ready.
 pub async fn ready_pods(cp: &ControlPlane, namespace: &str, selector: &str) -> Result<Vec<Pod>> {
     let pods: Api<Pod> = Api::namespaced(cp.client(), namespace);
     let list = pods.list(&ListParams::default().labels(selector)).await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|pod| {
-            let status = pod.status.clone().unwrap_or_default();
-            status.phase.as_deref() == Some("Running")
-                && status.container_statuses.unwrap_or_default().iter().all(|c| c.ready)
-        })
-        .collect())
+    Ok(list.items.into_iter().filter(is_ready).collect())
+}
+
+/// Running, with the pod's Ready condition true: every container ready, sidecars (init
+/// containers that keep running) included.
+pub fn is_ready(pod: &Pod) -> bool {
+    let status = pod.status.clone().unwrap_or_default();
+    let ready = status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    status.phase.as_deref() == Some("Running") && ready
 }
 
 /// Every pod with its phase and container states, and the Events, for failure messages.
