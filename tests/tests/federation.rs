@@ -15,9 +15,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use testbed::http_probe::{answers_ok, loopback_client};
 use testbed::netns::NetworkNamespace;
 use testbed::pod::{self, PodFacts};
 use testbed::pod_targets::{self, LocalPod};
+use testbed::process::wait_until_ready;
 use testbed::{ControlPlane, ManagedProcess, Placement, Prometheus, PrometheusOperator, eventually, free_port};
 use wardwatch_crds::HospitalFederation;
 use wardwatch_operator::render::{Inputs, render};
@@ -155,7 +157,7 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
     let mut pods = Vec::new();
     let simulator = testbed::workspace_binary("wardwatch-simulator").unwrap();
     let exporter = testbed::workspace_binary("wardwatch-exporter").unwrap();
-    let client = testbed::http_probe::loopback_client();
+    let client = loopback_client();
     let devices = of_kind("Deployment")
         .filter(|d| d["spec"]["template"]["metadata"]["labels"]["wardwatch.io/component"] == "device");
     for deployment in devices {
@@ -183,16 +185,13 @@ async fn start_hospital(namespace: &NetworkNamespace, yaml: &str, replicas: &[[u
             ("WARDWATCH_HL7_PORTS", port.as_str()),
         ];
         let capture = pod::container_command(spec, "exporter", &exporter, namespace, &facts, &exporter_env).unwrap();
-        processes.push(ManagedProcess::spawn_command(&format!("{name}-exporter"), capture, logs).unwrap());
-        // The twin connects once and keeps its connection: an exporter that opened its capture
-        // after the handshake would never time one (the dashboards' handshake panel stays
-        // empty). The exporter is ready once its capture is open.
+        let mut capture = ManagedProcess::spawn_command(&format!("{name}-exporter"), capture, logs).unwrap();
+        // The exporter's startup probe, as the kubelet waits for it before the twin: the twin
+        // connects once and keeps its connection, and an exporter that opened its capture after
+        // the handshake would never time one (the dashboards' handshake panel stays empty).
         let ready = format!("http://{listen}/readyz");
-        eventually(Duration::from_secs(30), &format!("{name}'s exporter capturing"), || async {
-            Ok(testbed::http_probe::answers_ok(&client, &ready).await.then_some(()))
-        })
-        .await
-        .unwrap();
+        wait_until_ready(&mut capture, Duration::from_secs(30), || answers_ok(&client, &ready)).await.unwrap();
+        processes.push(capture);
         let twin_env = [("WARDWATCH_GATEWAY", gateway.as_str()), ("WARDWATCH_SCENARIO_RAMP", "10s")];
         let twin = pod::container_command(spec, "simulator", &simulator, namespace, &facts, &twin_env).unwrap();
         processes.push(ManagedProcess::spawn_command(&format!("{name}-simulator"), twin, logs).unwrap());

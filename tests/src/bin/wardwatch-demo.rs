@@ -21,13 +21,15 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 use testbed::alert_receiver::{AlertReceiver, Delivery};
+use testbed::http_probe::{answers_ok, loopback_client};
 use testbed::latency::{Latencies, Measured, attack_start, group_wait, seconds};
 use testbed::netns::{Bridge, NetworkNamespace};
 use testbed::pod::{self, PodFacts};
 use testbed::pod_targets::{LocalPod, scrape_configs};
+use testbed::process::wait_until_ready;
 use testbed::smtp::{Mail, SmtpServer};
 use testbed::{
-    Alertmanager, ControlPlane, ManagedProcess, Prometheus, PrometheusOperator, eventually, free_port, workspace_binary,
+    Alertmanager, ControlPlane, ManagedProcess, Prometheus, PrometheusOperator, free_port, workspace_binary,
 };
 
 #[derive(Parser)]
@@ -700,15 +702,12 @@ async fn start_pod(
             vec![]
         };
         let command = pod::container_command(spec, name, &workspace_binary(program)?, &network, &facts, &extra)?;
-        processes.push(ManagedProcess::spawn_command(&format!("{}-{name}", local.name), command, logs)?);
+        let mut process = ManagedProcess::spawn_command(&format!("{}-{name}", local.name), command, logs)?;
         if let Some((path, port)) = pod::startup_probe(container)? {
-            let url = format!("http://{}:{port}{path}", local.ip);
-            let client = testbed::http_probe::loopback_client();
-            eventually(Duration::from_secs(30), &format!("{}/{name} started", local.name), || async {
-                Ok(testbed::http_probe::answers_ok(&client, &url).await.then_some(()))
-            })
-            .await?;
+            let (client, url) = (loopback_client(), format!("http://{}:{port}{path}", local.ip));
+            wait_until_ready(&mut process, Duration::from_secs(30), || answers_ok(&client, &url)).await?;
         }
+        processes.push(process);
     }
     Ok(RunningPod { processes, _network: network, name: local.name.clone() })
 }
